@@ -1,0 +1,2 @@
+//! shikaku binary
+fn main() {}

@@ -1,0 +1,420 @@
+//! 一部負担金割合 (co-pay rate) and the age rules that decide it.
+//!
+//! Ages follow the Japanese legal convention (年齢計算ニ関スル法律 with 民法 143): a person
+//! reaches age N at the end of the day before the Nth birthday anniversary, and that day is
+//! treated as the day they "turn N". Someone born on 2 April is 6 on 1 April, which is why
+//! children born on 1 April start school a year earlier, and why someone born on the 1st of a
+//! month reaches 70 in the previous month. Someone born on 29 February turns N on 28 February
+//! in every year, leap or not.
+
+use chrono::{Datelike, Months, NaiveDate};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::DomainError;
+
+/// 一部負担金割合: the share of medical costs the patient pays.
+///
+/// Serialized as the percentage (10, 20, 30).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CopayRate {
+    /// 1割.
+    Ten,
+    /// 2割.
+    Twenty,
+    /// 3割.
+    Thirty,
+}
+
+impl CopayRate {
+    /// 10, 20 or 30.
+    pub fn percent(self) -> u8 {
+        match self {
+            CopayRate::Ten => 10,
+            CopayRate::Twenty => 20,
+            CopayRate::Thirty => 30,
+        }
+    }
+
+    /// The code in online eligibility answers: `010`, `020`, `030`.
+    pub fn online_code(self) -> &'static str {
+        match self {
+            CopayRate::Ten => "010",
+            CopayRate::Twenty => "020",
+            CopayRate::Thirty => "030",
+        }
+    }
+
+    /// From 10, 20 or 30.
+    pub fn from_percent(p: u8) -> Result<Self, DomainError> {
+        match p {
+            10 => Ok(CopayRate::Ten),
+            20 => Ok(CopayRate::Twenty),
+            30 => Ok(CopayRate::Thirty),
+            _ => Err(DomainError::CopayRate),
+        }
+    }
+
+    /// From CSV text `10`, `20` or `30`.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        match s.trim() {
+            "10" => Ok(CopayRate::Ten),
+            "20" => Ok(CopayRate::Twenty),
+            "30" => Ok(CopayRate::Thirty),
+            _ => Err(DomainError::CopayRate),
+        }
+    }
+}
+
+impl std::fmt::Display for CopayRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}%", self.percent())
+    }
+}
+
+impl Serialize for CopayRate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(self.percent())
+    }
+}
+
+impl<'de> Deserialize<'de> for CopayRate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        CopayRate::from_percent(u8::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The income category that, with age, decides the rate from 70 on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IncomeBand {
+    /// 一般: the default.
+    General,
+    /// 一定以上所得: 20% in 後期 (75+); no effect before 75.
+    Certain,
+    /// 現役並み所得: 30% from 70.
+    Active,
+}
+
+/// The Nth birthday anniversary; for a 29 February birth in a common year, 1 March, since the
+/// anniversary "day" there is the day after 28 February.
+fn anniversary(birth: NaiveDate, years: u32) -> NaiveDate {
+    birth
+        .checked_add_months(Months::new(years.saturating_mul(12)))
+        .map(|d| {
+            // chrono clamps 29 Feb to 28 Feb; the anniversary proper is the following day.
+            if d.day() != birth.day() {
+                d.succ_opt().unwrap_or(d)
+            } else {
+                d
+            }
+        })
+        .unwrap_or(NaiveDate::MAX)
+}
+
+/// The day the person legally turns `years` old: the day before the anniversary.
+fn turns(birth: NaiveDate, years: u32) -> NaiveDate {
+    let a = anniversary(birth, years);
+    a.pred_opt().unwrap_or(a)
+}
+
+/// First day of the month after the month containing `d`.
+fn first_of_next_month(d: NaiveDate) -> NaiveDate {
+    d.with_day(1)
+        .and_then(|f| f.checked_add_months(Months::new(1)))
+        .unwrap_or(NaiveDate::MAX)
+}
+
+/// Age on `on` by the legal convention: N from the day before the Nth anniversary.
+///
+/// Returns 0 for dates before birth.
+pub fn age_on(birth: NaiveDate, on: NaiveDate) -> u32 {
+    if on < birth {
+        return 0;
+    }
+    // Counting the ordinary way on the following day gives the legal age today; a 29 Feb birth
+    // then turns over on 28 Feb because 1 Mar compares after 29 Feb.
+    let Some(next) = on.succ_opt() else {
+        return u32::try_from(on.year() - birth.year()).unwrap_or(0);
+    };
+    let mut years = next.year() - birth.year();
+    if (next.month(), next.day()) < (birth.month(), birth.day()) {
+        years -= 1;
+    }
+    u32::try_from(years).unwrap_or(0)
+}
+
+/// The last day of 未就学 (before compulsory schooling): 31 March of the school year (April to
+/// March) in which the child turns 6 by the legal convention.
+pub fn preschool_ends(birth: NaiveDate) -> NaiveDate {
+    let six = turns(birth, 6);
+    let year = if six.month() <= 3 {
+        six.year()
+    } else {
+        six.year() + 1
+    };
+    NaiveDate::from_ymd_opt(year, 3, 31).unwrap_or(NaiveDate::MAX)
+}
+
+/// Whether the child is 未就学 on `on`: true through 31 March after the 6th birthday.
+///
+/// A child born on 1 April turns 6 on 31 March and starts school that April; one born on 2 April
+/// turns 6 on 1 April and starts school a year later.
+pub fn is_preschool(birth: NaiveDate, on: NaiveDate) -> bool {
+    on <= preschool_ends(birth)
+}
+
+/// The day the 70–74 rate (高齢受給者) starts: the 1st of the month after the person turns 70.
+///
+/// By the legal convention this is the month after the 70th birthday's month, or the birthday
+/// month itself when born on the 1st (they turn 70 on the last day of the previous month).
+pub fn seventy_rate_starts(birth: NaiveDate) -> NaiveDate {
+    first_of_next_month(turns(birth, 70))
+}
+
+/// The 75th birthday, from which the person belongs to 後期高齢者医療.
+///
+/// For a 29 February birth in a common year this is 1 March.
+pub fn seventy_five_on(birth: NaiveDate) -> NaiveDate {
+    anniversary(birth, 75)
+}
+
+/// Which age stage applies on a day; the rate rules hang off this.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Preschool,
+    Working,
+    Seventy,
+    SeventyFive,
+}
+
+fn stage(birth: NaiveDate, on: NaiveDate) -> Stage {
+    if is_preschool(birth, on) {
+        Stage::Preschool
+    } else if on < seventy_rate_starts(birth) {
+        Stage::Working
+    } else if on < seventy_five_on(birth) {
+        Stage::Seventy
+    } else {
+        Stage::SeventyFive
+    }
+}
+
+/// The rate for someone with general income: 20% preschool, 30% to 69, 20% from
+/// [`seventy_rate_starts`] until the day before the 75th birthday, 10% from then on.
+pub fn default_copay(birth: NaiveDate, on: NaiveDate) -> CopayRate {
+    copay_for_income(birth, on, IncomeBand::General)
+}
+
+/// The rate for the given income band on `on`.
+pub fn copay_for_income(birth: NaiveDate, on: NaiveDate, income: IncomeBand) -> CopayRate {
+    match (stage(birth, on), income) {
+        (Stage::Preschool, _) => CopayRate::Twenty,
+        (Stage::Working, _) => CopayRate::Thirty,
+        (Stage::Seventy, IncomeBand::Active) => CopayRate::Thirty,
+        (Stage::Seventy, _) => CopayRate::Twenty,
+        (Stage::SeventyFive, IncomeBand::General) => CopayRate::Ten,
+        (Stage::SeventyFive, IncomeBand::Certain) => CopayRate::Twenty,
+        (Stage::SeventyFive, IncomeBand::Active) => CopayRate::Thirty,
+    }
+}
+
+/// Every rate the age rules allow on `on` for some income: preschool 20; school age to 69
+/// 30; 70–74 20 or 30; 75+ 10, 20 or 30.
+pub fn allowed_copay(birth: NaiveDate, on: NaiveDate) -> &'static [CopayRate] {
+    match stage(birth, on) {
+        Stage::Preschool => &[CopayRate::Twenty],
+        Stage::Working => &[CopayRate::Thirty],
+        Stage::Seventy => &[CopayRate::Twenty, CopayRate::Thirty],
+        Stage::SeventyFive => &[CopayRate::Ten, CopayRate::Twenty, CopayRate::Thirty],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn rate_codes() {
+        assert_eq!(CopayRate::parse("20").unwrap(), CopayRate::Twenty);
+        assert_eq!(CopayRate::Thirty.online_code(), "030");
+        assert_eq!(CopayRate::Ten.percent(), 10);
+        assert_eq!(CopayRate::from_percent(30).unwrap(), CopayRate::Thirty);
+        assert!(CopayRate::from_percent(15).is_err());
+        assert!(CopayRate::parse("1割").is_err());
+        assert_eq!(serde_json::to_string(&CopayRate::Twenty).unwrap(), "20");
+    }
+
+    #[test]
+    fn legal_age_table() {
+        let cases = [
+            // (birth, on, age)
+            ("2000-04-02", "2001-03-31", 0),
+            ("2000-04-02", "2001-04-01", 1), // the day before the birthday
+            ("2000-04-02", "2001-04-02", 1),
+            ("2000-04-01", "2001-03-31", 1),
+            ("2000-04-01", "2001-03-30", 0),
+            ("2000-02-29", "2001-02-27", 0),
+            ("2000-02-29", "2001-02-28", 1), // common year: turns on 28 Feb
+            ("2000-02-29", "2004-02-28", 4), // leap year: also 28 Feb
+            ("2000-02-29", "2004-02-27", 3),
+            ("2000-03-01", "2001-02-28", 1),
+            ("2000-03-01", "2001-02-27", 0),
+            ("2000-01-01", "2000-01-01", 0),
+            ("2000-01-01", "1999-12-31", 0),
+            ("1955-07-15", "2025-07-14", 70),
+            ("1955-07-15", "2025-07-13", 69),
+        ];
+        for (b, on, age) in cases {
+            assert_eq!(age_on(d(b), d(on)), age, "{b} on {on}");
+        }
+    }
+
+    #[test]
+    fn preschool_table() {
+        let cases = [
+            // 1 April birth: turns 6 on 31 March 2025, school from April 2025.
+            ("2019-04-01", "2025-03-31", true),
+            ("2019-04-01", "2025-04-01", false),
+            // 2 April birth: turns 6 on 1 April 2025, school from April 2026.
+            ("2019-04-02", "2025-04-01", true),
+            ("2019-04-02", "2026-03-31", true),
+            ("2019-04-02", "2026-04-01", false),
+            ("2019-03-31", "2025-03-31", true),
+            ("2019-03-31", "2025-04-01", false),
+            ("2018-12-25", "2025-03-31", true),
+            ("2018-12-25", "2025-04-01", false),
+            // 29 Feb birth turns 6 on 28 Feb.
+            ("2020-02-29", "2026-03-31", true),
+            ("2020-02-29", "2026-04-01", false),
+            ("2024-06-01", "2024-06-01", true),
+        ];
+        for (b, on, want) in cases {
+            assert_eq!(is_preschool(d(b), d(on)), want, "{b} on {on}");
+        }
+        assert_eq!(preschool_ends(d("2019-04-01")), d("2025-03-31"));
+        assert_eq!(preschool_ends(d("2019-04-02")), d("2026-03-31"));
+    }
+
+    #[test]
+    fn seventy_table() {
+        let cases = [
+            ("1955-07-01", "1955-07-01"), // born on the 1st: the birthday month
+            ("1955-07-02", "1955-08-01"), // born on the 2nd: the month after
+            ("1955-07-31", "1955-08-01"),
+            ("1955-01-01", "1955-01-01"),
+            ("1955-12-15", "1956-01-01"),
+            ("1956-02-29", "1956-03-01"), // turns 70 on 28 Feb 2026
+            ("1956-03-01", "1956-03-01"),
+        ];
+        for (b, start_shifted) in cases {
+            let want = d(start_shifted)
+                .checked_add_months(Months::new(70 * 12))
+                .unwrap();
+            assert_eq!(seventy_rate_starts(d(b)), want, "{b}");
+        }
+    }
+
+    #[test]
+    fn seventy_five_table() {
+        assert_eq!(seventy_five_on(d("1950-05-20")), d("2025-05-20"));
+        assert_eq!(seventy_five_on(d("1950-05-01")), d("2025-05-01"));
+        // 2027 is a common year.
+        assert_eq!(seventy_five_on(d("1952-02-29")), d("2027-03-01"));
+        // 2031 is a common year too.
+        assert_eq!(seventy_five_on(d("1956-02-29")), d("2031-03-01"));
+    }
+
+    #[test]
+    fn default_copay_boundaries() {
+        let cases = [
+            // Preschool end.
+            ("2019-04-01", "2025-03-31", 20),
+            ("2019-04-01", "2025-04-01", 30),
+            ("2019-04-02", "2026-03-31", 20),
+            ("2019-04-02", "2026-04-01", 30),
+            // 70 rule, born on the 2nd: 30% through the end of the birthday month.
+            ("1955-07-02", "2025-07-31", 30),
+            ("1955-07-02", "2025-08-01", 20),
+            // Born on the 1st: 20% from the 1st of the birthday month.
+            ("1955-07-01", "2025-06-30", 30),
+            ("1955-07-01", "2025-07-01", 20),
+            // 75th birthday eve and day.
+            ("1950-05-20", "2025-05-19", 20),
+            ("1950-05-20", "2025-05-20", 10),
+            ("1950-05-01", "2025-04-30", 20),
+            ("1950-05-01", "2025-05-01", 10),
+            // 29 Feb births.
+            ("1956-02-29", "2026-02-28", 30),
+            ("1956-02-29", "2026-03-01", 20),
+            ("1952-02-29", "2027-02-28", 20),
+            ("1952-02-29", "2027-03-01", 10),
+        ];
+        for (b, on, pct) in cases {
+            assert_eq!(default_copay(d(b), d(on)).percent(), pct, "{b} on {on}");
+        }
+    }
+
+    #[test]
+    fn allowed_sets() {
+        use CopayRate::*;
+        let b = d("1950-05-20");
+        assert_eq!(allowed_copay(d("2020-01-01"), d("2021-01-01")), &[Twenty]);
+        assert_eq!(allowed_copay(b, d("2000-01-01")), &[Thirty]);
+        assert_eq!(allowed_copay(b, d("2020-06-01")), &[Twenty, Thirty]);
+        assert_eq!(allowed_copay(b, d("2025-05-19")), &[Twenty, Thirty]);
+        assert_eq!(allowed_copay(b, d("2025-05-20")), &[Ten, Twenty, Thirty]);
+        assert_eq!(allowed_copay(b, d("2020-05-31")), &[Thirty]);
+    }
+
+    #[test]
+    fn income_bands() {
+        let b = d("1950-05-20");
+        let seventy = d("2022-01-01");
+        let koki = d("2026-01-01");
+        assert_eq!(
+            copay_for_income(b, seventy, IncomeBand::Certain),
+            CopayRate::Twenty
+        );
+        assert_eq!(
+            copay_for_income(b, seventy, IncomeBand::Active),
+            CopayRate::Thirty
+        );
+        assert_eq!(
+            copay_for_income(b, koki, IncomeBand::General),
+            CopayRate::Ten
+        );
+        assert_eq!(
+            copay_for_income(b, koki, IncomeBand::Certain),
+            CopayRate::Twenty
+        );
+        assert_eq!(
+            copay_for_income(b, koki, IncomeBand::Active),
+            CopayRate::Thirty
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn default_is_always_allowed(
+            birth_days in 0i64..40_000,
+            offset in 0i64..40_000,
+        ) {
+            let birth = d("1920-01-01") + chrono::Duration::days(birth_days);
+            let on = birth + chrono::Duration::days(offset);
+            prop_assert!(allowed_copay(birth, on).contains(&default_copay(birth, on)));
+        }
+
+        #[test]
+        fn legal_age_turns_the_day_before(birth_days in 0i64..40_000, n in 1u32..100) {
+            let birth = d("1920-01-01") + chrono::Duration::days(birth_days);
+            let t = turns(birth, n);
+            prop_assert_eq!(age_on(birth, t), n);
+            prop_assert_eq!(age_on(birth, t.pred_opt().unwrap()), n - 1);
+        }
+    }
+}

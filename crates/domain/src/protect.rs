@@ -1,0 +1,425 @@
+//! Protection of My Numbers at rest: AES-256-GCM sealing and an HMAC-SHA256 blind index.
+//!
+//! The database stores a sealed number (for the rare legitimate read) and a blind index (for
+//! equality: duplicate detection and joins against the resident register) but never the digits.
+//! Keys live in a key file outside the database; losing it loses the numbers, leaking it alone
+//! does not leak them without the database, and vice versa.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::DomainError;
+
+/// Binds every ciphertext to its purpose, so a sealed My Number cannot be passed off as some
+/// other value sealed with the same key (or the reverse).
+const AAD: &[u8] = b"shikaku-my-number/v1";
+/// The `format` field of the key file.
+const KEY_FILE_FORMAT: &str = "shikaku-keys/1";
+/// AES-GCM's standard 96-bit nonce.
+const NONCE_LEN: usize = 12;
+
+/// The keys that protect My Numbers: encryption keys by id, plus one blind-index key.
+///
+/// All key bytes are wiped on drop, and `Debug` shows only key ids.
+pub struct Keyring {
+    current: u32,
+    encryption: BTreeMap<u32, [u8; 32]>,
+    index_key: [u8; 32],
+}
+
+/// The on-disk JSON shape of a keyring.
+#[derive(Serialize, Deserialize)]
+struct KeyFile {
+    format: String,
+    current: u32,
+    encryption_keys: BTreeMap<String, String>,
+    index_key: String,
+}
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        self.encryption_keys.values_mut().for_each(Zeroize::zeroize);
+        self.index_key.zeroize();
+    }
+}
+
+fn random_key() -> [u8; 32] {
+    let mut k = [0u8; 32];
+    OsRng.fill_bytes(&mut k);
+    k
+}
+
+/// Decodes one base64 key; errors name the field, never the bytes.
+fn decode_key(b64: &str, what: &str) -> Result<[u8; 32], DomainError> {
+    let bytes = Zeroizing::new(
+        B64.decode(b64.trim())
+            .map_err(|_| DomainError::KeyFile(format!("{what} is not valid base64")))?,
+    );
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| DomainError::KeyFile(format!("{what} must be 32 bytes")))
+}
+
+impl Keyring {
+    /// A fresh keyring with random keys from the OS; the encryption key has id 1.
+    pub fn generate() -> Keyring {
+        Keyring {
+            current: 1,
+            encryption: BTreeMap::from([(1, random_key())]),
+            index_key: random_key(),
+        }
+    }
+
+    /// Reads the key file format:
+    /// `{"format":"shikaku-keys/1","current":1,"encryption_keys":{"1":"<base64>"},"index_key":"<base64>"}`
+    /// with 32-byte keys. Errors never contain key material.
+    pub fn from_json(s: &str) -> Result<Keyring, DomainError> {
+        // serde_json's messages can quote the offending value, which could be a key, so only
+        // the error category and position are passed on.
+        let file: KeyFile = serde_json::from_str(s).map_err(|e| {
+            DomainError::KeyFile(format!(
+                "not a shikaku key file ({:?} error at line {} column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        })?;
+        if file.format != KEY_FILE_FORMAT {
+            return Err(DomainError::KeyFile(format!(
+                "format must be \"{KEY_FILE_FORMAT}\""
+            )));
+        }
+        let mut ring = Keyring {
+            current: file.current,
+            encryption: BTreeMap::new(),
+            index_key: decode_key(&file.index_key, "index_key")?,
+        };
+        for (id, b64) in &file.encryption_keys {
+            let id: u32 = id.parse().map_err(|_| {
+                DomainError::KeyFile("encryption key ids must be whole numbers".into())
+            })?;
+            ring.encryption
+                .insert(id, decode_key(b64, &format!("encryption key {id}"))?);
+        }
+        if !ring.encryption.contains_key(&ring.current) {
+            return Err(DomainError::KeyFile(format!(
+                "current key id {} has no encryption key",
+                ring.current
+            )));
+        }
+        Ok(ring)
+    }
+
+    /// The key file as pretty JSON. The result holds every key: write it only to a protected
+    /// file.
+    pub fn to_json(&self) -> String {
+        let file = KeyFile {
+            format: KEY_FILE_FORMAT.to_owned(),
+            current: self.current,
+            encryption_keys: self
+                .encryption
+                .iter()
+                .map(|(id, k)| (id.to_string(), B64.encode(k)))
+                .collect(),
+            index_key: B64.encode(self.index_key),
+        };
+        // Serializing string maps and numbers cannot fail; the fallback only avoids a panic.
+        serde_json::to_string_pretty(&file).unwrap_or_default()
+    }
+
+    /// Adds a random encryption key with id max + 1, makes it current, and returns its id.
+    ///
+    /// Older keys stay so that rows sealed under them still open. The index key does not
+    /// change: blind indexes must stay equal for equal numbers across rotations, or duplicate
+    /// detection and register matching would miss every number sealed before the rotation.
+    pub fn rotate(&mut self) -> u32 {
+        let id = self
+            .encryption
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
+            .saturating_add(1);
+        self.encryption.insert(id, random_key());
+        self.current = id;
+        id
+    }
+
+    /// The id of the key new seals use.
+    pub fn current_key_id(&self) -> u32 {
+        self.current
+    }
+
+    /// The ids of every encryption key held, oldest first.
+    pub fn key_ids(&self) -> Vec<u32> {
+        self.encryption.keys().copied().collect()
+    }
+
+    fn cipher(&self, id: u32) -> Option<Aes256Gcm> {
+        self.encryption
+            .get(&id)
+            .map(|k| Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(k)))
+    }
+
+    /// Encrypts `digits` (12 ASCII digits, e.g. from `LinkedNumber::expose_digits`) under the
+    /// current key with a random 96-bit nonce. The ciphertext is nonce ‖ AES-GCM output.
+    pub fn seal(&self, digits: &str) -> SealedNumber {
+        let mut nonce = [0u8; NONCE_LEN];
+        OsRng.fill_bytes(&mut nonce);
+        // Every constructor and `rotate` keep `current` among the keys, so this cannot fail.
+        let cipher = self
+            .cipher(self.current)
+            .expect("keyring invariant: the current key id has a key");
+        let payload = Payload {
+            msg: digits.as_bytes(),
+            aad: AAD,
+        };
+        let ct = cipher
+            .encrypt(Nonce::from_slice(&nonce), payload)
+            .expect("AES-GCM encrypts any message shorter than 64 GiB");
+        let mut ciphertext = Vec::with_capacity(NONCE_LEN + ct.len());
+        ciphertext.extend_from_slice(&nonce);
+        ciphertext.extend_from_slice(&ct);
+        SealedNumber {
+            key_id: self.current,
+            ciphertext,
+        }
+    }
+
+    /// Decrypts a sealed number with the key it names. Fails on an unknown key id or on any
+    /// tampering; errors never contain the number.
+    pub fn open(&self, sealed: &SealedNumber) -> Result<Zeroizing<String>, DomainError> {
+        let cipher = self
+            .cipher(sealed.key_id)
+            .ok_or(DomainError::UnknownKeyId(sealed.key_id))?;
+        if sealed.ciphertext.len() < NONCE_LEN {
+            return Err(DomainError::DecryptionFailed);
+        }
+        let (nonce, ct) = sealed.ciphertext.split_at(NONCE_LEN);
+        let plain = Zeroizing::new(
+            cipher
+                .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: AAD })
+                .map_err(|_| DomainError::DecryptionFailed)?,
+        );
+        let text = std::str::from_utf8(&plain).map_err(|_| DomainError::DecryptionFailed)?;
+        Ok(Zeroizing::new(text.to_owned()))
+    }
+
+    /// HMAC-SHA256 of `digits` under the index key: equal numbers give equal indexes, and the
+    /// index reveals nothing without the key (a plain hash of 10^11 candidates is brute-forced
+    /// in minutes).
+    pub fn blind_index(&self, digits: &str) -> BlindIndex {
+        // HMAC accepts keys of any length, so this never fails.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key)
+            .expect("HMAC takes keys of any length");
+        mac.update(digits.as_bytes());
+        BlindIndex(mac.finalize().into_bytes().into())
+    }
+}
+
+impl Drop for Keyring {
+    fn drop(&mut self) {
+        self.encryption.values_mut().for_each(Zeroize::zeroize);
+        self.index_key.zeroize();
+    }
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keyring")
+            .field("current", &self.current)
+            .field("key_ids", &self.key_ids())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A My Number encrypted under the keyring key `key_id`: nonce ‖ ciphertext ‖ tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedNumber {
+    /// The encryption key it was sealed with.
+    pub key_id: u32,
+    /// 12-byte nonce, then the AES-GCM ciphertext and 16-byte tag.
+    pub ciphertext: Vec<u8>,
+}
+
+/// HMAC-SHA256 of a My Number: lets the database compare numbers without holding them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlindIndex(pub [u8; 32]);
+
+impl BlindIndex {
+    /// The 32 bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Lower-case hex of all 32 bytes.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Debug for BlindIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A prefix is enough to tell indexes apart in logs without printing a full lookup key.
+        let prefix: String = self.0[..4].iter().map(|b| format!("{b:02x}")).collect();
+        write!(f, "BlindIndex({prefix}…)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const N: &str = "123456789018";
+
+    #[test]
+    fn seal_open_round_trip() {
+        let k = Keyring::generate();
+        let s = k.seal(N);
+        assert_eq!(s.key_id, 1);
+        assert_eq!(s.ciphertext.len(), 12 + 12 + 16);
+        assert!(!s.ciphertext.windows(N.len()).any(|w| w == N.as_bytes()));
+        assert_eq!(k.open(&s).unwrap().as_str(), N);
+        // Random nonces: the same number seals differently each time.
+        assert_ne!(k.seal(N).ciphertext, s.ciphertext);
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let k = Keyring::generate();
+        let s = k.seal(N);
+        for i in 0..s.ciphertext.len() {
+            let mut t = s.clone();
+            t.ciphertext[i] ^= 0x01;
+            assert_eq!(k.open(&t), Err(DomainError::DecryptionFailed), "byte {i}");
+        }
+        let mut short = s.clone();
+        short.ciphertext.truncate(5);
+        assert_eq!(k.open(&short), Err(DomainError::DecryptionFailed));
+        let mut unknown = s.clone();
+        unknown.key_id = 9;
+        assert_eq!(k.open(&unknown), Err(DomainError::UnknownKeyId(9)));
+        // Another keyring's key fails too.
+        assert_eq!(
+            Keyring::generate().open(&s),
+            Err(DomainError::DecryptionFailed)
+        );
+    }
+
+    #[test]
+    fn rotation_keeps_old_rows_readable() {
+        let mut k = Keyring::generate();
+        let old = k.seal(N);
+        let idx = k.blind_index(N);
+        assert_eq!(k.rotate(), 2);
+        assert_eq!(k.current_key_id(), 2);
+        let new = k.seal(N);
+        assert_eq!(new.key_id, 2);
+        assert_eq!(k.open(&old).unwrap().as_str(), N);
+        assert_eq!(k.open(&new).unwrap().as_str(), N);
+        assert_eq!(k.blind_index(N), idx);
+        assert_eq!(k.rotate(), 3);
+        assert_eq!(k.key_ids(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn blind_index_is_deterministic_and_keyed() {
+        let k = Keyring::generate();
+        assert_eq!(k.blind_index(N), k.blind_index(N));
+        assert_ne!(k.blind_index(N), k.blind_index("987654321093"));
+        assert_ne!(Keyring::generate().blind_index(N), k.blind_index(N));
+        let i = k.blind_index(N);
+        assert_eq!(i.as_bytes().len(), 32);
+        assert_eq!(i.to_hex().len(), 64);
+        let dbg = format!("{i:?}");
+        assert!(dbg.starts_with("BlindIndex(") && dbg.len() < 24, "{dbg}");
+    }
+
+    #[test]
+    fn blind_index_known_answer() {
+        // RFC 4231-style check that the index is plain HMAC-SHA256 over the ASCII digits.
+        let json = format!(
+            r#"{{"format":"shikaku-keys/1","current":1,"encryption_keys":{{"1":"{z}"}},"index_key":"{z}"}}"#,
+            z = B64.encode([0u8; 32])
+        );
+        let k = Keyring::from_json(&json).unwrap();
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&[0u8; 32]).unwrap();
+        mac.update(N.as_bytes());
+        let want: [u8; 32] = mac.finalize().into_bytes().into();
+        assert_eq!(k.blind_index(N).0, want);
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let mut k = Keyring::generate();
+        k.rotate();
+        let sealed_old = {
+            let mut j = Keyring::from_json(&k.to_json()).unwrap();
+            j.current = 1;
+            j.seal(N)
+        };
+        let json = k.to_json();
+        assert!(json.contains("\"format\": \"shikaku-keys/1\""));
+        let back = Keyring::from_json(&json).unwrap();
+        assert_eq!(back.current_key_id(), 2);
+        assert_eq!(back.key_ids(), vec![1, 2]);
+        assert_eq!(back.open(&sealed_old).unwrap().as_str(), N);
+        assert_eq!(back.blind_index(N), k.blind_index(N));
+        assert_eq!(back.open(&k.seal(N)).unwrap().as_str(), N);
+    }
+
+    #[test]
+    fn bad_key_files() {
+        let z = B64.encode([7u8; 32]);
+        let short = B64.encode([7u8; 16]);
+        let cases = [
+            "not json".to_owned(),
+            format!(
+                r#"{{"format":"x","current":1,"encryption_keys":{{"1":"{z}"}},"index_key":"{z}"}}"#
+            ),
+            format!(
+                r#"{{"format":"shikaku-keys/1","current":2,"encryption_keys":{{"1":"{z}"}},"index_key":"{z}"}}"#
+            ),
+            format!(
+                r#"{{"format":"shikaku-keys/1","current":1,"encryption_keys":{{"1":"{short}"}},"index_key":"{z}"}}"#
+            ),
+            format!(
+                r#"{{"format":"shikaku-keys/1","current":1,"encryption_keys":{{"a":"{z}"}},"index_key":"{z}"}}"#
+            ),
+            format!(
+                r#"{{"format":"shikaku-keys/1","current":1,"encryption_keys":{{"1":"{z}"}},"index_key":"!!"}}"#
+            ),
+            format!(
+                r#"{{"format":"shikaku-keys/1","current":"{z}","encryption_keys":{{}},"index_key":"{z}"}}"#
+            ),
+        ];
+        for c in &cases {
+            let e = Keyring::from_json(c).unwrap_err();
+            let msg = e.to_string();
+            assert!(matches!(e, DomainError::KeyFile(_)), "{c}");
+            assert!(!msg.contains(&z) && !msg.contains(&short), "{msg}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_keys() {
+        let k = Keyring::generate();
+        let dbg = format!("{k:?}");
+        assert_eq!(dbg, "Keyring { current: 1, key_ids: [1], .. }");
+        let json = k.to_json();
+        let file: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let key = file["encryption_keys"]["1"].as_str().unwrap();
+        assert!(!dbg.contains(key));
+    }
+}
