@@ -1,2 +1,93 @@
-//! shikaku binary
-fn main() {}
+//! `shikaku`: the one binary. Subcommands wire the domain, database and fixture crates to the
+//! terminal; no rule lives here.
+
+mod commands;
+mod config;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Insurer-side eligibility registry and My Number linkage audit.
+#[derive(Debug, Parser)]
+#[command(name = "shikaku", version, about)]
+struct Cli {
+    /// PostgreSQL URL of the registry database.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply pending schema migrations (under an advisory lock).
+    Migrate {
+        /// Only list pending migrations.
+        #[arg(long)]
+        status: bool,
+        /// Revert every migration (drops all registry tables). For scratch databases.
+        #[arg(long, conflicts_with = "status")]
+        revert_all: bool,
+    },
+    /// Maintain insurers (保険者).
+    #[command(subcommand)]
+    Insurers(commands::insurers::InsurersCommand),
+    /// Import persons.csv, linkages.csv or residents.csv (all-or-nothing).
+    Import(commands::import::ImportArgs),
+    /// Export the registry in the interchange formats.
+    #[command(subcommand)]
+    Export(commands::export::ExportCommand),
+    /// Generate, rotate and apply the keys that protect My Numbers.
+    #[command(subcommand)]
+    Keys(commands::keys::KeysCommand),
+    /// Synthetic data for tests, demos and benchmarks.
+    #[command(subcommand)]
+    Fixtures(commands::fixtures::FixturesCommand),
+    /// Registry counts.
+    Stats {
+        /// Judge eligibility on this date (default: today in Asia/Tokyo).
+        #[arg(long)]
+        on: Option<chrono::NaiveDate>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let db = config::Database::new(cli.database_url);
+    match cli.command {
+        Command::Migrate { status, revert_all } => commands::migrate::run(&db, status, revert_all),
+        Command::Insurers(cmd) => commands::insurers::run(&db, cmd),
+        Command::Import(args) => commands::import::run(&db, args),
+        Command::Export(cmd) => commands::export::run(&db, cmd),
+        Command::Keys(cmd) => commands::keys::run(&db, cmd),
+        Command::Fixtures(cmd) => commands::fixtures::run(cmd),
+        Command::Stats { on, json } => commands::stats::run(&db, on, json),
+    }
+}
+
+/// Logs go to stderr so that stdout stays machine-readable (`--json`, the token lines later).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

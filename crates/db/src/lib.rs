@@ -1,1 +1,24 @@
-//! placeholder
+//! The PostgreSQL layer of shikaku: embedded migrations, the generated diesel schema, and the
+//! repository functions the CLI, the audit and the API call. Functions take `&mut
+//! PgConnection` and know nothing of HTTP or terminals; bulk paths use `COPY`.
+
+pub mod error;
+pub mod export;
+pub mod import;
+pub mod insurers;
+pub mod keys;
+pub mod migrate;
+#[allow(missing_docs)]
+pub mod schema;
+pub mod stats;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::DbError;
+
+use diesel::{Connection, PgConnection};
+
+/// Opens a connection to `url`. The URL may carry a password, so it is never logged.
+pub fn connect(url: &str) -> Result<PgConnection, DbError> {
+    Ok(PgConnection::establish(url)?)
+}

@@ -1,0 +1,189 @@
+//! `shikaku import persons|linkages|residents FILE [--report FILE]`.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use shikaku_db::import::{self, ImportContext, ImportSummary, Issue, IssueSink};
+
+use crate::config::{load_keyring, Database};
+use crate::progress::Progress;
+
+/// Which interchange file.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Kind {
+    /// persons.csv
+    Persons,
+    /// linkages.csv
+    Linkages,
+    /// residents.csv
+    Residents,
+}
+
+/// Arguments of `shikaku import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The kind of file.
+    kind: Kind,
+    /// The CSV file (formats.md).
+    file: PathBuf,
+    /// Write every error and warning (line, column, level, reason) to this CSV.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Who is importing, for the change history (default: import:$USER).
+    #[arg(long)]
+    actor: Option<String>,
+}
+
+/// How many issues the terminal shows before pointing at --report.
+const SHOWN_ISSUES: usize = 20;
+
+/// Prints the first few issues to stderr and streams all of them to the report file.
+struct Sink {
+    file: String,
+    report: Option<csv::Writer<File>>,
+    shown: usize,
+    report_error: Option<csv::Error>,
+}
+
+impl IssueSink for Sink {
+    fn report(&mut self, issue: Issue) {
+        if self.shown < SHOWN_ISSUES {
+            self.shown += 1;
+            eprintln!(
+                "{}: {}:{}: {}: {}",
+                issue.level.as_str(),
+                self.file,
+                issue.line,
+                issue.column,
+                issue.reason
+            );
+        }
+        if let Some(w) = &mut self.report {
+            let line = issue.line.to_string();
+            if let Err(e) = w.write_record([
+                line.as_str(),
+                issue.column.as_str(),
+                issue.level.as_str(),
+                issue.reason.as_str(),
+            ]) {
+                self.report_error.get_or_insert(e);
+            }
+        }
+    }
+}
+
+/// Runs an import and prints what it did. Exit status 1 when the file was rejected.
+pub fn run(db: &Database, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let shown_name = args.file.display().to_string();
+    let file = File::open(&args.file).with_context(|| format!("cannot open {shown_name}"))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let input = BufReader::with_capacity(1 << 20, file);
+    // Loaded before anything is read, so a missing key fails fast.
+    let keyring = match args.kind {
+        Kind::Persons => None,
+        Kind::Linkages | Kind::Residents => Some(load_keyring()?.0),
+    };
+    let mut conn = db.connect()?;
+
+    let report = match &args.report {
+        Some(path) => {
+            let mut w = csv::Writer::from_path(path)
+                .with_context(|| format!("cannot write report {}", path.display()))?;
+            w.write_record(["line", "column", "level", "reason"])?;
+            Some(w)
+        }
+        None => None,
+    };
+    let mut sink = Sink {
+        file: shown_name.clone(),
+        report,
+        shown: 0,
+        report_error: None,
+    };
+    let actor = args.actor.unwrap_or_else(|| {
+        format!(
+            "import:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        )
+    });
+    let progress = Progress::new(&format!("import {shown_name}"), size);
+    let set_progress = |bytes: u64| progress.set(bytes);
+    let ctx = ImportContext {
+        actor: &actor,
+        file_name: &shown_name,
+        progress: &set_progress,
+    };
+    let started = std::time::Instant::now();
+    let summary = match (&keyring, args.kind) {
+        (Some(k), Kind::Linkages) => import::import_linkages(&mut conn, &ctx, k, input, &mut sink),
+        (Some(k), Kind::Residents) => {
+            import::import_residents(&mut conn, &ctx, k, input, &mut sink)
+        }
+        _ => import::import_persons(&mut conn, &ctx, input, &mut sink),
+    }?;
+    progress.finish();
+    if let Some(mut w) = sink.report.take() {
+        w.flush()?;
+    }
+    if let Some(e) = sink.report_error {
+        return Err(e).context("cannot write the report");
+    }
+    print_summary(
+        &shown_name,
+        &summary,
+        sink.shown,
+        args.report.is_some(),
+        started,
+    );
+    Ok(if summary.applied {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_summary(
+    file: &str,
+    s: &ImportSummary,
+    shown: usize,
+    has_report: bool,
+    started: std::time::Instant,
+) {
+    let secs = started.elapsed().as_secs_f64();
+    let rate = if secs > 0.0 {
+        s.rows_read as f64 / secs
+    } else {
+        0.0
+    };
+    let total_issues = s.errors + s.warnings;
+    if total_issues > shown as u64 && !has_report {
+        eprintln!(
+            "... {} more issues not shown; rerun with --report FILE for all of them",
+            total_issues - shown as u64
+        );
+    }
+    if s.applied {
+        let snapshot = s
+            .snapshot_id
+            .map_or_else(String::new, |id| format!(", snapshot {id}"));
+        eprintln!(
+            "{file}: imported {} rows in {secs:.1}s ({rate:.0} rows/s): {} new, {} updated, \
+             {} unchanged, {} warnings (import {}{snapshot})",
+            s.rows_read,
+            s.inserted,
+            s.updated,
+            s.unchanged,
+            s.warnings,
+            s.import_id.unwrap_or_default(),
+        );
+    } else {
+        eprintln!(
+            "{file}: REJECTED: {} errors, {} warnings in {} rows; nothing was stored",
+            s.errors, s.warnings, s.rows_read
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! One module per subcommand group.
+
+pub mod export;
+pub mod fixtures;
+pub mod import;
+pub mod insurers;
+pub mod keys;
+pub mod migrate;
+pub mod stats;
+
+/// Today in Asia/Tokyo, the date every eligibility rule is judged in. Japan has had no DST
+/// since 1951, so a fixed +09:00 offset is exact.
+pub fn today_tokyo() -> chrono::NaiveDate {
+    (chrono::Utc::now().naive_utc() + chrono::Duration::hours(9)).date()
+}

@@ -1,0 +1,111 @@
+//! Configuration read once from the environment and passed explicitly: the database URL and
+//! the My Number keys. No global settings.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use diesel::PgConnection;
+use shikaku_domain::Keyring;
+
+/// Where the registry database is; connecting is deferred so that commands without a database
+/// (`keys generate`, `fixtures generate`) work without one.
+pub struct Database {
+    url: Option<String>,
+}
+
+impl Database {
+    /// From `--database-url` / `DATABASE_URL`.
+    pub fn new(url: Option<String>) -> Self {
+        Database { url }
+    }
+
+    /// Opens a connection, or says how to configure one.
+    pub fn connect(&self) -> anyhow::Result<PgConnection> {
+        let Some(url) = &self.url else {
+            bail!(
+                "no database configured: set DATABASE_URL (scripts/db url prints the project's own)"
+            );
+        };
+        Ok(shikaku_db::connect(url)?)
+    }
+}
+
+/// Environment variable naming the key file.
+pub const KEY_FILE_VAR: &str = "SHIKAKU_KEY_FILE";
+/// Environment variable holding the key file's JSON content inline (for deployments where
+/// secrets arrive as environment variables).
+pub const KEYS_VAR: &str = "SHIKAKU_KEYS";
+
+/// Loads the keyring from `SHIKAKU_KEYS` or the file named by `SHIKAKU_KEY_FILE`.
+pub fn load_keyring() -> anyhow::Result<(Keyring, Option<PathBuf>)> {
+    if let Ok(json) = std::env::var(KEYS_VAR) {
+        let keyring = Keyring::from_json(&json).context("SHIKAKU_KEYS is not a valid key set")?;
+        return Ok((keyring, None));
+    }
+    let Ok(path) = std::env::var(KEY_FILE_VAR) else {
+        bail!(
+            "no My Number keys: set SHIKAKU_KEY_FILE to a key file \
+             (create one with `shikaku keys generate --out FILE`) or SHIKAKU_KEYS"
+        );
+    };
+    let path = PathBuf::from(path);
+    Ok((read_key_file(&path)?, Some(path)))
+}
+
+/// Reads and parses a key file, refusing one that other users can read.
+pub fn read_key_file(path: &Path) -> anyhow::Result<Keyring> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot read key file {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "key file {} is readable by other users (mode {:o}); run chmod 600 on it",
+                path.display(),
+                mode & 0o777
+            );
+        }
+    }
+    let json = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read key file {}", path.display()))?;
+    Keyring::from_json(&json).with_context(|| format!("key file {} is not valid", path.display()))
+}
+
+/// Writes a key file with mode 0600 atomically: a crash leaves the old file or the new one,
+/// never half of one (losing a key would lose every number sealed with it).
+pub fn write_key_file(path: &Path, keyring: &Keyring, overwrite: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+    if !overwrite && path.exists() {
+        bail!(
+            "{} exists; refusing to overwrite a key file",
+            path.display()
+        );
+    }
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let dir = dir.unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map_or("keys".into(), |n| n.to_string_lossy())
+    ));
+    {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options
+            .open(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        file.write_all(keyring.to_json().as_bytes())?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

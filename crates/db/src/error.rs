@@ -1,0 +1,24 @@
+//! Errors of the database layer. Messages never carry a My Number: the layer only ever
+//! handles sealed numbers, blind indexes and last-4 digits.
+
+use thiserror::Error;
+
+/// What can go wrong talking to PostgreSQL or applying the schema.
+#[derive(Debug, Error)]
+pub enum DbError {
+    /// Could not open a connection (wrong URL, server down, authentication).
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    /// A query failed.
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// A migration failed to apply or revert.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// A sealed number could not be opened or a key is missing.
+    #[error("key error: {0}")]
+    Key(#[from] shikaku_domain::error::DomainError),
+    /// Something the caller asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+}

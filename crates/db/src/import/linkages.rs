@@ -1,0 +1,237 @@
+//! linkages.csv: My Number linkages to registered persons.
+//!
+//! Each number is sealed (AES-256-GCM) and blind-indexed (HMAC-SHA256) on the rayon pool while
+//! the file is validated; the plain number never reaches the database, a log or a report. A
+//! linkage is identified by (person, number): re-importing one updates its source and date.
+//! A number with a wrong check digit is stored and flagged (formats.md: nothing is lost); a
+//! number also linked to another person is stored with a warning and left to the audit.
+
+use std::io::Read;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Int8, Text};
+use shikaku_domain::records::{self, FileKind, LinkageRow, Warning};
+use shikaku_domain::Keyring;
+
+use super::{
+    count, finish_journal, in_transaction, prepare_session, report_lines, start_journal,
+    stream_rows, Counter, ImportContext, ImportError, ImportSummary, IssueLevel, IssueSink,
+    Outcome,
+};
+
+diesel::table! {
+    /// Temporary staging table for one linkages.csv import.
+    stage_linkages (line) {
+        line -> Int8,
+        insurer_number -> Text,
+        symbol -> Text,
+        number -> Text,
+        branch -> Text,
+        mn_blind -> Bytea,
+        mn_sealed -> Bytea,
+        mn_key_id -> Int4,
+        mn_last4 -> Text,
+        check_digit_ok -> Bool,
+        source -> Text,
+        linked_on -> Date,
+    }
+}
+
+const CREATE_STAGE: &str = "
+CREATE TEMP TABLE stage_linkages (
+    line bigint NOT NULL,
+    insurer_number text NOT NULL,
+    symbol text NOT NULL,
+    number text NOT NULL,
+    branch text NOT NULL,
+    mn_blind bytea NOT NULL,
+    mn_sealed bytea NOT NULL,
+    mn_key_id integer NOT NULL,
+    mn_last4 text NOT NULL,
+    check_digit_ok boolean NOT NULL,
+    source text NOT NULL,
+    linked_on date NOT NULL
+) ON COMMIT DROP";
+
+#[derive(Insertable)]
+#[diesel(table_name = stage_linkages)]
+#[diesel(treat_none_as_default_value = false)]
+struct StageLinkage {
+    line: i64,
+    insurer_number: String,
+    symbol: String,
+    number: String,
+    branch: String,
+    mn_blind: Vec<u8>,
+    mn_sealed: Vec<u8>,
+    mn_key_id: i32,
+    mn_last4: String,
+    check_digit_ok: bool,
+    source: String,
+    linked_on: chrono::NaiveDate,
+}
+
+impl StageLinkage {
+    fn new(keyring: &Keyring, line: u64, row: LinkageRow) -> Self {
+        let digits = row.my_number.expose_digits();
+        let sealed = keyring.seal(digits);
+        StageLinkage {
+            line: super::to_i64(line),
+            insurer_number: row.key.insurer.as_str().to_string(),
+            symbol: row
+                .key
+                .symbol
+                .as_ref()
+                .map_or_else(String::new, |s| s.as_str().to_string()),
+            number: row.key.number.as_str().to_string(),
+            branch: row
+                .key
+                .branch
+                .as_ref()
+                .map_or_else(String::new, |b| b.as_str().to_string()),
+            mn_blind: keyring.blind_index(digits).as_bytes().to_vec(),
+            mn_sealed: sealed.ciphertext,
+            mn_key_id: i32::try_from(sealed.key_id).unwrap_or(i32::MAX),
+            mn_last4: row.my_number.last4().to_string(),
+            check_digit_ok: row.my_number.check_digit_ok(),
+            source: row.source.as_str().to_string(),
+            linked_on: row.linked_on,
+        }
+    }
+}
+
+/// Imports a linkages.csv stream, sealing every number with `keyring`'s current key.
+pub fn import_linkages<R: Read>(
+    conn: &mut PgConnection,
+    ctx: &ImportContext<'_>,
+    keyring: &Keyring,
+    input: R,
+    sink: &mut dyn IssueSink,
+) -> Result<ImportSummary, ImportError> {
+    in_transaction(conn, |conn| {
+        let mut counter = Counter::new(sink);
+        prepare_session(conn)?;
+        conn.batch_execute(CREATE_STAGE)?;
+        let rows_read = stream_rows(
+            input,
+            FileKind::Linkages,
+            ctx,
+            &mut counter,
+            |layout, line, record| {
+                records::linkage_row(layout, record).map(|row| {
+                    let mut warnings = Vec::new();
+                    if !row.my_number.check_digit_ok() {
+                        warnings.push(Warning {
+                            column: "my_number".to_string(),
+                            message: "check digit is wrong; stored and flagged for the audit"
+                                .to_string(),
+                        });
+                    }
+                    (StageLinkage::new(keyring, line, row), warnings)
+                })
+            },
+            |rows| {
+                diesel::copy_from(stage_linkages::table)
+                    .from_insertable(rows)
+                    .execute(conn)?;
+                Ok(())
+            },
+        )?;
+        conn.batch_execute(
+            "ANALYZE stage_linkages;
+             CREATE TEMP TABLE stage_linkage_last ON COMMIT DROP AS
+               SELECT DISTINCT ON (p.id, s.mn_blind) s.*, p.id AS person_id
+               FROM stage_linkages s
+               JOIN persons p USING (insurer_number, symbol, number, branch)
+               ORDER BY p.id, s.mn_blind, s.line DESC;
+             ANALYZE stage_linkage_last;",
+        )?;
+        report_lines(
+            conn,
+            &mut counter,
+            IssueLevel::Error,
+            "number",
+            "SELECT s.line, 'no person ' || s.insurer_number || ':' || s.symbol || ':' || s.number
+                    || ':' || s.branch || ' is registered; import persons.csv first' AS message
+             FROM stage_linkages s
+             WHERE NOT EXISTS (SELECT 1 FROM persons p
+                               WHERE (p.insurer_number, p.symbol, p.number, p.branch)
+                                   = (s.insurer_number, s.symbol, s.number, s.branch))
+             ORDER BY s.line",
+        )?;
+
+        let mut summary = ImportSummary {
+            rows_read,
+            ..ImportSummary::default()
+        };
+        if counter.errors > 0 {
+            summary.errors = counter.errors;
+            summary.warnings = counter.warnings;
+            return Err(Outcome::Rejected(summary));
+        }
+
+        report_lines(
+            conn,
+            &mut counter,
+            IssueLevel::Warning,
+            "my_number",
+            "SELECT s.line, 'this number (last 4: ' || s.mn_last4 || ') is also linked to another '
+                    || 'person; stored, and the linkage audit will review it' AS message
+             FROM stage_linkage_last s
+             WHERE EXISTS (SELECT 1 FROM linkages l
+                           WHERE l.mn_blind = s.mn_blind AND l.person_id <> s.person_id)
+                OR EXISTS (SELECT 1 FROM stage_linkage_last o
+                           WHERE o.mn_blind = s.mn_blind AND o.person_id <> s.person_id)
+             ORDER BY s.line",
+        )?;
+
+        let import_id = start_journal(conn, "linkages", ctx)?;
+        diesel::sql_query(
+            "INSERT INTO linkage_events (linkage_id, action, actor, import_id, details)
+             SELECT l.id, 'updated', $2, $1,
+                    jsonb_build_object('source', jsonb_build_object('old', l.source, 'new', s.source),
+                                       'linked_on', jsonb_build_object('old', l.linked_on, 'new', s.linked_on))
+             FROM linkages l
+             JOIN stage_linkage_last s ON s.person_id = l.person_id AND s.mn_blind = l.mn_blind
+             WHERE (l.source, l.linked_on) IS DISTINCT FROM (s.source, s.linked_on)",
+        )
+        .bind::<Int8, _>(import_id)
+        .bind::<Text, _>(ctx.actor)
+        .execute(conn)?;
+        let updated = diesel::sql_query(
+            "UPDATE linkages l
+             SET source = s.source, linked_on = s.linked_on, import_id = $1, updated_at = now()
+             FROM stage_linkage_last s
+             WHERE s.person_id = l.person_id AND s.mn_blind = l.mn_blind
+               AND (l.source, l.linked_on) IS DISTINCT FROM (s.source, s.linked_on)",
+        )
+        .bind::<Int8, _>(import_id)
+        .execute(conn)?;
+        let inserted = diesel::sql_query(
+            "INSERT INTO linkages (person_id, mn_blind, mn_sealed, mn_key_id, mn_last4,
+                                   check_digit_ok, source, linked_on, import_id)
+             SELECT person_id, mn_blind, mn_sealed, mn_key_id, mn_last4, check_digit_ok, source,
+                    linked_on, $1
+             FROM stage_linkage_last
+             ORDER BY person_id
+             ON CONFLICT ON CONSTRAINT linkages_person_number DO NOTHING",
+        )
+        .bind::<Int8, _>(import_id)
+        .execute(conn)?;
+        let distinct: i64 = diesel::sql_query("SELECT count(*) AS n FROM stage_linkage_last")
+            .get_result::<super::persons::Count>(conn)?
+            .n;
+
+        summary.import_id = Some(import_id);
+        summary.inserted = count(inserted);
+        summary.updated = count(updated);
+        summary.unchanged = u64::try_from(distinct)
+            .unwrap_or(0)
+            .saturating_sub(summary.inserted + summary.updated);
+        summary.warnings = counter.warnings;
+        summary.applied = true;
+        finish_journal(conn, import_id, &summary)?;
+        Ok(summary)
+    })
+}

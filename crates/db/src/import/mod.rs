@@ -1,0 +1,423 @@
+//! Bulk import of the three interchange files (formats.md): persons, linkages, residents.
+//!
+//! Every import is one transaction and all-or-nothing. Rows are read sequentially, validated in
+//! parallel batches (the qsv `validate` loop: read a batch, `par_iter` the checks, write the
+//! results in order), and every valid row goes to a temporary staging table through binary
+//! `COPY`. Checks that need the whole file or the stored registry (overlapping periods, unknown
+//! persons, duplicate numbers) then run as set-based SQL over the staging table, and only a file
+//! without a single error is merged into the registry. A rejected file changes nothing.
+//!
+//! Memory stays flat whatever the file size: one batch of rows is held at a time, and issues
+//! stream to an [`IssueSink`] rather than a growing list.
+
+mod linkages;
+mod persons;
+mod residents;
+
+use std::io::Read;
+
+use diesel::connection::SimpleConnection;
+use diesel::PgConnection;
+use rayon::prelude::*;
+use shikaku_domain::records::{self, FieldError, FileKind, Layout, Warning};
+
+use crate::error::DbError;
+
+pub use linkages::import_linkages;
+pub use persons::import_persons;
+pub use residents::import_residents;
+
+/// Rows validated together; large enough to keep both cores busy and COPY round trips rare,
+/// small enough that memory does not depend on the file.
+const BATCH_ROWS: usize = 8192;
+
+/// How bad an [`Issue`] is: an error rejects the file, a warning is reported and stored anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueLevel {
+    /// The file is rejected.
+    Error,
+    /// Reported; the row is stored.
+    Warning,
+}
+
+impl IssueLevel {
+    /// Lower-case name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueLevel::Error => "error",
+            IssueLevel::Warning => "warning",
+        }
+    }
+}
+
+/// One problem with one line of an input file. Never carries a My Number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// Error or warning.
+    pub level: IssueLevel,
+    /// 1-based line of the file where the record starts (the header is line 1).
+    pub line: u64,
+    /// The column the problem is in, or a short description when it spans columns.
+    pub column: String,
+    /// What is wrong, in words a person can act on.
+    pub reason: String,
+}
+
+/// Receives issues as they are found, so a file with millions of bad rows needs no memory for
+/// them. The CLI writes them to the `--report` CSV and keeps the first few for the terminal.
+pub trait IssueSink {
+    /// Called once per issue, in file order within each validation stage.
+    fn report(&mut self, issue: Issue);
+}
+
+/// An [`IssueSink`] that keeps everything; for tests and small files.
+#[derive(Debug, Default)]
+pub struct CollectIssues(pub Vec<Issue>);
+
+impl IssueSink for CollectIssues {
+    fn report(&mut self, issue: Issue) {
+        self.0.push(issue);
+    }
+}
+
+/// Who is importing what, for the import journal and the change history.
+pub struct ImportContext<'a> {
+    /// The person or process responsible (`import:<user>` style names are fine).
+    pub actor: &'a str,
+    /// The file's name as given, recorded in the journal.
+    pub file_name: &'a str,
+    /// Called with the number of bytes read so far, for progress bars.
+    pub progress: &'a (dyn Fn(u64) + Sync),
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Row in the `imports` journal; `None` when the file was rejected.
+    pub import_id: Option<i64>,
+    /// Data rows read (header excluded).
+    pub rows_read: u64,
+    /// Records created.
+    pub inserted: u64,
+    /// Records that existed and changed.
+    pub updated: u64,
+    /// Records that existed and were identical.
+    pub unchanged: u64,
+    /// Errors found; any error means nothing was stored.
+    pub errors: u64,
+    /// Warnings found.
+    pub warnings: u64,
+    /// Whether the file was applied.
+    pub applied: bool,
+    /// For residents: the snapshot created.
+    pub snapshot_id: Option<i64>,
+}
+
+/// Failures that stop an import before it can judge the file (as opposed to bad rows, which
+/// are [`Issue`]s).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The file could not be read at all.
+    #[error("cannot read the file: {0}")]
+    Read(String),
+}
+
+impl From<diesel::result::Error> for ImportError {
+    fn from(e: diesel::result::Error) -> Self {
+        ImportError::Db(DbError::Query(e))
+    }
+}
+
+/// Counts issues as they pass to the caller's sink.
+struct Counter<'s> {
+    sink: &'s mut dyn IssueSink,
+    errors: u64,
+    warnings: u64,
+}
+
+impl<'s> Counter<'s> {
+    fn new(sink: &'s mut dyn IssueSink) -> Self {
+        Counter {
+            sink,
+            errors: 0,
+            warnings: 0,
+        }
+    }
+
+    fn error(&mut self, line: u64, column: impl Into<String>, reason: impl Into<String>) {
+        self.errors += 1;
+        self.sink.report(Issue {
+            level: IssueLevel::Error,
+            line,
+            column: column.into(),
+            reason: reason.into(),
+        });
+    }
+
+    fn warning(&mut self, line: u64, column: impl Into<String>, reason: impl Into<String>) {
+        self.warnings += 1;
+        self.sink.report(Issue {
+            level: IssueLevel::Warning,
+            line,
+            column: column.into(),
+            reason: reason.into(),
+        });
+    }
+
+    fn field_errors(&mut self, line: u64, errors: Vec<FieldError>) {
+        for e in errors {
+            self.error(line, e.column, e.reason);
+        }
+    }
+
+    fn field_warnings(&mut self, line: u64, warnings: Vec<Warning>) {
+        for w in warnings {
+            self.warning(line, w.column, w.message);
+        }
+    }
+}
+
+/// One validated row, ready for staging, with the warnings it raised.
+type Checked<T> = Result<(T, Vec<Warning>), Vec<FieldError>>;
+
+/// Reads `input` as `kind`, validates every row with `check` on the rayon pool, and hands each
+/// batch of valid staging rows to `stage`. Returns the number of data rows read.
+///
+/// Unreadable records (bad UTF-8, a wrong number of fields) are reported with their line and
+/// do not stop the pass, so one run lists every problem in the file.
+fn stream_rows<R, T>(
+    input: R,
+    kind: FileKind,
+    ctx: &ImportContext<'_>,
+    counter: &mut Counter<'_>,
+    check: impl Fn(&Layout, u64, &csv::StringRecord) -> Checked<T> + Sync,
+    mut stage: impl FnMut(&[T]) -> Result<(), ImportError>,
+) -> Result<u64, ImportError>
+where
+    R: Read,
+    T: Send,
+{
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(input);
+    let header = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            counter.error(1, "header", describe_csv_error(&e));
+            return Ok(0);
+        }
+    };
+    let layout = match records::layout(kind, &header) {
+        Ok(layout) => layout,
+        Err(errors) => {
+            counter.field_errors(1, errors);
+            return Ok(0);
+        }
+    };
+
+    let mut rows_read = 0u64;
+    let mut batch: Vec<(u64, csv::StringRecord)> = Vec::with_capacity(BATCH_ROWS);
+    let mut checked: Vec<Checked<T>> = Vec::with_capacity(BATCH_ROWS);
+    let mut valid: Vec<T> = Vec::with_capacity(BATCH_ROWS);
+    let mut spare: Vec<csv::StringRecord> = Vec::new();
+    loop {
+        // Refill the batch, reusing record buffers from the previous one.
+        let mut eof = false;
+        while batch.len() < BATCH_ROWS {
+            let mut record = spare.pop().unwrap_or_default();
+            match reader.read_record(&mut record) {
+                Ok(true) => {
+                    rows_read += 1;
+                    let line = record.position().map_or(0, |p| p.line());
+                    batch.push((line, record));
+                }
+                Ok(false) => {
+                    eof = true;
+                    break;
+                }
+                Err(e) => {
+                    if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                        return Err(ImportError::Read(e.to_string()));
+                    }
+                    rows_read += 1;
+                    let line = e.position().map_or(0, |p| p.line());
+                    counter.error(line, "record", describe_csv_error(&e));
+                }
+            }
+        }
+        if batch.is_empty() && eof {
+            break;
+        }
+
+        batch
+            .par_iter()
+            .map(|(line, record)| check(&layout, *line, record))
+            .collect_into_vec(&mut checked);
+        for ((line, record), result) in batch.drain(..).zip(checked.drain(..)) {
+            spare.push(record);
+            match result {
+                Ok((row, warnings)) => {
+                    counter.field_warnings(line, warnings);
+                    valid.push(row);
+                }
+                Err(errors) => counter.field_errors(line, errors),
+            }
+        }
+        if !valid.is_empty() {
+            stage(&valid)?;
+            valid.clear();
+        }
+        (ctx.progress)(reader.position().byte());
+        if eof {
+            break;
+        }
+    }
+    Ok(rows_read)
+}
+
+/// A csv error in words, without echoing the record (it may hold a My Number).
+fn describe_csv_error(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("expected {expected_len} fields as in the header, found {len}"),
+        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8 (files must be UTF-8)".to_string(),
+        csv::ErrorKind::Io(err) => format!("read error: {err}"),
+        _ => "malformed CSV record".to_string(),
+    }
+}
+
+/// Session settings for the merge statements: the staging sorts and hash joins of a
+/// multi-million-row file want more than the default 4 MB of work memory.
+fn prepare_session(conn: &mut PgConnection) -> Result<(), DbError> {
+    conn.batch_execute("SET LOCAL work_mem = '256MB'; SET LOCAL maintenance_work_mem = '512MB';")?;
+    Ok(())
+}
+
+/// Opens an entry in the import journal; it only survives if the transaction commits.
+fn start_journal(
+    conn: &mut PgConnection,
+    kind: &str,
+    ctx: &ImportContext<'_>,
+) -> Result<i64, DbError> {
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Int8)]
+        id: i64,
+    }
+    let row: Id = diesel::sql_query(
+        "INSERT INTO imports (kind, file_name, actor) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind::<Text, _>(kind)
+    .bind::<Text, _>(ctx.file_name)
+    .bind::<Text, _>(ctx.actor)
+    .get_result(conn)?;
+    Ok(row.id)
+}
+
+/// Closes the journal entry with the final counts.
+fn finish_journal(
+    conn: &mut PgConnection,
+    import_id: i64,
+    summary: &ImportSummary,
+) -> Result<(), DbError> {
+    use diesel::prelude::*;
+    use diesel::sql_types::Int8;
+
+    diesel::sql_query(
+        "UPDATE imports SET finished_at = clock_timestamp(), rows_read = $2, rows_inserted = $3, \
+         rows_updated = $4, rows_unchanged = $5, warnings = $6 WHERE id = $1",
+    )
+    .bind::<Int8, _>(import_id)
+    .bind::<Int8, _>(to_i64(summary.rows_read))
+    .bind::<Int8, _>(to_i64(summary.inserted))
+    .bind::<Int8, _>(to_i64(summary.updated))
+    .bind::<Int8, _>(to_i64(summary.unchanged))
+    .bind::<Int8, _>(to_i64(summary.warnings))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Row counts never approach `i64::MAX`; saturate rather than panic.
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Affected-row counts from `execute` as `u64`.
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// A line and a message found by a set-based check over the staging table.
+#[derive(diesel::QueryableByName)]
+struct LineIssue {
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    line: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    message: String,
+}
+
+/// Runs a check query returning `(line, message)` rows and reports each as `level` in
+/// `column`, in line order.
+fn report_lines(
+    conn: &mut PgConnection,
+    counter: &mut Counter<'_>,
+    level: IssueLevel,
+    column: &str,
+    sql: &str,
+) -> Result<(), DbError> {
+    use diesel::prelude::*;
+    let rows: Vec<LineIssue> = diesel::sql_query(sql).load(conn)?;
+    for row in rows {
+        let line = u64::try_from(row.line).unwrap_or(0);
+        match level {
+            IssueLevel::Error => counter.error(line, column, row.message),
+            IssueLevel::Warning => counter.warning(line, column, row.message),
+        }
+    }
+    Ok(())
+}
+
+/// Internal signal that rolls the transaction back while keeping the summary.
+enum Outcome {
+    Rejected(ImportSummary),
+    Failed(ImportError),
+}
+
+impl From<diesel::result::Error> for Outcome {
+    fn from(e: diesel::result::Error) -> Self {
+        Outcome::Failed(e.into())
+    }
+}
+
+impl From<DbError> for Outcome {
+    fn from(e: DbError) -> Self {
+        Outcome::Failed(e.into())
+    }
+}
+
+impl From<ImportError> for Outcome {
+    fn from(e: ImportError) -> Self {
+        Outcome::Failed(e)
+    }
+}
+
+/// Runs `body` in a transaction; a rejected file or a failure rolls everything back.
+fn in_transaction(
+    conn: &mut PgConnection,
+    body: impl FnOnce(&mut PgConnection) -> Result<ImportSummary, Outcome>,
+) -> Result<ImportSummary, ImportError> {
+    use diesel::Connection;
+    match conn.transaction::<ImportSummary, Outcome, _>(body) {
+        Ok(summary) => Ok(summary),
+        Err(Outcome::Rejected(summary)) => Ok(summary),
+        Err(Outcome::Failed(e)) => Err(e),
+    }
+}
