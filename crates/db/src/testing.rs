@@ -46,10 +46,13 @@ impl TestDb {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
+        // Separate statements: several in one simple query form an implicit transaction, in
+        // which DROP/CREATE DATABASE cannot run.
         admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name} TEMPLATE {template}"
-            ))
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .expect("cannot drop a leftover test database");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
             .expect("cannot create a test database from the template");
         TestDb {
             url: with_database(&admin_url, &name),
@@ -111,9 +114,10 @@ fn ensure_template(admin: &mut PgConnection, admin_url: &str, template: &str) {
     if !exists {
         let building = format!("{template}_building");
         admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {building} WITH (FORCE); CREATE DATABASE {building}"
-            ))
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+            .expect("cannot drop a half-built template database");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {building}"))
             .expect("cannot create the template database");
         {
             let mut conn = PgConnection::establish(&with_database(admin_url, &building))

@@ -203,7 +203,7 @@ where
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
-        .from_reader(input);
+        .from_reader(CrlfToLf::new(input));
     let header = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
@@ -232,7 +232,17 @@ where
             match reader.read_record(&mut record) {
                 Ok(true) => {
                     rows_read += 1;
-                    let line = record.position().map_or(0, |p| p.line());
+                    // The position is where the read began, before any blank lines the parser
+                    // skipped; the line after the record, less its own line breaks, is exact
+                    // (the max covers a last record with no line break after it).
+                    let begun = record.position().map_or(0, |p| p.line());
+                    let breaks: usize = record.iter().map(|f| f.matches('\n').count()).sum();
+                    let line = begun.max(
+                        reader
+                            .position()
+                            .line()
+                            .saturating_sub(u64::try_from(breaks).unwrap_or(0) + 1),
+                    );
                     batch.push((line, record));
                 }
                 Ok(false) => {
@@ -271,12 +281,78 @@ where
             stage(&valid)?;
             valid.clear();
         }
-        (ctx.progress)(reader.position().byte());
+        (ctx.progress)(reader.get_ref().bytes_read);
         if eof {
             break;
         }
     }
     Ok(rows_read)
+}
+
+/// Hands the csv parser LF line ends. With CRLF, csv-core ends a record at the CR and counts
+/// the LF only while reading the next record, so every record's `position().line()` comes out
+/// one short (BurntSushi/rust-csv#395) and every issue in a CRLF file would name the wrong line.
+/// A CR directly before an LF is dropped; any other CR is passed on unchanged.
+struct CrlfToLf<R> {
+    inner: std::io::BufReader<R>,
+    /// A CR was read and held back until the next byte shows whether an LF follows.
+    held_cr: bool,
+    /// Bytes taken from the input (before conversion), for progress against the file size.
+    bytes_read: u64,
+}
+
+impl<R: Read> CrlfToLf<R> {
+    fn new(input: R) -> Self {
+        CrlfToLf {
+            inner: std::io::BufReader::new(input),
+            held_cr: false,
+            bytes_read: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for CrlfToLf<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        if out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let input = self.inner.fill_buf()?;
+            if input.is_empty() {
+                // End of input: a held CR was not followed by an LF.
+                return Ok(if std::mem::take(&mut self.held_cr) {
+                    out[0] = b'\r';
+                    1
+                } else {
+                    0
+                });
+            }
+            let (mut used, mut n) = (0, 0);
+            while used < input.len() && n < out.len() {
+                let b = input[used];
+                if std::mem::take(&mut self.held_cr) && b != b'\n' {
+                    // A lone CR: emit it and look at `b` again.
+                    out[n] = b'\r';
+                    n += 1;
+                    continue;
+                }
+                used += 1;
+                if b == b'\r' {
+                    self.held_cr = true;
+                } else {
+                    out[n] = b;
+                    n += 1;
+                }
+            }
+            self.inner.consume(used);
+            self.bytes_read += used as u64;
+            // Only a held CR came in: read on rather than signal the end with Ok(0).
+            if n > 0 {
+                return Ok(n);
+            }
+        }
+    }
 }
 
 /// A csv error in words, without echoing the record (it may hold a My Number).

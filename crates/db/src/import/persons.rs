@@ -179,8 +179,18 @@ pub fn import_persons<R: Read>(
 
         let import_id = start_journal(conn, "persons", ctx)?;
         register_unknown_insurers(conn, &mut counter)?;
-        let (inserted, updated) = merge_persons(conn, import_id, ctx.actor)?;
+        let (inserted, _) = merge_persons(conn, import_id, ctx.actor)?;
         merge_periods(conn, import_id, ctx.actor)?;
+        // A stored person counts as updated when their attributes or any of their periods
+        // changed (a recorded loss is a change): exactly the persons this import wrote history
+        // for, since history is only written for persons that existed before it.
+        let updated: i64 = diesel::sql_query(
+            "SELECT count(DISTINCT person_id) AS n FROM person_changes WHERE import_id = $1",
+        )
+        .bind::<Int8, _>(import_id)
+        .get_result::<Count>(conn)?
+        .n;
+        let updated = u64::try_from(updated).unwrap_or(0);
 
         let keys: i64 = diesel::sql_query("SELECT count(*) AS n FROM stage_person_last")
             .get_result::<Count>(conn)?

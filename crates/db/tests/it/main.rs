@@ -1,0 +1,14 @@
+//! Integration tests of shikaku-db against a real PostgreSQL (one database per test, cloned
+//! from a migrated template; see `shikaku_db::testing`). Needs `DATABASE_URL`.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod explain;
+mod export;
+mod import_linkages;
+mod import_persons;
+mod import_residents;
+mod keys;
+mod migrations;
+mod stats;
+mod util;

@@ -1,0 +1,99 @@
+//! Embedded migrations: down then up restores exactly the same schema; an up-to-date database
+//! has nothing pending.
+
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+use shikaku_db::migrate;
+use shikaku_db::testing::TestDb;
+
+#[derive(QueryableByName)]
+struct Line {
+    #[diesel(sql_type = Text)]
+    line: String,
+}
+
+/// Columns, indexes and constraints of the public schema, one line each, sorted.
+fn schema_dump(conn: &mut PgConnection) -> Vec<String> {
+    diesel::sql_query(
+        "SELECT line FROM (
+            SELECT 'column ' || table_name || '.' || column_name || ' #' || ordinal_position
+                   || ' ' || data_type || ' nullable=' || is_nullable
+                   || ' default=' || coalesce(column_default, '-') AS line
+            FROM information_schema.columns WHERE table_schema = 'public'
+            UNION ALL
+            SELECT 'index ' || tablename || '.' || indexname || ' ' || indexdef
+            FROM pg_indexes WHERE schemaname = 'public'
+            UNION ALL
+            SELECT 'constraint ' || conrelid::regclass::text || '.' || conname || ' '
+                   || pg_get_constraintdef(oid)
+            FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+         ) d ORDER BY line",
+    )
+    .load::<Line>(conn)
+    .unwrap()
+    .into_iter()
+    .map(|l| l.line)
+    .collect()
+}
+
+fn table_exists(conn: &mut PgConnection, name: &str) -> bool {
+    #[derive(QueryableByName)]
+    struct E {
+        #[diesel(sql_type = Bool)]
+        e: bool,
+    }
+    diesel::sql_query("SELECT to_regclass($1) IS NOT NULL AS e")
+        .bind::<Text, _>(format!("public.{name}"))
+        .get_result::<E>(conn)
+        .unwrap()
+        .e
+}
+
+#[test]
+fn revert_all_then_run_pending_restores_the_same_schema() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let before = schema_dump(&mut conn);
+    // The dump must actually see the schema, or equality would prove nothing.
+    for needle in [
+        "column persons.kana_key",
+        "index persons.persons_kana_birth",
+        "index linkages.linkages_blind",
+        "constraint persons.persons_key UNIQUE (insurer_number, symbol, number, branch)",
+        "constraint qualifications.qualifications_no_overlap EXCLUDE USING gist",
+    ] {
+        assert!(
+            before.iter().any(|l| l.starts_with(needle)),
+            "{needle} missing from {before:#?}"
+        );
+    }
+
+    let reverted = migrate::revert_all(&mut conn).unwrap();
+    assert_eq!(reverted.len(), 1, "{reverted:?}");
+    for t in crate::util::TABLES {
+        assert!(!table_exists(&mut conn, t), "{t} survived revert_all");
+    }
+    assert_eq!(migrate::pending(&mut conn).unwrap().len(), 1);
+    assert!(!schema_dump(&mut conn).iter().any(|l| l.contains("persons")));
+
+    let applied = migrate::run_pending(&mut conn).unwrap();
+    assert_eq!(applied, reverted);
+    let after = schema_dump(&mut conn);
+    assert_eq!(before, after);
+}
+
+#[test]
+fn run_pending_on_an_up_to_date_database_applies_nothing() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let before = schema_dump(&mut conn);
+    assert_eq!(migrate::pending(&mut conn).unwrap(), Vec::<String>::new());
+    assert_eq!(
+        migrate::run_pending(&mut conn).unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(schema_dump(&mut conn), before);
+    for t in crate::util::TABLES {
+        assert!(table_exists(&mut conn, t), "{t} missing");
+    }
+}
