@@ -89,15 +89,6 @@ Fix the URL or start that server, or unset DATABASE_URL to use the project-local
     fi
 }
 
-# pg_check_btree_gist URL: warns when the server lacks the btree_gist extension.
-pg_check_btree_gist() {
-    local have
-    have="$(pg_query "$1" "select count(*) from pg_available_extensions where name = 'btree_gist'" 2>/dev/null || true)"
-    if [[ "$have" != "1" ]]; then
-        warn "the server at $(pg_redact_url "$1") has no btree_gist extension, which the schema needs (Debian: postgresql-contrib)"
-    fi
-}
-
 # --- binaries ----------------------------------------------------------------
 
 _pg_bindir_ok() { [[ -x "$1/initdb" && -x "$1/postgres" && -x "$1/pg_ctl" ]]; }
@@ -130,7 +121,6 @@ pg_find_bindir() {
                 if [[ -n "$want" && "$PG_MAJOR" != "$want" ]]; then
                     continue
                 fi
-                _pg_ensure_btree_gist
                 return 0
             fi
         done
@@ -147,20 +137,6 @@ pg_find_bindir() {
         die "PostgreSQL $want binaries not found for the cluster in $PG_DATA; install postgresql-$want or remove that directory"
     fi
     die "PostgreSQL server binaries not found; install PostgreSQL (Debian: apt-get install postgresql postgresql-contrib)"
-}
-
-_pg_ensure_btree_gist() {
-    local sharedir
-    if [[ -x "$PG_BINDIR/pg_config" ]]; then
-        sharedir="$("$PG_BINDIR/pg_config" --sharedir)"
-    else
-        sharedir="/usr/share/postgresql/$PG_MAJOR"
-    fi
-    [[ -f "$sharedir/extension/btree_gist.control" ]] && return 0
-    info "btree_gist extension not found in $sharedir/extension"
-    ensure_apt_packages postgresql-contrib "postgresql-contrib-$PG_MAJOR"
-    [[ -f "$sharedir/extension/btree_gist.control" ]] \
-        || die "btree_gist is still missing from $sharedir/extension; install the contrib modules for PostgreSQL $PG_MAJOR"
 }
 
 # --- layout and ownership ----------------------------------------------------
@@ -458,7 +434,6 @@ pg_local_stop() {
 ensure_postgres() {
     if pg_external; then
         pg_check_url "$DATABASE_URL"
-        pg_check_btree_gist "$DATABASE_URL"
         info "using DATABASE_URL: $(pg_redact_url "$DATABASE_URL")"
     else
         pg_local_start

@@ -602,13 +602,10 @@ diesel::table! {
 
 diesel::joinable!(linkage_events -> imports (import_id));
 diesel::joinable!(linkage_events -> linkages (linkage_id));
-diesel::joinable!(linkages -> imports (import_id));
 diesel::joinable!(linkages -> persons (person_id));
 diesel::joinable!(person_changes -> imports (import_id));
 diesel::joinable!(person_changes -> persons (person_id));
-diesel::joinable!(persons -> imports (import_id));
 diesel::joinable!(persons -> insurers (insurer_number));
-diesel::joinable!(qualifications -> imports (import_id));
 diesel::joinable!(qualifications -> persons (person_id));
 diesel::joinable!(resident_records -> resident_snapshots (snapshot_id));
 diesel::joinable!(resident_snapshots -> imports (import_id));

@@ -38,13 +38,13 @@ diesel::table! {
     }
 }
 
-const CREATE_STAGE: &str = "
+const CREATE_STAGE: &str = r#"
 CREATE TEMP TABLE stage_linkages (
     line bigint NOT NULL,
-    insurer_number text NOT NULL,
-    symbol text NOT NULL,
-    number text NOT NULL,
-    branch text NOT NULL,
+    insurer_number text COLLATE "C" NOT NULL,
+    symbol text COLLATE "C" NOT NULL,
+    number text COLLATE "C" NOT NULL,
+    branch text COLLATE "C" NOT NULL,
     mn_blind bytea NOT NULL,
     mn_sealed bytea NOT NULL,
     mn_key_id integer NOT NULL,
@@ -52,7 +52,7 @@ CREATE TEMP TABLE stage_linkages (
     check_digit_ok boolean NOT NULL,
     source text NOT NULL,
     linked_on date NOT NULL
-) ON COMMIT DROP";
+) ON COMMIT DROP"#;
 
 #[derive(Insertable)]
 #[diesel(table_name = stage_linkages)]
@@ -139,13 +139,13 @@ pub fn import_linkages<R: Read>(
             },
         )?;
         conn.batch_execute(
-            "ANALYZE stage_linkages;
+            "ANALYZE stage_linkages (insurer_number, symbol, number, branch, mn_blind);
              CREATE TEMP TABLE stage_linkage_last ON COMMIT DROP AS
                SELECT DISTINCT ON (p.id, s.mn_blind) s.*, p.id AS person_id
                FROM stage_linkages s
                JOIN persons p USING (insurer_number, symbol, number, branch)
                ORDER BY p.id, s.mn_blind, s.line DESC;
-             ANALYZE stage_linkage_last;",
+             ANALYZE stage_linkage_last (person_id, mn_blind);",
         )?;
         report_lines(
             conn,
@@ -176,13 +176,20 @@ pub fn import_linkages<R: Read>(
             &mut counter,
             IssueLevel::Warning,
             "my_number",
-            "SELECT s.line, 'this number (last 4: ' || s.mn_last4 || ') is also linked to another '
+            // Joins, not `EXISTS .. OR EXISTS ..`: PostgreSQL runs an OR of sublinks as a
+            // subplan per row, which on a million-row file is a quadratic scan.
+            "WITH pairs AS (
+                SELECT mn_blind, person_id FROM stage_linkage_last
+                UNION
+                SELECT l.mn_blind, l.person_id
+                FROM linkages l
+                WHERE l.mn_blind IN (SELECT mn_blind FROM stage_linkage_last)
+             ), shared AS (
+                SELECT mn_blind FROM pairs GROUP BY mn_blind HAVING count(*) > 1
+             )
+             SELECT s.line, 'this number (last 4: ' || s.mn_last4 || ') is also linked to another '
                     || 'person; stored, and the linkage audit will review it' AS message
-             FROM stage_linkage_last s
-             WHERE EXISTS (SELECT 1 FROM linkages l
-                           WHERE l.mn_blind = s.mn_blind AND l.person_id <> s.person_id)
-                OR EXISTS (SELECT 1 FROM stage_linkage_last o
-                           WHERE o.mn_blind = s.mn_blind AND o.person_id <> s.person_id)
+             FROM stage_linkage_last s JOIN shared USING (mn_blind)
              ORDER BY s.line",
         )?;
 
@@ -213,9 +220,10 @@ pub fn import_linkages<R: Read>(
                                    check_digit_ok, source, linked_on, import_id)
              SELECT person_id, mn_blind, mn_sealed, mn_key_id, mn_last4, check_digit_ok, source,
                     linked_on, $1
-             FROM stage_linkage_last
-             ORDER BY person_id
-             ON CONFLICT ON CONSTRAINT linkages_person_number DO NOTHING",
+             FROM stage_linkage_last s
+             WHERE NOT EXISTS (SELECT 1 FROM linkages l
+                               WHERE l.person_id = s.person_id AND l.mn_blind = s.mn_blind)
+             ORDER BY person_id",
         )
         .bind::<Int8, _>(import_id)
         .execute(conn)?;

@@ -367,12 +367,30 @@ fn describe_csv_error(e: &csv::Error) -> String {
     }
 }
 
-/// Session settings for the merge statements: the staging sorts and hash joins of a
-/// multi-million-row file want more than the default 4 MB of work memory.
+/// Session settings for the merge: the staging sorts and hash joins of a multi-million-row
+/// file want more than the default 4 MB of work memory, and staging tables more than the
+/// default 8 MB of temporary buffers (it can only be raised before the session's first
+/// temporary table, which is why a long-lived connection may keep the old value).
+///
+/// The advisory lock serialises imports: the merge's anti-joins ("insert what does not exist
+/// yet") are then exact without `ON CONFLICT`, whose speculative insertion costs several
+/// microseconds a row.
 fn prepare_session(conn: &mut PgConnection) -> Result<(), DbError> {
-    conn.batch_execute("SET LOCAL work_mem = '256MB'; SET LOCAL maintenance_work_mem = '512MB';")?;
+    conn.batch_execute(&format!(
+        "SET LOCAL work_mem = '256MB'; SET LOCAL maintenance_work_mem = '512MB';
+         SELECT pg_advisory_xact_lock({IMPORT_LOCK});"
+    ))?;
+    // In a savepoint, because the SET fails (harmlessly) on a connection that already used a
+    // temporary table, and a failed statement would otherwise abort the whole import.
+    use diesel::Connection;
+    let _ = conn.transaction::<_, diesel::result::Error, _>(|conn| {
+        conn.batch_execute("SET temp_buffers = '1GB'")
+    });
     Ok(())
 }
+
+/// Advisory-lock key held by every import for its whole transaction.
+const IMPORT_LOCK: i64 = 0x5348_494b_414b_5504;
 
 /// Opens an entry in the import journal; it only survives if the transaction commits.
 fn start_journal(

@@ -42,17 +42,17 @@ diesel::table! {
     }
 }
 
-const CREATE_STAGE: &str = "
+const CREATE_STAGE: &str = r#"
 CREATE TEMP TABLE stage_persons (
     line bigint NOT NULL,
-    insurer_number text NOT NULL,
-    symbol text NOT NULL,
-    number text NOT NULL,
-    branch text NOT NULL,
+    insurer_number text COLLATE "C" NOT NULL,
+    symbol text COLLATE "C" NOT NULL,
+    number text COLLATE "C" NOT NULL,
+    branch text COLLATE "C" NOT NULL,
     relationship smallint NOT NULL,
     name_kanji text NOT NULL,
     name_kana text NOT NULL,
-    kana_key text NOT NULL,
+    kana_key text COLLATE "C" NOT NULL,
     birth_date date NOT NULL,
     sex smallint NOT NULL,
     postal_code text,
@@ -61,7 +61,7 @@ CREATE TEMP TABLE stage_persons (
     lost_on date,
     loss_reason text,
     copay_rate smallint
-) ON COMMIT DROP";
+) ON COMMIT DROP"#;
 
 /// A validated persons.csv row as staged.
 #[derive(Insertable)]
@@ -158,12 +158,12 @@ pub fn import_persons<R: Read>(
             },
         )?;
         conn.batch_execute(
-            "ANALYZE stage_persons;
+            "ANALYZE stage_persons (insurer_number, symbol, number, branch, acquired_on);
              CREATE TEMP TABLE stage_person_last ON COMMIT DROP AS
                SELECT DISTINCT ON (insurer_number, symbol, number, branch) *
                FROM stage_persons
                ORDER BY insurer_number, symbol, number, branch, line DESC;
-             ANALYZE stage_person_last;",
+             ANALYZE stage_person_last (insurer_number, symbol, number, branch);",
         )?;
         check_periods(conn, &mut counter)?;
 
@@ -227,7 +227,7 @@ fn check_periods(conn: &mut PgConnection, counter: &mut Counter<'_>) -> Result<(
            FROM stage_persons s
            LEFT JOIN persons p USING (insurer_number, symbol, number, branch)
            ORDER BY s.insurer_number, s.symbol, s.number, s.branch, s.acquired_on, s.line DESC;
-         ANALYZE stage_periods;",
+         ANALYZE stage_periods (person_id, acquired_on);",
     )?;
     report_lines(
         conn,
@@ -340,9 +340,11 @@ fn merge_persons(
                               copay_rate, import_id)
          SELECT insurer_number, symbol, number, branch, relationship, name_kanji, name_kana,
                 kana_key, birth_date, sex, postal_code, address, copay_rate, $1
-         FROM stage_person_last
-         ORDER BY insurer_number, symbol, number, branch
-         ON CONFLICT ON CONSTRAINT persons_key DO NOTHING",
+         FROM stage_person_last l
+         WHERE NOT EXISTS (SELECT 1 FROM persons p
+                           WHERE (p.insurer_number, p.symbol, p.number, p.branch)
+                               = (l.insurer_number, l.symbol, l.number, l.branch))
+         ORDER BY insurer_number, symbol, number, branch",
     )
     .bind::<Int8, _>(import_id)
     .execute(conn)?;

@@ -120,7 +120,7 @@ pub fn import_residents<R: Read>(
                 Ok(())
             },
         )?;
-        conn.batch_execute("ANALYZE stage_residents;")?;
+        conn.batch_execute("ANALYZE stage_residents (mn_blind);")?;
         report_lines(
             conn,
             &mut counter,

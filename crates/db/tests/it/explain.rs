@@ -157,5 +157,9 @@ fn key_lookups_use_their_indexes() {
         .bind::<BigInt, _>(person_id)
         .bind::<Date, _>(NaiveDate::from_ymd_opt(2024, 6, 1).unwrap()),
     );
-    assert_uses_index("eligibility on a date", &plan, "qualifications_no_overlap");
+    assert_uses_index(
+        "eligibility on a date",
+        &plan,
+        "qualifications_person_acquired",
+    );
 }

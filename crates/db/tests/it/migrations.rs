@@ -27,6 +27,15 @@ fn schema_dump(conn: &mut PgConnection) -> Vec<String> {
             SELECT 'constraint ' || conrelid::regclass::text || '.' || conname || ' '
                    || pg_get_constraintdef(oid)
             FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+            UNION ALL
+            SELECT 'trigger ' || tgrelid::regclass::text || '.' || tgname || ' '
+                   || pg_get_triggerdef(oid)
+            FROM pg_trigger WHERE NOT tgisinternal
+            UNION ALL
+            SELECT 'function ' || p.proname || ' ' || md5(pg_get_functiondef(p.oid))
+            FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND p.prokind = 'f'
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                              WHERE d.objid = p.oid AND d.deptype = 'e')
          ) d ORDER BY line",
     )
     .load::<Line>(conn)
@@ -60,7 +69,10 @@ fn revert_all_then_run_pending_restores_the_same_schema() {
         "index persons.persons_kana_birth",
         "index linkages.linkages_blind",
         "constraint persons.persons_key UNIQUE (insurer_number, symbol, number, branch)",
-        "constraint qualifications.qualifications_no_overlap EXCLUDE USING gist",
+        "constraint qualifications.qualifications_person_acquired UNIQUE (person_id, acquired_on)",
+        "trigger qualifications.qualifications_no_overlap_insert",
+        "trigger qualifications.qualifications_no_overlap_update",
+        "function qualifications_refuse_overlap",
     ] {
         assert!(
             before.iter().any(|l| l.starts_with(needle)),
