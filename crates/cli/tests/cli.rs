@@ -1,0 +1,243 @@
+//! The `shikaku` binary end to end against a real database: what an administrator types and
+//! sees, including exit codes, the rejection report, and that no My Number is ever printed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use shikaku_db::testing::TestDb;
+use shikaku_domain::{InsurerNumber, MyNumber};
+
+fn shikaku(db: &TestDb, key_file: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shikaku"))
+        .args(args)
+        .env("DATABASE_URL", db.url())
+        .env("SHIKAKU_KEY_FILE", key_file)
+        .env_remove("SHIKAKU_KEYS")
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn insurer() -> String {
+    let base = "0113001";
+    format!("{base}{}", InsurerNumber::check_digit(base).unwrap())
+}
+
+fn my_number(base: &str) -> String {
+    let digits: [u8; 11] = base.as_bytes().try_into().unwrap();
+    format!("{base}{}", MyNumber::check_digit(&digits))
+}
+
+const PERSONS_HEADER: &str = "insurer_number,symbol,number,branch,relationship,name_kanji,name_kana,birth_date,sex,postal_code,address,acquired_on,lost_on,loss_reason,copay_rate";
+
+#[test]
+fn administrator_workflow() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let ins = insurer();
+
+    // keys generate: mode 0600, refuses to overwrite.
+    let o = shikaku(
+        &db,
+        &keys,
+        &["keys", "generate", "--out", keys.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&keys).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let o = shikaku(
+        &db,
+        &keys,
+        &["keys", "generate", "--out", keys.to_str().unwrap()],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("refusing to overwrite"), "{}", text(&o));
+
+    // The template is migrated already, so migrate has nothing to do.
+    let o = shikaku(&db, &keys, &["migrate"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("up to date"), "{}", text(&o));
+
+    let o = shikaku(
+        &db,
+        &keys,
+        &[
+            "insurers",
+            "add",
+            &ins,
+            "--name",
+            "全国健康保険協会",
+            "--kind",
+            "kyokai",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = shikaku(&db, &keys, &["insurers", "list"]);
+    assert!(text(&o).contains("全国健康保険協会"), "{}", text(&o));
+
+    // A good persons file.
+    let persons = dir.path().join("persons.csv");
+    std::fs::write(
+        &persons,
+        format!(
+            "{PERSONS_HEADER}\n\
+             {ins},1234567,1,00,insured,山田　太郎,ヤマダ　タロウ,1980-05-01,1,100-0001,東京都千代田区千代田1丁目1番1号,2020-04-01,,,\n\
+             {ins},1234567,1,01,dependent,山田　花子,ヤマダ　ハナコ,1982-07-02,2,,,2020-04-01,,,\n"
+        ),
+    )
+    .unwrap();
+    let o = shikaku(
+        &db,
+        &keys,
+        &["import", "persons", persons.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("2 new"), "{}", text(&o));
+
+    // A bad file: exit 1, the line and column named, the report written, nothing stored.
+    let bad = dir.path().join("bad.csv");
+    let report = dir.path().join("report.csv");
+    std::fs::write(
+        &bad,
+        format!(
+            "{PERSONS_HEADER}\n\
+             {ins},1234567,2,00,insured,佐藤　一郎,サトウ　イチロウ,1970-01-01,1,,,2020-04-01,,,\n\
+             {ins},1234567,3,00,insured,鈴木　次郎,スズキ　ジロウ,1970-13-01,1,,,2020-04-01,,,\n"
+        ),
+    )
+    .unwrap();
+    let o = shikaku(
+        &db,
+        &keys,
+        &[
+            "import",
+            "persons",
+            bad.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("bad.csv:3: birth_date"), "{out}");
+    assert!(out.contains("REJECTED"), "{out}");
+    let report = std::fs::read_to_string(&report).unwrap();
+    assert!(report.starts_with("line,column,level,reason\n"), "{report}");
+    assert!(report.contains("3,birth_date,error,"), "{report}");
+    let o = shikaku(&db, &keys, &["stats", "--json", "--on", "2026-01-01"]);
+    let stats: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(stats["persons"], 2, "the rejected file stored nothing");
+
+    // Linkages: a bad number is rejected without being echoed anywhere.
+    let good_number = my_number("12345678901");
+    let linkages = dir.path().join("linkages.csv");
+    std::fs::write(
+        &linkages,
+        format!(
+            "insurer_number,symbol,number,branch,my_number,source,linked_on\n\
+             {ins},1234567,1,00,{good_number},employer,2020-05-01\n\
+             {ins},1234567,1,01,98765432109,employer,2020-05-01\n"
+        ),
+    )
+    .unwrap();
+    let o = shikaku(
+        &db,
+        &keys,
+        &["import", "linkages", linkages.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("linkages.csv:3: my_number"), "{out}");
+    assert!(
+        !out.contains("98765432109"),
+        "a rejected number was echoed: {out}"
+    );
+    assert!(!out.contains(&good_number), "a number was echoed: {out}");
+
+    std::fs::write(
+        &linkages,
+        format!(
+            "insurer_number,symbol,number,branch,my_number,source,linked_on\n\
+             {ins},1234567,1,00,{good_number},employer,2020-05-01\n"
+        ),
+    )
+    .unwrap();
+    let o = shikaku(
+        &db,
+        &keys,
+        &["import", "linkages", linkages.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains(&good_number));
+
+    // Export round-trips.
+    let export = dir.path().join("export.csv");
+    let o = shikaku(
+        &db,
+        &keys,
+        &["export", "persons", "--out", export.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = shikaku(&db, &keys, &["import", "persons", export.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("0 new, 0 updated, 2 unchanged"),
+        "{}",
+        text(&o)
+    );
+
+    // Rotation re-seals the stored number and keeps the old key in the file.
+    let o = shikaku(
+        &db,
+        &keys,
+        &["keys", "rotate", "--key-file", keys.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("re-sealed 1 numbers with key 2"),
+        "{}",
+        text(&o)
+    );
+    let keyring =
+        shikaku_domain::Keyring::from_json(&std::fs::read_to_string(&keys).unwrap()).unwrap();
+    assert_eq!(keyring.current_key_id(), 2);
+    assert_eq!(keyring.key_ids(), vec![1, 2]);
+}
+
+#[test]
+fn a_key_file_readable_by_others_is_refused() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let o = shikaku(
+        &db,
+        &keys,
+        &["keys", "generate", "--out", keys.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let file = dir.path().join("r.csv");
+        std::fs::write(&file, "my_number,name_kanji,birth_date,sex,status\n").unwrap();
+        let o = shikaku(&db, &keys, &["import", "residents", file.to_str().unwrap()]);
+        assert!(!o.status.success());
+        assert!(text(&o).contains("chmod 600"), "{}", text(&o));
+    }
+}
