@@ -19,6 +19,16 @@ impl Database {
         Database { url }
     }
 
+    /// The URL, for components that open their own connections (the audit's stream).
+    pub fn url(&self) -> anyhow::Result<&str> {
+        match &self.url {
+            Some(url) => Ok(url),
+            None => bail!(
+                "no database configured: set DATABASE_URL (scripts/db url prints the project's own)"
+            ),
+        }
+    }
+
     /// Opens a connection, or says how to configure one.
     pub fn connect(&self) -> anyhow::Result<PgConnection> {
         let Some(url) = &self.url else {

@@ -42,6 +42,15 @@ enum Command {
     /// Generate, rotate and apply the keys that protect My Numbers.
     #[command(subcommand)]
     Keys(commands::keys::KeysCommand),
+    /// The linkage audit: run it, export its findings.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
+    /// Review audit findings.
+    #[command(subcommand)]
+    Findings(commands::findings::FindingsCommand),
+    /// Act on one My Number linkage.
+    #[command(subcommand)]
+    Linkages(commands::linkages::LinkagesCommand),
     /// Synthetic data for tests, demos and benchmarks.
     #[command(subcommand)]
     Fixtures(commands::fixtures::FixturesCommand),
@@ -76,6 +85,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => commands::import::run(&db, args),
         Command::Export(cmd) => commands::export::run(&db, cmd),
         Command::Keys(cmd) => commands::keys::run(&db, cmd),
+        Command::Audit(cmd) => commands::audit::run(&db, cmd),
+        Command::Findings(cmd) => commands::findings::run(&db, cmd),
+        Command::Linkages(cmd) => commands::linkages::run(&db, cmd),
         Command::Fixtures(cmd) => commands::fixtures::run(cmd),
         Command::Stats { on, json } => commands::stats::run(&db, on, json),
     }

@@ -58,6 +58,31 @@ impl Progress {
         }
     }
 
+    /// Records `done` items out of `total` (the total may only be known once work starts).
+    pub fn set_items(&self, done: u64, total: u64) {
+        if let Some(bar) = &self.bar {
+            if bar.length() != Some(total) {
+                bar.set_length(total);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{msg} [{bar:40}] {human_pos}/{human_len} {per_sec} ETA {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+            }
+            bar.set_position(done);
+            return;
+        }
+        let Ok(mut last) = self.last_log.lock() else {
+            return;
+        };
+        if last.elapsed() >= Duration::from_secs(5) {
+            *last = Instant::now();
+            tracing::info!("{}: {done} of {total}", self.label);
+        }
+    }
+
     /// Removes the bar.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {

@@ -21,4 +21,7 @@ pub enum DbError {
     /// Something the caller asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The request is not allowed in the record's current state, or lacks something required.
+    #[error("{0}")]
+    Invalid(String),
 }

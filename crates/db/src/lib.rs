@@ -7,6 +7,7 @@ pub mod export;
 pub mod import;
 pub mod insurers;
 pub mod keys;
+pub mod linkages;
 pub mod migrate;
 #[allow(missing_docs)]
 pub mod schema;

@@ -1,10 +1,13 @@
 //! One module per subcommand group.
 
+pub mod audit;
 pub mod export;
+pub mod findings;
 pub mod fixtures;
 pub mod import;
 pub mod insurers;
 pub mod keys;
+pub mod linkages;
 pub mod migrate;
 pub mod stats;
 

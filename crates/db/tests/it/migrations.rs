@@ -81,7 +81,7 @@ fn revert_all_then_run_pending_restores_the_same_schema() {
     }
 
     let reverted = migrate::revert_all(&mut conn).unwrap();
-    assert_eq!(reverted.len(), 1, "{reverted:?}");
+    assert_eq!(reverted.len(), 2, "{reverted:?}");
     for t in crate::util::TABLES {
         assert!(!table_exists(&mut conn, t), "{t} survived revert_all");
     }

@@ -1,0 +1,28 @@
+//! The linkage audit engine of shikaku: compares every linked My Number with the resident
+//! register (住基 5 items) and with the other linkages of the same number and person, and
+//! reports findings (formats.md, findings.csv) with a severity and a stable fingerprint.
+//!
+//! The engine is pure: no database, files or clock, and the same input always gives the same
+//! findings in the same order, on any number of threads. The [`runner`] is the thin I/O layer
+//! around it: it reads rows, builds [`NumberGroup`]s, calls [`audit_groups`] batch by batch and
+//! writes the findings. Severity rules and worked examples are in docs/audit.md.
+//!
+//! - [`normalize`]: comparison keys of names and addresses, and the kanji [`VariantTable`].
+//! - [`compare`]: one item against the register: exact, equivalent, similar or different.
+//! - [`engine`]: the checks, one per finding kind, and the severity rules.
+//! - [`finding`]: findings, kinds, severities and fingerprints.
+//! - [`runner`]: the PostgreSQL run, the review queue and the findings.csv export.
+
+pub mod compare;
+pub mod engine;
+pub mod finding;
+pub mod normalize;
+pub mod runner;
+
+pub use compare::{FieldMatch, DEFAULT_SIMILARITY_THRESHOLD};
+pub use engine::{
+    audit_groups, check_group, check_person_numbers, AuditContext, Identity, IdentityComparison,
+    LinkageInput, LinkageStatus, NumberGroup, Period, ResidentInput, Rule,
+};
+pub use finding::{fingerprint, Field, Finding, FindingKind, Severity};
+pub use normalize::{VariantTable, VariantTableError, DEFAULT_KANJI_VARIANTS};

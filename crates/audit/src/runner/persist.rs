@@ -1,0 +1,166 @@
+//! Writes a run's findings: staged by binary `COPY`, then merged with a few set-based
+//! statements keyed on the fingerprint, so a re-run updates `last_seen` and keeps the review
+//! status, and a problem no longer detected is resolved naming the run.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use shikaku_db::DbError;
+
+use crate::finding::Finding;
+
+/// Private so that diesel's generated column types need no documentation of their own.
+mod stage {
+    diesel::table! {
+        /// Temporary staging table for one run's findings.
+        stage_findings (fingerprint) {
+            fingerprint -> Text,
+            kind -> Text,
+            severity -> Text,
+            person_id -> Int8,
+            linkage_id -> Nullable<Int8>,
+            mn_last4 -> Text,
+            fields -> Text,
+            detail -> Text,
+        }
+    }
+}
+use stage::stage_findings;
+
+#[derive(Insertable)]
+#[diesel(table_name = stage_findings)]
+#[diesel(treat_none_as_default_value = false)]
+struct StageFinding<'a> {
+    fingerprint: &'a str,
+    kind: &'a str,
+    severity: &'a str,
+    person_id: i64,
+    linkage_id: Option<i64>,
+    mn_last4: &'a str,
+    fields: String,
+    detail: &'a str,
+}
+
+/// Opens the staging table for a run (inside the caller's transaction).
+pub fn begin(conn: &mut PgConnection) -> Result<(), DbError> {
+    conn.batch_execute(
+        r#"CREATE TEMP TABLE stage_findings (
+               fingerprint text COLLATE "C" NOT NULL,
+               kind text NOT NULL,
+               severity text NOT NULL,
+               person_id bigint NOT NULL,
+               linkage_id bigint,
+               mn_last4 text NOT NULL,
+               fields text NOT NULL,
+               detail text NOT NULL
+           ) ON COMMIT DROP"#,
+    )?;
+    Ok(())
+}
+
+/// Stages a batch of findings.
+pub fn stage(conn: &mut PgConnection, findings: &[Finding]) -> Result<(), DbError> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<StageFinding<'_>> = findings
+        .iter()
+        .map(|f| StageFinding {
+            fingerprint: &f.fingerprint,
+            kind: f.kind.as_str(),
+            severity: f.severity.as_str(),
+            person_id: f.person_id,
+            linkage_id: f.linkage_id,
+            mn_last4: &f.last4,
+            fields: f.fields_csv(),
+            detail: &f.detail,
+        })
+        .collect();
+    diesel::copy_from(stage_findings::table)
+        .from_insertable(&rows)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// What the merge did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergeCounts {
+    /// Findings seen for the first time.
+    pub new: u64,
+    /// Findings seen before (including reopened ones).
+    pub seen_again: u64,
+    /// Resolved findings that came back and were reopened.
+    pub reopened: u64,
+    /// Open or confirmed findings this run no longer detected, now resolved.
+    pub resolved: u64,
+}
+
+/// Merges the staged findings into `findings` for run `run_id`.
+pub fn merge(conn: &mut PgConnection, run_id: i64, actor: &str) -> Result<MergeCounts, DbError> {
+    conn.batch_execute(
+        "ANALYZE stage_findings;
+         DELETE FROM stage_findings a USING stage_findings b
+          WHERE a.fingerprint = b.fingerprint AND a.ctid < b.ctid;",
+    )?;
+    let reopened = diesel::sql_query(
+        "WITH reopened AS (
+            UPDATE findings f SET status = 'open', resolved_run = NULL
+            FROM stage_findings s
+            WHERE f.fingerprint = s.fingerprint AND f.status = 'resolved'
+            RETURNING f.id
+         )
+         INSERT INTO finding_events (finding_id, action, reason, actor, run_id)
+         SELECT id, 'reopened', 'detected again', $2, $1 FROM reopened",
+    )
+    .bind::<BigInt, _>(run_id)
+    .bind::<Text, _>(actor)
+    .execute(conn)?;
+    let seen_again = diesel::sql_query(
+        "UPDATE findings f
+         SET severity = s.severity, linkage_id = s.linkage_id, mn_last4 = s.mn_last4,
+             fields = s.fields, detail = s.detail, last_seen_run = $1,
+             last_seen = clock_timestamp()
+         FROM stage_findings s
+         WHERE f.fingerprint = s.fingerprint",
+    )
+    .bind::<BigInt, _>(run_id)
+    .execute(conn)?;
+    let new = diesel::sql_query(
+        "WITH added AS (
+            INSERT INTO findings (fingerprint, kind, severity, person_id, linkage_id, mn_last4,
+                                  fields, detail, first_seen_run, last_seen_run, first_seen,
+                                  last_seen)
+            SELECT s.fingerprint, s.kind, s.severity, s.person_id, s.linkage_id, s.mn_last4,
+                   s.fields, s.detail, $1, $1, clock_timestamp(), clock_timestamp()
+            FROM stage_findings s
+            WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE f.fingerprint = s.fingerprint)
+            ORDER BY s.fingerprint
+            RETURNING id
+         )
+         INSERT INTO finding_events (finding_id, action, actor, run_id)
+         SELECT id, 'detected', $2, $1 FROM added",
+    )
+    .bind::<BigInt, _>(run_id)
+    .bind::<Text, _>(actor)
+    .execute(conn)?;
+    // Dismissed findings stay dismissed whatever happens: the reviewer's judgement stands.
+    let resolved = diesel::sql_query(
+        "WITH gone AS (
+            UPDATE findings f SET status = 'resolved', resolved_run = $1
+            WHERE f.status IN ('open', 'confirmed') AND f.last_seen_run <> $1
+            RETURNING f.id
+         )
+         INSERT INTO finding_events (finding_id, action, reason, actor, run_id)
+         SELECT id, 'resolved', 'no longer detected by audit run ' || $1, $2, $1 FROM gone",
+    )
+    .bind::<BigInt, _>(run_id)
+    .bind::<Text, _>(actor)
+    .execute(conn)?;
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    Ok(MergeCounts {
+        new: count(new),
+        seen_again: count(seen_again),
+        reopened: count(reopened),
+        resolved: count(resolved),
+    })
+}

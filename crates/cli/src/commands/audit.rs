@@ -1,0 +1,132 @@
+//! `shikaku audit run|export`: the nightly linkage audit and its findings.csv.
+
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use shikaku_audit::runner::{self, review, RunOptions};
+use shikaku_audit::AuditContext;
+
+use crate::config::Database;
+use crate::progress::Progress;
+
+/// Environment variable naming an extra kanji-variant table (one group per line).
+pub const VARIANTS_VAR: &str = "SHIKAKU_KANJI_VARIANTS";
+
+/// Audit commands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every linkage against the latest resident snapshot and each other.
+    Run {
+        /// Worker threads for the check stage (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Judge eligibility on this date (default: today in Asia/Tokyo).
+        #[arg(long)]
+        on: Option<chrono::NaiveDate>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every finding as findings.csv (last 4 digits of numbers only).
+    Export {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Runs an audit subcommand.
+pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuditCommand::Run { threads, on, json } => {
+            let url = db.url()?;
+            let mut ctx = AuditContext::new(on.unwrap_or_else(super::today_tokyo));
+            if let Ok(path) = std::env::var(VARIANTS_VAR) {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {VARIANTS_VAR}={path}"))?;
+                ctx.variants
+                    .extend_from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+            }
+            if threads == Some(0) {
+                bail!("--threads must be at least 1");
+            }
+            let progress = Progress::new("audit", 0);
+            let report = |done: u64, total: u64| progress.set_items(done, total);
+            let actor = format!(
+                "audit:{}",
+                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+            );
+            let summary = runner::run_audit(
+                url,
+                &ctx,
+                &RunOptions {
+                    threads,
+                    actor: &actor,
+                    progress: &report,
+                },
+            )?;
+            progress.finish();
+            if json {
+                let counts: serde_json::Map<String, serde_json::Value> = summary
+                    .counts
+                    .iter()
+                    .map(|((k, s), n)| (format!("{k}/{s}"), serde_json::json!(n)))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "run_id": summary.run_id,
+                        "snapshot_id": summary.snapshot_id,
+                        "linkages_checked": summary.linkages_checked,
+                        "detected": summary.detected(),
+                        "new": summary.merge.new,
+                        "resolved": summary.merge.resolved,
+                        "counts": counts,
+                        "read_s": summary.timings.read.as_secs_f64(),
+                        "check_s": summary.timings.check.as_secs_f64(),
+                        "write_s": summary.timings.write.as_secs_f64(),
+                    }))?
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "audit run {}: {} linkages checked against snapshot {}",
+                summary.run_id,
+                summary.linkages_checked,
+                summary
+                    .snapshot_id
+                    .map_or_else(|| "(none imported)".to_string(), |s| s.to_string())
+            );
+            println!("  {:<22} {:<9} {:>8}", "kind", "severity", "findings");
+            for ((kind, severity), n) in &summary.counts {
+                println!("  {kind:<22} {severity:<9} {n:>8}");
+            }
+            println!(
+                "  {} detected: {} new, {} seen before ({} reopened), {} resolved",
+                summary.detected(),
+                summary.merge.new,
+                summary.merge.seen_again,
+                summary.merge.reopened,
+                summary.merge.resolved
+            );
+            println!(
+                "  time: read {:.1}s, check {:.1}s, write {:.1}s",
+                summary.timings.read.as_secs_f64(),
+                summary.timings.check.as_secs_f64(),
+                summary.timings.write.as_secs_f64()
+            );
+        }
+        AuditCommand::Export { out } => {
+            let mut conn = db.connect()?;
+            let file = std::fs::File::create(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let n = review::export_findings(&mut conn, BufWriter::new(file))?;
+            eprintln!("wrote {n} findings to {}", out.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

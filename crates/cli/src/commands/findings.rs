@@ -1,0 +1,155 @@
+//! `shikaku findings list|show|confirm|dismiss`: the reviewers' queue.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use shikaku_audit::runner::review::{self, Filter, ReviewAction};
+
+use crate::config::Database;
+
+/// Review commands.
+#[derive(Debug, Subcommand)]
+pub enum FindingsCommand {
+    /// The queue, most severe first.
+    List {
+        /// open, confirmed, dismissed or resolved (default: open).
+        #[arg(long, default_value = "open")]
+        status: String,
+        /// Only this kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only this severity.
+        #[arg(long)]
+        severity: Option<String>,
+        /// Only findings last seen by this audit run.
+        #[arg(long)]
+        run: Option<i64>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One finding with its history.
+    Show {
+        /// Finding id (from `list`).
+        id: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The problem is real: confirm it (it stays until the data is fixed).
+    Confirm {
+        /// Finding id.
+        id: i64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// 理由付き疑いなし: checked, no error; the reason is required.
+    Dismiss {
+        /// Finding id.
+        id: i64,
+        /// Why this is not an error.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+fn actor() -> String {
+    format!(
+        "user:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+/// Runs a findings subcommand.
+pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
+    let mut conn = db.connect()?;
+    match cmd {
+        FindingsCommand::List {
+            status,
+            kind,
+            severity,
+            run,
+            limit,
+            json,
+        } => {
+            let status = (status != "any").then_some(status);
+            let rows = review::list(
+                &mut conn,
+                &Filter {
+                    status,
+                    kind,
+                    severity,
+                    run_id: run,
+                    limit,
+                },
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for f in rows {
+                    println!(
+                        "{:>6}  {:<8} {:<20} {}:{}:{}:{}  …{}  {}  [{}]",
+                        f.id,
+                        f.severity,
+                        f.kind,
+                        f.insurer_number,
+                        f.symbol,
+                        f.number,
+                        f.branch,
+                        f.mn_last4,
+                        f.detail,
+                        f.status
+                    );
+                }
+            }
+        }
+        FindingsCommand::Show { id, json } => {
+            let (f, events) = review::show(&mut conn, id)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "finding": f, "events": events })
+                    )?
+                );
+            } else {
+                println!("finding {} ({})", f.id, f.fingerprint);
+                println!("  kind      {} ({})", f.kind, f.severity);
+                println!(
+                    "  person    {}:{}:{}:{}",
+                    f.insurer_number, f.symbol, f.number, f.branch
+                );
+                println!("  number    …{}", f.mn_last4);
+                println!("  fields    {}", f.fields);
+                println!("  detail    {}", f.detail);
+                println!("  status    {}", f.status);
+                if let Some(r) = &f.review_reason {
+                    println!("  reason    {r}");
+                }
+                println!("  seen      {} .. {}", f.first_seen, f.last_seen);
+                for e in events {
+                    println!(
+                        "  {}  {:<10} {}  {}",
+                        e.at,
+                        e.action,
+                        e.actor,
+                        e.reason.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        FindingsCommand::Confirm { id, reason } => {
+            let f = review::review(&mut conn, id, ReviewAction::Confirm, &reason, &actor())?;
+            println!("finding {} is {}", f.id, f.status);
+        }
+        FindingsCommand::Dismiss { id, reason } => {
+            let f = review::review(&mut conn, id, ReviewAction::Dismiss, &reason, &actor())?;
+            println!("finding {} is {}", f.id, f.status);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

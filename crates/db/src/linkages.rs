@@ -1,0 +1,215 @@
+//! Actions on a single My Number linkage after review: suspend it (blocks online viewing until
+//! corrected or confirmed), confirm the identity (5-item match checked by a person), or correct
+//! it (the number was wrong: revoke it and link the right one). Each is recorded in
+//! `linkage_events` with its reason, actor and time.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Bytea, Date, Integer, Jsonb, Text};
+use shikaku_domain::{Keyring, MyNumber};
+
+use crate::error::DbError;
+
+/// A linkage as people may see it: never more of the number than its last 4 digits.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName, serde::Serialize)]
+pub struct LinkageView {
+    /// Database id.
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    /// The person it links.
+    #[diesel(sql_type = BigInt)]
+    pub person_id: i64,
+    /// Last 4 digits.
+    #[diesel(sql_type = Text)]
+    pub mn_last4: String,
+    /// Whether the number passes its check digit.
+    #[diesel(sql_type = Bool)]
+    pub check_digit_ok: bool,
+    /// employer, applicant, jlis or other.
+    #[diesel(sql_type = Text)]
+    pub source: String,
+    /// When it was registered.
+    #[diesel(sql_type = Date)]
+    pub linked_on: chrono::NaiveDate,
+    /// active, suspended or revoked.
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    /// Whether a person confirmed the 5-item match.
+    #[diesel(sql_type = Bool)]
+    pub identity_confirmed: bool,
+}
+
+/// One linkage.
+pub fn get(conn: &mut PgConnection, id: i64) -> Result<LinkageView, DbError> {
+    diesel::sql_query(
+        "SELECT id, person_id, mn_last4, check_digit_ok, source, linked_on, status,
+                identity_confirmed
+         FROM linkages WHERE id = $1",
+    )
+    .bind::<BigInt, _>(id)
+    .get_result(conn)
+    .optional()?
+    .ok_or_else(|| DbError::NotFound(format!("no linkage {id}")))
+}
+
+/// The linkages of a person, any status.
+pub fn of_person(conn: &mut PgConnection, person_id: i64) -> Result<Vec<LinkageView>, DbError> {
+    Ok(diesel::sql_query(
+        "SELECT id, person_id, mn_last4, check_digit_ok, source, linked_on, status,
+                identity_confirmed
+         FROM linkages WHERE person_id = $1 ORDER BY id",
+    )
+    .bind::<BigInt, _>(person_id)
+    .load(conn)?)
+}
+
+fn require_reason(reason: &str) -> Result<(), DbError> {
+    if reason.trim().is_empty() {
+        return Err(DbError::Invalid("a reason is required".to_string()));
+    }
+    Ok(())
+}
+
+fn event(
+    conn: &mut PgConnection,
+    id: i64,
+    action: &str,
+    reason: &str,
+    actor: &str,
+    details: serde_json::Value,
+) -> Result<(), DbError> {
+    diesel::sql_query(
+        "INSERT INTO linkage_events (linkage_id, action, reason, actor, details)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Text, _>(action)
+    .bind::<Text, _>(reason)
+    .bind::<Text, _>(actor)
+    .bind::<Jsonb, _>(details)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Suspends an active linkage: it stays stored and audited but is reported as suspended
+/// wherever it is read, until it is corrected or its identity confirmed.
+pub fn suspend(
+    conn: &mut PgConnection,
+    id: i64,
+    reason: &str,
+    actor: &str,
+) -> Result<LinkageView, DbError> {
+    require_reason(reason)?;
+    conn.transaction(|conn| {
+        let n = diesel::sql_query(
+            "UPDATE linkages SET status = 'suspended', updated_at = now()
+             WHERE id = $1 AND status = 'active'",
+        )
+        .bind::<BigInt, _>(id)
+        .execute(conn)?;
+        if n == 0 {
+            return Err(DbError::NotFound(format!("no active linkage {id}")));
+        }
+        event(conn, id, "suspended", reason, actor, serde_json::json!({}))?;
+        get(conn, id)
+    })
+}
+
+/// Records that a person checked the 5 items against the register and the number belongs to
+/// this person; a suspended linkage becomes active again.
+pub fn confirm_identity(
+    conn: &mut PgConnection,
+    id: i64,
+    reason: &str,
+    actor: &str,
+) -> Result<LinkageView, DbError> {
+    require_reason(reason)?;
+    conn.transaction(|conn| {
+        let before = get(conn, id)?;
+        if before.status == "revoked" {
+            return Err(DbError::Invalid(format!(
+                "linkage {id} is revoked; register the right number instead"
+            )));
+        }
+        diesel::sql_query(
+            "UPDATE linkages SET identity_confirmed = true, status = 'active', updated_at = now()
+             WHERE id = $1",
+        )
+        .bind::<BigInt, _>(id)
+        .execute(conn)?;
+        event(
+            conn,
+            id,
+            "identity_confirmed",
+            reason,
+            actor,
+            serde_json::json!({ "previous_status": before.status }),
+        )?;
+        get(conn, id)
+    })
+}
+
+/// Corrects a wrong linkage: revokes it and links `number` to the same person instead (source
+/// `jlis` by default: a correction is made against the register). Returns the new linkage.
+pub fn correct(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    id: i64,
+    number: &MyNumber,
+    source: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<LinkageView, DbError> {
+    require_reason(reason)?;
+    let digits = number.expose_digits();
+    let blind = keyring.blind_index(digits);
+    let sealed = keyring.seal(digits);
+    conn.transaction(|conn| {
+        let old = get(conn, id)?;
+        if old.status == "revoked" {
+            return Err(DbError::Invalid(format!("linkage {id} is already revoked")));
+        }
+        diesel::sql_query(
+            "UPDATE linkages SET status = 'revoked', updated_at = now() WHERE id = $1",
+        )
+        .bind::<BigInt, _>(id)
+        .execute(conn)?;
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+        }
+        let new_id = diesel::sql_query(
+            "INSERT INTO linkages (person_id, mn_blind, mn_sealed, mn_key_id, mn_last4,
+                                   check_digit_ok, source, linked_on, identity_confirmed)
+             VALUES ($1, $2, $3, $4, $5, true, $6, (now() AT TIME ZONE 'Asia/Tokyo')::date, true)
+             ON CONFLICT ON CONSTRAINT linkages_person_number
+             DO UPDATE SET status = 'active', identity_confirmed = true, updated_at = now()
+             RETURNING id",
+        )
+        .bind::<BigInt, _>(old.person_id)
+        .bind::<Bytea, _>(blind.as_bytes())
+        .bind::<Bytea, _>(&sealed.ciphertext)
+        .bind::<Integer, _>(i32::try_from(sealed.key_id).unwrap_or(i32::MAX))
+        .bind::<Text, _>(number.last4())
+        .bind::<Text, _>(source)
+        .get_result::<Id>(conn)?
+        .id;
+        event(
+            conn,
+            id,
+            "revoked",
+            reason,
+            actor,
+            serde_json::json!({ "corrected_by": new_id }),
+        )?;
+        event(
+            conn,
+            new_id,
+            "registered",
+            reason,
+            actor,
+            serde_json::json!({ "corrects": id }),
+        )?;
+        get(conn, new_id)
+    })
+}
