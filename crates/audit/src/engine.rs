@@ -637,7 +637,7 @@ pub fn check_group(ctx: &AuditContext, group: &NumberGroup) -> Vec<Finding> {
 }
 
 /// The [`FindingKind::MultipleNumbers`] finding of one person, given the last 4 digits and
-/// blind index of each of the person's active linkages (the runner passes those); `None` when they hold fewer than
+/// blind index of each of the person's non-revoked linkages; `None` when they hold fewer than
 /// two different numbers. Severity high: at most one of the numbers can be theirs.
 pub fn check_person_numbers<S: AsRef<str>>(
     person_key: &str,

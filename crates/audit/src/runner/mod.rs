@@ -188,7 +188,7 @@ fn run_in_transaction(
         let read_started = Instant::now();
         let mut check_and_stage_time = Duration::ZERO;
         let mut seen = 0u64;
-        let rows = read::stream_linkages(&mut client, snapshot_id, |row| {
+        let rows = read::stream_linkages(&mut client, snapshot_id, ctx.run_date, |row| {
             seen += 1;
             if row.shared {
                 let group = shared.entry(row.blind.0).or_insert_with(|| NumberGroup {
@@ -227,8 +227,18 @@ fn run_in_transaction(
         // Numbers linked to several persons, each as one group, in a fixed order.
         let mut groups: Vec<NumberGroup> = shared.into_values().collect();
         groups.sort_by_key(|g| g.blind.0);
+        let mut person_ids: Vec<i64> = groups
+            .iter()
+            .flat_map(|g| g.linkages.iter().map(|l| l.person_id))
+            .collect();
+        person_ids.sort_unstable();
+        person_ids.dedup();
+        let mut periods = read::periods_of(&mut client, &person_ids)?;
         for group in &mut groups {
             group.linkages.sort_by_key(|l| l.linkage_id);
+            for linkage in &mut group.linkages {
+                linkage.periods = periods.remove(&linkage.person_id).unwrap_or_default();
+            }
         }
         batch.append(&mut groups);
         let t = Instant::now();
@@ -244,7 +254,7 @@ fn run_in_transaction(
         (options.progress)(rows, expected);
 
         let t = Instant::now();
-        let merge = persist::merge(conn, run_id, &format!("audit run {run_id}"))?;
+        let merge = persist::merge(conn, run_id, options.actor)?;
         timings.write += t.elapsed();
 
         let summary = RunSummary {

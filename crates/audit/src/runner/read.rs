@@ -63,31 +63,33 @@ const COLUMNS: [Type; 22] = [
     Type::TEXT,       // register status
 ];
 
-/// The stream's query. Qualifications are aggregated per person once (hash aggregate) rather
-/// than looked up per linkage; revoked linkages are history and are not audited.
-fn copy_sql(snapshot_id: Option<i64>) -> String {
+/// The stream's query. Each linkage comes with at most one qualification period: the one in
+/// force on the run date (periods never overlap, so there is at most one). That is all the
+/// engine needs of a number linked to one person (is the person eligible?); the full history of
+/// persons whose number is shared is fetched separately ([`periods_of`]), because only there do
+/// periods of different persons need comparing. Aggregating every person's periods into arrays
+/// cost most of the server's time at a million linkages.
+fn copy_sql(snapshot_id: Option<i64>, run_date: NaiveDate) -> String {
     let snapshot = snapshot_id.map_or_else(|| "NULL".to_string(), |id| id.to_string());
     format!(
         "COPY (
            WITH shared AS (
              SELECT mn_blind FROM linkages WHERE status <> 'revoked'
-             GROUP BY mn_blind HAVING count(DISTINCT person_id) > 1
-           ), periods AS (
-             SELECT person_id,
-                    array_agg(acquired_on ORDER BY acquired_on) AS acquired,
-                    array_agg(lost_on ORDER BY acquired_on) AS lost
-             FROM qualifications GROUP BY person_id
+             GROUP BY mn_blind HAVING min(person_id) <> max(person_id)
            )
            SELECT l.id, l.person_id, l.mn_blind, l.mn_last4, l.check_digit_ok, l.status,
                   p.insurer_number || ':' || p.symbol || ':' || p.number || ':' || p.branch,
                   p.name_kanji, p.name_kana, p.birth_date, p.sex, p.address,
-                  coalesce(q.acquired, '{{}}'::date[]), coalesce(q.lost, '{{}}'::date[]),
+                  CASE WHEN q.person_id IS NULL THEN '{{}}'::date[] ELSE ARRAY[q.acquired_on] END,
+                  CASE WHEN q.person_id IS NULL THEN '{{}}'::date[] ELSE ARRAY[q.lost_on] END,
                   s.mn_blind IS NOT NULL,
                   r.mn_blind IS NOT NULL, r.name_kanji, r.name_kana, r.birth_date, r.sex,
                   r.address, r.status
            FROM linkages l
            JOIN persons p ON p.id = l.person_id
-           LEFT JOIN periods q ON q.person_id = l.person_id
+           LEFT JOIN qualifications q ON q.person_id = l.person_id
+                AND q.acquired_on <= DATE '{run_date}'
+                AND (q.lost_on IS NULL OR q.lost_on > DATE '{run_date}')
            LEFT JOIN shared s ON s.mn_blind = l.mn_blind
            LEFT JOIN resident_records r ON r.snapshot_id = {snapshot} AND r.mn_blind = l.mn_blind
            WHERE l.status <> 'revoked'
@@ -95,13 +97,33 @@ fn copy_sql(snapshot_id: Option<i64>) -> String {
     )
 }
 
+/// Every qualification period of the given persons, in start order, keyed by person.
+pub fn periods_of(
+    client: &mut postgres::Client,
+    person_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Vec<Period>>, ReadError> {
+    let mut out: std::collections::HashMap<i64, Vec<Period>> = std::collections::HashMap::new();
+    for row in client.query(
+        "SELECT person_id, acquired_on, lost_on FROM qualifications
+         WHERE person_id = ANY($1) ORDER BY person_id, acquired_on",
+        &[&person_ids],
+    )? {
+        out.entry(row.try_get(0)?).or_default().push(Period {
+            acquired_on: row.try_get(1)?,
+            lost_on: row.try_get(2)?,
+        });
+    }
+    Ok(out)
+}
+
 /// Streams every audited linkage into `sink`, in no particular order. Returns the rows read.
 pub fn stream_linkages(
     client: &mut postgres::Client,
     snapshot_id: Option<i64>,
+    run_date: NaiveDate,
     mut sink: impl FnMut(StreamRow) -> Result<(), ReadError>,
 ) -> Result<u64, ReadError> {
-    let reader = client.copy_out(copy_sql(snapshot_id).as_str())?;
+    let reader = client.copy_out(copy_sql(snapshot_id, run_date).as_str())?;
     let mut rows = BinaryCopyOutIter::new(reader, &COLUMNS);
     let mut n = 0u64;
     while let Some(row) = rows.next()? {
@@ -177,11 +199,12 @@ pub struct PersonNumbers {
     pub person_id: i64,
     /// Member identifier form of the person key.
     pub person_key: String,
-    /// (last 4 digits, blind index) of each active number.
+    /// (last 4 digits, blind index) of each non-revoked number.
     pub numbers: Vec<(String, BlindIndex)>,
 }
 
-/// Every person with two or more active linkages to different numbers (few; one query).
+/// Every person with two or more non-revoked (active or suspended) linkages to different
+/// numbers (few; one query).
 pub fn persons_with_several_numbers(
     client: &mut postgres::Client,
 ) -> Result<Vec<PersonNumbers>, ReadError> {
@@ -190,7 +213,7 @@ pub fn persons_with_several_numbers(
                 p.insurer_number || ':' || p.symbol || ':' || p.number || ':' || p.branch,
                 array_agg(l.mn_last4 ORDER BY l.mn_blind), array_agg(l.mn_blind ORDER BY l.mn_blind)
          FROM linkages l JOIN persons p ON p.id = l.person_id
-         WHERE l.status = 'active'
+         WHERE l.status <> 'revoked'
          GROUP BY l.person_id, p.insurer_number, p.symbol, p.number, p.branch
          HAVING count(DISTINCT l.mn_blind) > 1
          ORDER BY l.person_id",

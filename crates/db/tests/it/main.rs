@@ -10,6 +10,7 @@ mod import_linkages;
 mod import_persons;
 mod import_residents;
 mod keys;
+mod linkages;
 mod migrations;
 mod stats;
 mod util;

@@ -85,11 +85,14 @@ fn revert_all_then_run_pending_restores_the_same_schema() {
     for t in crate::util::TABLES {
         assert!(!table_exists(&mut conn, t), "{t} survived revert_all");
     }
-    assert_eq!(migrate::pending(&mut conn).unwrap().len(), 1);
+    assert_eq!(migrate::pending(&mut conn).unwrap().len(), 2);
     assert!(!schema_dump(&mut conn).iter().any(|l| l.contains("persons")));
 
     let applied = migrate::run_pending(&mut conn).unwrap();
-    assert_eq!(applied, reverted);
+    // Reverted newest first, applied oldest first.
+    let mut expected = reverted.clone();
+    expected.reverse();
+    assert_eq!(applied, expected);
     let after = schema_dump(&mut conn);
     assert_eq!(before, after);
 }
