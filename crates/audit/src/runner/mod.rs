@@ -188,8 +188,13 @@ fn run_in_transaction(
         let read_started = Instant::now();
         let mut check_and_stage_time = Duration::ZERO;
         let mut seen = 0u64;
+        // Every streamed linkage's person: sorted afterwards, a person id that occurs twice
+        // holds two numbers ((person, number) is unique). 8 bytes a linkage, far cheaper than
+        // grouping every linkage by person in SQL.
+        let mut person_ids: Vec<i64> = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
         let rows = read::stream_linkages(&mut client, snapshot_id, ctx.run_date, |row| {
             seen += 1;
+            person_ids.push(row.linkage.person_id);
             if row.shared {
                 let group = shared.entry(row.blind.0).or_insert_with(|| NumberGroup {
                     blind: row.blind,
@@ -227,13 +232,13 @@ fn run_in_transaction(
         // Numbers linked to several persons, each as one group, in a fixed order.
         let mut groups: Vec<NumberGroup> = shared.into_values().collect();
         groups.sort_by_key(|g| g.blind.0);
-        let mut person_ids: Vec<i64> = groups
+        let mut shared_persons: Vec<i64> = groups
             .iter()
             .flat_map(|g| g.linkages.iter().map(|l| l.person_id))
             .collect();
-        person_ids.sort_unstable();
-        person_ids.dedup();
-        let mut periods = read::periods_of(&mut client, &person_ids)?;
+        shared_persons.sort_unstable();
+        shared_persons.dedup();
+        let mut periods = read::periods_of(&mut client, &shared_persons)?;
         for group in &mut groups {
             group.linkages.sort_by_key(|l| l.linkage_id);
             for linkage in &mut group.linkages {
@@ -243,7 +248,15 @@ fn run_in_transaction(
         batch.append(&mut groups);
         let t = Instant::now();
         let mut findings = pool.install(|| audit_groups(ctx, &batch));
-        let several = read::persons_with_several_numbers(&mut client)?;
+        person_ids.sort_unstable();
+        let mut several_ids: Vec<i64> = person_ids
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        several_ids.dedup();
+        drop(person_ids);
+        let several = read::numbers_of(&mut client, &several_ids)?;
         findings.extend(
             several
                 .iter()

@@ -203,21 +203,22 @@ pub struct PersonNumbers {
     pub numbers: Vec<(String, BlindIndex)>,
 }
 
-/// Every person with two or more non-revoked (active or suspended) linkages to different
-/// numbers (few; one query).
-pub fn persons_with_several_numbers(
+/// The numbers of the given persons (their non-revoked linkages), for `check_person_numbers`.
+/// The runner finds the candidates itself while streaming (a person id seen twice), so this
+/// query only touches their rows, through the `(person_id, mn_blind)` index.
+pub fn numbers_of(
     client: &mut postgres::Client,
+    person_ids: &[i64],
 ) -> Result<Vec<PersonNumbers>, ReadError> {
     let rows = client.query(
         "SELECT l.person_id,
                 p.insurer_number || ':' || p.symbol || ':' || p.number || ':' || p.branch,
                 array_agg(l.mn_last4 ORDER BY l.mn_blind), array_agg(l.mn_blind ORDER BY l.mn_blind)
          FROM linkages l JOIN persons p ON p.id = l.person_id
-         WHERE l.status <> 'revoked'
+         WHERE l.person_id = ANY($1) AND l.status <> 'revoked'
          GROUP BY l.person_id, p.insurer_number, p.symbol, p.number, p.branch
-         HAVING count(DISTINCT l.mn_blind) > 1
          ORDER BY l.person_id",
-        &[],
+        &[&person_ids],
     )?;
     rows.iter()
         .map(|row| {
