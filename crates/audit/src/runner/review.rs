@@ -56,12 +56,20 @@ pub struct StoredFinding {
     /// The reviewer's reason, if reviewed.
     #[diesel(sql_type = Nullable<Text>)]
     pub review_reason: Option<String>,
+    /// The linkage concerned, if the finding is about one.
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub linkage_id: Option<i64>,
+    /// That linkage's status now (active, suspended, revoked): a suspended linkage shows as
+    /// such wherever it is read.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub linkage_status: Option<String>,
 }
 
 const SELECT: &str = "SELECT f.id, f.fingerprint, f.kind, f.severity, p.insurer_number, p.symbol,
         p.number, p.branch, f.mn_last4, f.fields, f.detail, f.status, f.first_seen, f.last_seen,
-        f.review_reason
-     FROM findings f JOIN persons p ON p.id = f.person_id";
+        f.review_reason, f.linkage_id, l.status AS linkage_status
+     FROM findings f JOIN persons p ON p.id = f.person_id
+     LEFT JOIN linkages l ON l.id = f.linkage_id";
 
 /// Filters for the review queue; `None` means any.
 #[derive(Debug, Clone, Default)]

@@ -91,8 +91,12 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 for f in rows {
+                    let linkage = match f.linkage_status.as_deref() {
+                        Some("active") | None => String::new(),
+                        Some(other) => format!(" (linkage {other})"),
+                    };
                     println!(
-                        "{:>6}  {:<8} {:<20} {}:{}:{}:{}  …{}  {}  [{}]",
+                        "{:>6}  {:<8} {:<20} {}:{}:{}:{}  …{}{}  {}  [{}]",
                         f.id,
                         f.severity,
                         f.kind,
@@ -101,6 +105,7 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
                         f.number,
                         f.branch,
                         f.mn_last4,
+                        linkage,
                         f.detail,
                         f.status
                     );
@@ -124,6 +129,9 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
                     f.insurer_number, f.symbol, f.number, f.branch
                 );
                 println!("  number    …{}", f.mn_last4);
+                if let (Some(id), Some(status)) = (f.linkage_id, &f.linkage_status) {
+                    println!("  linkage   {id} ({status})");
+                }
                 println!("  fields    {}", f.fields);
                 println!("  detail    {}", f.detail);
                 println!("  status    {}", f.status);
