@@ -152,6 +152,11 @@ fn run_in_transaction(
     snapshot_id: Option<i64>,
 ) -> Result<RunSummary, RunError> {
     let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(RunError::Connect)?;
+    // The stream's hash joins and aggregates hold millions of rows; with the default 4 MB of
+    // work memory they spill to disk in batches.
+    client
+        .batch_execute("SET work_mem = '512MB'")
+        .map_err(read::ReadError::from)?;
     let expected: i64 = client
         .query_one(
             "SELECT count(*) FROM linkages WHERE status <> 'revoked'",
