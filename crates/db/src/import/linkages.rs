@@ -17,7 +17,6 @@ use shikaku_domain::Keyring;
 use super::{
     count, finish_journal, in_transaction, prepare_session, report_lines, start_journal,
     stream_rows, Counter, ImportContext, ImportError, ImportSummary, IssueLevel, IssueSink,
-    Outcome,
 };
 
 diesel::table! {
@@ -76,20 +75,13 @@ impl StageLinkage {
     fn new(keyring: &Keyring, line: u64, row: LinkageRow) -> Self {
         let digits = row.my_number.expose_digits();
         let sealed = keyring.seal(digits);
+        let key = super::KeyColumns::of(&row.key);
         StageLinkage {
             line: super::to_i64(line),
-            insurer_number: row.key.insurer.as_str().to_string(),
-            symbol: row
-                .key
-                .symbol
-                .as_ref()
-                .map_or_else(String::new, |s| s.as_str().to_string()),
-            number: row.key.number.as_str().to_string(),
-            branch: row
-                .key
-                .branch
-                .as_ref()
-                .map_or_else(String::new, |b| b.as_str().to_string()),
+            insurer_number: key.insurer_number,
+            symbol: key.symbol,
+            number: key.number,
+            branch: key.branch,
             mn_blind: keyring.blind_index(digits).as_bytes().to_vec(),
             mn_sealed: sealed.ciphertext,
             mn_key_id: i32::try_from(sealed.key_id).unwrap_or(i32::MAX),
@@ -161,15 +153,7 @@ pub fn import_linkages<R: Read>(
              ORDER BY s.line",
         )?;
 
-        let mut summary = ImportSummary {
-            rows_read,
-            ..ImportSummary::default()
-        };
-        if counter.errors > 0 {
-            summary.errors = counter.errors;
-            summary.warnings = counter.warnings;
-            return Err(Outcome::Rejected(summary));
-        }
+        let mut summary = counter.verdict(rows_read)?;
 
         report_lines(
             conn,

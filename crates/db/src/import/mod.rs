@@ -167,6 +167,23 @@ impl<'s> Counter<'s> {
         });
     }
 
+    /// The summary so far, or the rejection that rolls everything back when any error was
+    /// found (the file is all-or-nothing).
+    fn verdict(&self, rows_read: u64) -> Result<ImportSummary, Outcome> {
+        let summary = ImportSummary {
+            rows_read,
+            ..ImportSummary::default()
+        };
+        if self.errors > 0 {
+            return Err(Outcome::Rejected(ImportSummary {
+                errors: self.errors,
+                warnings: self.warnings,
+                ..summary
+            }));
+        }
+        Ok(summary)
+    }
+
     fn field_errors(&mut self, line: u64, errors: Vec<FieldError>) {
         for e in errors {
             self.error(line, e.column, e.reason);
@@ -437,6 +454,31 @@ fn finish_journal(
     .bind::<Int8, _>(to_i64(summary.warnings))
     .execute(conn)?;
     Ok(())
+}
+
+/// The four person-key columns as stored: an absent 記号 or 枝番 is '' (see the schema).
+struct KeyColumns {
+    insurer_number: String,
+    symbol: String,
+    number: String,
+    branch: String,
+}
+
+impl KeyColumns {
+    fn of(key: &shikaku_domain::PersonKey) -> Self {
+        KeyColumns {
+            insurer_number: key.insurer.as_str().to_string(),
+            symbol: key
+                .symbol
+                .as_ref()
+                .map_or_else(String::new, |s| s.as_str().to_string()),
+            number: key.number.as_str().to_string(),
+            branch: key
+                .branch
+                .as_ref()
+                .map_or_else(String::new, |b| b.as_str().to_string()),
+        }
+    }
 }
 
 /// Row counts never approach `i64::MAX`; saturate rather than panic.

@@ -90,20 +90,13 @@ struct StagePerson {
 impl StagePerson {
     fn new(line: u64, row: PersonRow) -> Self {
         let kana_key = kana_key(&row.name_kana.to_full_width_katakana());
+        let key = super::KeyColumns::of(&row.key);
         StagePerson {
             line: super::to_i64(line),
-            insurer_number: row.key.insurer.as_str().to_string(),
-            symbol: row
-                .key
-                .symbol
-                .as_ref()
-                .map_or_else(String::new, |s| s.as_str().to_string()),
-            number: row.key.number.as_str().to_string(),
-            branch: row
-                .key
-                .branch
-                .as_ref()
-                .map_or_else(String::new, |b| b.as_str().to_string()),
+            insurer_number: key.insurer_number,
+            symbol: key.symbol,
+            number: key.number,
+            branch: key.branch,
             relationship: row.relationship.code(),
             name_kanji: row.name_kanji.as_str().to_string(),
             name_kana: row.name_kana.as_str().to_string(),
@@ -167,15 +160,7 @@ pub fn import_persons<R: Read>(
         )?;
         check_periods(conn, &mut counter)?;
 
-        let mut summary = ImportSummary {
-            rows_read,
-            ..ImportSummary::default()
-        };
-        if counter.errors > 0 {
-            summary.errors = counter.errors;
-            summary.warnings = counter.warnings;
-            return Err(Outcome::Rejected(summary));
-        }
+        let mut summary = counter.verdict(rows_read)?;
 
         let import_id = start_journal(conn, "persons", ctx)?;
         register_unknown_insurers(conn, &mut counter)?;

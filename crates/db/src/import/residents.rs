@@ -15,7 +15,6 @@ use shikaku_domain::Keyring;
 use super::{
     count, finish_journal, in_transaction, prepare_session, report_lines, start_journal,
     stream_rows, Counter, ImportContext, ImportError, ImportSummary, IssueLevel, IssueSink,
-    Outcome,
 };
 
 diesel::table! {
@@ -135,15 +134,7 @@ pub fn import_residents<R: Read>(
              ORDER BY line",
         )?;
 
-        let mut summary = ImportSummary {
-            rows_read,
-            ..ImportSummary::default()
-        };
-        if counter.errors > 0 {
-            summary.errors = counter.errors;
-            summary.warnings = counter.warnings;
-            return Err(Outcome::Rejected(summary));
-        }
+        let mut summary = counter.verdict(rows_read)?;
 
         let import_id = start_journal(conn, "residents", ctx)?;
         #[derive(QueryableByName)]
