@@ -7,6 +7,8 @@ use diesel::pg::PgRowByRowLoadingMode;
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Nullable, SmallInt, Text};
 
+use shikaku_domain::records::FileKind;
+
 use crate::error::DbError;
 
 /// Errors while exporting.
@@ -25,25 +27,6 @@ impl From<diesel::result::Error> for ExportError {
         ExportError::Db(DbError::Query(e))
     }
 }
-
-/// The persons.csv columns, in formats.md order.
-pub const PERSONS_HEADER: [&str; 15] = [
-    "insurer_number",
-    "symbol",
-    "number",
-    "branch",
-    "relationship",
-    "name_kanji",
-    "name_kana",
-    "birth_date",
-    "sex",
-    "postal_code",
-    "address",
-    "acquired_on",
-    "lost_on",
-    "loss_reason",
-    "copay_rate",
-];
 
 #[derive(QueryableByName)]
 struct PersonPeriod {
@@ -83,7 +66,8 @@ struct PersonPeriod {
 /// person key and 資格取得日). Re-importing the output changes nothing. Returns the rows written.
 pub fn export_persons<W: Write>(conn: &mut PgConnection, out: W) -> Result<u64, ExportError> {
     let mut writer = csv::Writer::from_writer(out);
-    writer.write_record(PERSONS_HEADER)?;
+    // The header comes from the one definition of the format, which the import also checks.
+    writer.write_record(FileKind::Persons.columns().iter().map(|c| c.name))?;
     let rows = diesel::sql_query(
         "SELECT p.insurer_number, p.symbol, p.number, p.branch, p.relationship, p.name_kanji,
                 p.name_kana, p.birth_date, p.sex, p.postal_code, p.address, q.acquired_on,
