@@ -63,6 +63,15 @@ impl RunSummary {
     pub fn detected(&self) -> u64 {
         self.counts.values().sum()
     }
+
+    /// The counts as a JSON object keyed `kind/severity`, as stored in `audit_runs.counts`.
+    pub fn counts_json(&self) -> serde_json::Value {
+        self.counts
+            .iter()
+            .map(|((kind, severity), n)| (format!("{kind}/{severity}"), serde_json::json!(n)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
 }
 
 /// Why a run failed.
@@ -294,11 +303,6 @@ fn run_in_transaction(
 }
 
 fn finish_run(conn: &mut PgConnection, s: &RunSummary, total: Duration) -> Result<(), RunError> {
-    let counts: serde_json::Map<String, serde_json::Value> = s
-        .counts
-        .iter()
-        .map(|((kind, severity), n)| (format!("{kind}/{severity}"), serde_json::json!(n)))
-        .collect();
     let timings = serde_json::json!({
         "read_s": s.timings.read.as_secs_f64(),
         "check_s": s.timings.check.as_secs_f64(),
@@ -317,7 +321,7 @@ fn finish_run(conn: &mut PgConnection, s: &RunSummary, total: Duration) -> Resul
     .bind::<BigInt, _>(to_i64(s.detected()))
     .bind::<BigInt, _>(to_i64(s.merge.new))
     .bind::<BigInt, _>(to_i64(s.merge.resolved))
-    .bind::<Jsonb, _>(serde_json::Value::Object(counts))
+    .bind::<Jsonb, _>(s.counts_json())
     .bind::<Jsonb, _>(timings)
     .execute(conn)?;
     Ok(())

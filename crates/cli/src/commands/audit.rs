@@ -56,10 +56,7 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             }
             let progress = Progress::new("audit", 0);
             let report = |done: u64, total: u64| progress.set_items(done, total);
-            let actor = format!(
-                "audit:{}",
-                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-            );
+            let actor = super::actor("audit");
             let summary = runner::run_audit(
                 url,
                 &ctx,
@@ -71,11 +68,6 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             )?;
             progress.finish();
             if json {
-                let counts: serde_json::Map<String, serde_json::Value> = summary
-                    .counts
-                    .iter()
-                    .map(|((k, s), n)| (format!("{k}/{s}"), serde_json::json!(n)))
-                    .collect();
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({
@@ -85,7 +77,7 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                         "detected": summary.detected(),
                         "new": summary.merge.new,
                         "resolved": summary.merge.resolved,
-                        "counts": counts,
+                        "counts": summary.counts_json(),
                         "read_s": summary.timings.read.as_secs_f64(),
                         "check_s": summary.timings.check.as_secs_f64(),
                         "write_s": summary.timings.write.as_secs_f64(),

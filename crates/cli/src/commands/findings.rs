@@ -57,13 +57,6 @@ pub enum FindingsCommand {
     },
 }
 
-fn actor() -> String {
-    format!(
-        "user:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    )
-}
-
 /// Runs a findings subcommand.
 pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
     let mut conn = db.connect()?;
@@ -151,11 +144,23 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         FindingsCommand::Confirm { id, reason } => {
-            let f = review::review(&mut conn, id, ReviewAction::Confirm, &reason, &actor())?;
+            let f = review::review(
+                &mut conn,
+                id,
+                ReviewAction::Confirm,
+                &reason,
+                &super::actor("user"),
+            )?;
             println!("finding {} is {}", f.id, f.status);
         }
         FindingsCommand::Dismiss { id, reason } => {
-            let f = review::review(&mut conn, id, ReviewAction::Dismiss, &reason, &actor())?;
+            let f = review::review(
+                &mut conn,
+                id,
+                ReviewAction::Dismiss,
+                &reason,
+                &super::actor("user"),
+            )?;
             println!("finding {} is {}", f.id, f.status);
         }
     }

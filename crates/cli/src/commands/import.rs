@@ -104,12 +104,7 @@ pub fn run(db: &Database, args: ImportArgs) -> anyhow::Result<ExitCode> {
         shown: 0,
         report_error: None,
     };
-    let actor = args.actor.unwrap_or_else(|| {
-        format!(
-            "import:{}",
-            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-        )
-    });
+    let actor = args.actor.unwrap_or_else(|| super::actor("import"));
     let progress = Progress::new(&format!("import {shown_name}"), size);
     let set_progress = |bytes: u64| progress.set(bytes);
     let ctx = ImportContext {

@@ -48,13 +48,6 @@ pub enum LinkagesCommand {
     },
 }
 
-fn actor() -> String {
-    format!(
-        "user:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    )
-}
-
 fn print(l: &LinkageView) {
     println!(
         "linkage {}: person {}, number …{}{}, source {}, linked {}, status {}, identity {}",
@@ -86,7 +79,7 @@ pub fn run(db: &Database, cmd: LinkagesCommand) -> anyhow::Result<ExitCode> {
                 &mut db.connect()?,
                 id,
                 &reason,
-                &actor(),
+                &super::actor("user"),
             )?);
         }
         LinkagesCommand::ConfirmIdentity { id, reason } => {
@@ -94,7 +87,7 @@ pub fn run(db: &Database, cmd: LinkagesCommand) -> anyhow::Result<ExitCode> {
                 &mut db.connect()?,
                 id,
                 &reason,
-                &actor(),
+                &super::actor("user"),
             )?);
         }
         LinkagesCommand::Correct { id, reason, source } => {
@@ -116,7 +109,7 @@ pub fn run(db: &Database, cmd: LinkagesCommand) -> anyhow::Result<ExitCode> {
                 &number,
                 &source,
                 &reason,
-                &actor(),
+                &super::actor("user"),
             )?;
             println!("linkage {id} revoked");
             print(&new);

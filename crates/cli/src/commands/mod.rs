@@ -16,3 +16,12 @@ pub mod stats;
 pub fn today_tokyo() -> chrono::NaiveDate {
     (chrono::Utc::now().naive_utc() + chrono::Duration::hours(9)).date()
 }
+
+/// Who is acting, as recorded in histories: `ROLE:$USER` (for example `user:tanaka`,
+/// `import:tanaka`), so the same login reads the same in every table.
+pub fn actor(role: &str) -> String {
+    format!(
+        "{role}:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}

@@ -11,12 +11,13 @@ use std::io::Read;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Int8, Text};
-use shikaku_domain::records::{self, FileKind, LinkageRow, Warning};
+use shikaku_domain::records::{self, FileKind, LinkageRow};
 use shikaku_domain::Keyring;
 
 use super::{
-    count, finish_journal, in_transaction, prepare_session, report_lines, start_journal,
-    stream_rows, Counter, ImportContext, ImportError, ImportSummary, IssueLevel, IssueSink,
+    check_digit_warnings, count, finish_journal, in_transaction, prepare_session, report_lines,
+    start_journal, stream_rows, Counter, ImportContext, ImportError, ImportSummary, IssueLevel,
+    IssueSink,
 };
 
 diesel::table! {
@@ -112,14 +113,8 @@ pub fn import_linkages<R: Read>(
             &mut counter,
             |layout, line, record| {
                 records::linkage_row(layout, record).map(|row| {
-                    let mut warnings = Vec::new();
-                    if !row.my_number.check_digit_ok() {
-                        warnings.push(Warning {
-                            column: "my_number".to_string(),
-                            message: "check digit is wrong; stored and flagged for the audit"
-                                .to_string(),
-                        });
-                    }
+                    let warnings =
+                        check_digit_warnings(&row.my_number, "stored and flagged for the audit");
                     (StageLinkage::new(keyring, line, row), warnings)
                 })
             },

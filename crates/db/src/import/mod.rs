@@ -197,6 +197,18 @@ impl<'s> Counter<'s> {
     }
 }
 
+/// The warning for a 12-digit number whose check digit is wrong (stored, never rejected:
+/// formats.md says nothing is lost), saying what happens to it.
+fn check_digit_warnings(number: &shikaku_domain::LinkedNumber, what_happens: &str) -> Vec<Warning> {
+    if number.check_digit_ok() {
+        return Vec::new();
+    }
+    vec![Warning {
+        column: "my_number".to_string(),
+        message: format!("check digit is wrong; {what_happens}"),
+    }]
+}
+
 /// One validated row, ready for staging, with the warnings it raised.
 type Checked<T> = Result<(T, Vec<Warning>), Vec<FieldError>>;
 

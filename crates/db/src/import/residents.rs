@@ -9,12 +9,13 @@ use std::io::Read;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Int8, Text};
-use shikaku_domain::records::{self, FileKind, ResidentRow, Warning};
+use shikaku_domain::records::{self, FileKind, ResidentRow};
 use shikaku_domain::Keyring;
 
 use super::{
-    count, finish_journal, in_transaction, prepare_session, report_lines, start_journal,
-    stream_rows, Counter, ImportContext, ImportError, ImportSummary, IssueLevel, IssueSink,
+    check_digit_warnings, count, finish_journal, in_transaction, prepare_session, report_lines,
+    start_journal, stream_rows, Counter, ImportContext, ImportError, ImportSummary, IssueLevel,
+    IssueSink,
 };
 
 diesel::table! {
@@ -102,13 +103,7 @@ pub fn import_residents<R: Read>(
             &mut counter,
             |layout, line, record| {
                 records::resident_row(layout, record).map(|row| {
-                    let mut warnings = Vec::new();
-                    if !row.my_number.check_digit_ok() {
-                        warnings.push(Warning {
-                            column: "my_number".to_string(),
-                            message: "check digit is wrong; stored as given".to_string(),
-                        });
-                    }
+                    let warnings = check_digit_warnings(&row.my_number, "stored as given");
                     (StageResident::new(keyring, line, row), warnings)
                 })
             },
