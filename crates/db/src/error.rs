@@ -24,4 +24,7 @@ pub enum DbError {
     /// The request is not allowed in the record's current state, or lacks something required.
     #[error("{0}")]
     Invalid(String),
+    /// The request clashes with what is stored (a number already linked to someone else).
+    #[error("{0}")]
+    Conflict(String),
 }

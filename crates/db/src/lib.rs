@@ -2,6 +2,7 @@
 //! repository functions the CLI, the audit and the API call. Functions take `&mut
 //! PgConnection` and know nothing of HTTP or terminals; bulk paths use `COPY`.
 
+pub mod access_log;
 pub mod error;
 pub mod export;
 pub mod import;
@@ -9,11 +10,13 @@ pub mod insurers;
 pub mod keys;
 pub mod linkages;
 pub mod migrate;
+pub mod persons;
 #[allow(missing_docs)]
 pub mod schema;
 pub mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tokens;
 
 pub use error::DbError;
 

@@ -213,3 +213,125 @@ pub fn correct(
         get(conn, new_id)
     })
 }
+
+/// Registers `number` for a person. A number already linked (not revoked) to another person is
+/// refused unless `force_reason` says why both are right (the 2023 errors were exactly such
+/// double links); the same number twice for one person is refused outright.
+#[allow(clippy::too_many_arguments)]
+pub fn register(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    person_id: i64,
+    number: &MyNumber,
+    source: &str,
+    linked_on: chrono::NaiveDate,
+    force_reason: Option<&str>,
+    actor: &str,
+) -> Result<LinkageView, DbError> {
+    if !["employer", "applicant", "jlis", "other"].contains(&source) {
+        return Err(DbError::Invalid(format!(
+            "source {source:?} is not one of employer, applicant, jlis, other"
+        )));
+    }
+    if let Some(r) = force_reason {
+        require_reason(r)?;
+    }
+    let digits = number.expose_digits();
+    let blind = keyring.blind_index(digits);
+    let sealed = keyring.seal(digits);
+    conn.transaction(|conn| {
+        #[derive(QueryableByName)]
+        struct Holder {
+            #[diesel(sql_type = BigInt)]
+            person_id: i64,
+        }
+        let exists = diesel::sql_query("SELECT id AS person_id FROM persons WHERE id = $1")
+            .bind::<BigInt, _>(person_id)
+            .get_result::<Holder>(conn)
+            .optional()?;
+        if exists.is_none() {
+            return Err(DbError::NotFound(format!("no person {person_id}")));
+        }
+        // Serialises registrations of the same number so two clerks cannot both pass the check.
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended(encode($1, 'hex'), 7))")
+            .bind::<Bytea, _>(blind.as_bytes())
+            .execute(conn)?;
+        let holders = diesel::sql_query(
+            "SELECT person_id FROM linkages WHERE mn_blind = $1 AND status <> 'revoked'",
+        )
+        .bind::<Bytea, _>(blind.as_bytes())
+        .load::<Holder>(conn)?;
+        if holders.iter().any(|h| h.person_id == person_id) {
+            return Err(DbError::Conflict(format!(
+                "person {person_id} already has this number linked"
+            )));
+        }
+        if !holders.is_empty() && force_reason.is_none() {
+            return Err(DbError::Conflict(format!(
+                "this number is already linked to another person ({} linkage(s)); \
+                 give a reason to link it anyway",
+                holders.len()
+            )));
+        }
+        let new_id = diesel::sql_query(
+            "INSERT INTO linkages (person_id, mn_blind, mn_sealed, mn_key_id, mn_last4,
+                                   check_digit_ok, source, linked_on)
+             VALUES ($1, $2, $3, $4, $5, true, $6, $7)
+             ON CONFLICT ON CONSTRAINT linkages_person_number
+             DO UPDATE SET status = 'active', source = EXCLUDED.source,
+                           linked_on = EXCLUDED.linked_on, updated_at = now()
+             RETURNING id",
+        )
+        .bind::<BigInt, _>(person_id)
+        .bind::<Bytea, _>(blind.as_bytes())
+        .bind::<Bytea, _>(&sealed.ciphertext)
+        .bind::<Integer, _>(i32::try_from(sealed.key_id).unwrap_or(i32::MAX))
+        .bind::<Text, _>(number.last4())
+        .bind::<Text, _>(source)
+        .bind::<Date, _>(linked_on)
+        .get_result::<NewId>(conn)?
+        .id;
+        event(
+            conn,
+            new_id,
+            "registered",
+            force_reason.unwrap_or(""),
+            actor,
+            serde_json::json!({ "source": source, "forced": force_reason.is_some(),
+                                "other_holders": holders.len() }),
+        )?;
+        get(conn, new_id)
+    })
+}
+
+#[derive(QueryableByName)]
+struct NewId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Opens the sealed number of a linkage, for the admin-only reveal. The caller logs the reveal
+/// with its reason before showing it.
+pub fn reveal(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    id: i64,
+) -> Result<zeroize::Zeroizing<String>, DbError> {
+    #[derive(QueryableByName)]
+    struct Sealed {
+        #[diesel(sql_type = Bytea)]
+        mn_sealed: Vec<u8>,
+        #[diesel(sql_type = Integer)]
+        mn_key_id: i32,
+    }
+    let row = diesel::sql_query("SELECT mn_sealed, mn_key_id FROM linkages WHERE id = $1")
+        .bind::<BigInt, _>(id)
+        .get_result::<Sealed>(conn)
+        .optional()?
+        .ok_or_else(|| DbError::NotFound(format!("no linkage {id}")))?;
+    let sealed = shikaku_domain::SealedNumber {
+        key_id: u32::try_from(row.mn_key_id).unwrap_or(u32::MAX),
+        ciphertext: row.mn_sealed,
+    };
+    Ok(keyring.open(&sealed)?)
+}

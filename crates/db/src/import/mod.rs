@@ -11,7 +11,7 @@
 //! stream to an [`IssueSink`] rather than a growing list.
 
 mod linkages;
-mod persons;
+pub(crate) mod persons;
 mod residents;
 
 use std::io::Read;

@@ -1,0 +1,163 @@
+//! Reading insured persons for staff: one person with its qualification periods, lookups by
+//! person key or by kana name and birth date, and a person's change history. Writes go through
+//! the imports, which keep the history; these functions never change anything.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Jsonb, Nullable, SmallInt, Text, Timestamptz};
+
+use crate::error::DbError;
+
+/// One insured person as staff see it.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName, serde::Serialize)]
+pub struct PersonView {
+    /// Database id.
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    /// 保険者番号.
+    #[diesel(sql_type = Text)]
+    pub insurer_number: String,
+    /// 保険者名称.
+    #[diesel(sql_type = Text)]
+    pub insurer_name: String,
+    /// 記号 ('' when absent).
+    #[diesel(sql_type = Text)]
+    pub symbol: String,
+    /// 番号.
+    #[diesel(sql_type = Text)]
+    pub number: String,
+    /// 枝番 ('' when absent).
+    #[diesel(sql_type = Text)]
+    pub branch: String,
+    /// 1 本人, 2 家族.
+    #[diesel(sql_type = SmallInt)]
+    pub relationship: i16,
+    /// 漢字氏名.
+    #[diesel(sql_type = Text)]
+    pub name_kanji: String,
+    /// カナ氏名 as registered.
+    #[diesel(sql_type = Text)]
+    pub name_kana: String,
+    /// 生年月日.
+    #[diesel(sql_type = Date)]
+    pub birth_date: NaiveDate,
+    /// 1 male, 2 female, 3 unset.
+    #[diesel(sql_type = SmallInt)]
+    pub sex: i16,
+    /// 郵便番号.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub postal_code: Option<String>,
+    /// 住所.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub address: Option<String>,
+    /// Co-pay rate in percent as the insurer registered it.
+    #[diesel(sql_type = Nullable<SmallInt>)]
+    pub copay_rate: Option<i16>,
+    /// Last change.
+    #[diesel(sql_type = Timestamptz)]
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One qualification period: [acquired_on, lost_on).
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName, serde::Serialize)]
+pub struct Period {
+    /// 資格取得日.
+    #[diesel(sql_type = Date)]
+    pub acquired_on: NaiveDate,
+    /// 資格喪失日: the first day without eligibility.
+    #[diesel(sql_type = Nullable<Date>)]
+    pub lost_on: Option<NaiveDate>,
+    /// 喪失事由 code.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub loss_reason: Option<String>,
+}
+
+const SELECT: &str = "SELECT p.id, p.insurer_number, i.name AS insurer_name, p.symbol, p.number,
+        p.branch, p.relationship, p.name_kanji, p.name_kana, p.birth_date, p.sex, p.postal_code,
+        p.address, p.copay_rate, p.updated_at
+     FROM persons p JOIN insurers i ON i.insurer_number = p.insurer_number";
+
+/// One person.
+pub fn get(conn: &mut PgConnection, id: i64) -> Result<PersonView, DbError> {
+    diesel::sql_query(format!("{SELECT} WHERE p.id = $1"))
+        .bind::<BigInt, _>(id)
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| DbError::NotFound(format!("no person {id}")))
+}
+
+/// A person's qualification periods, oldest first.
+pub fn periods(conn: &mut PgConnection, person_id: i64) -> Result<Vec<Period>, DbError> {
+    Ok(diesel::sql_query(
+        "SELECT acquired_on, lost_on, loss_reason FROM qualifications
+         WHERE person_id = $1 ORDER BY acquired_on",
+    )
+    .bind::<BigInt, _>(person_id)
+    .load(conn)?)
+}
+
+/// The persons under a 記号・番号, or the one with the given 枝番 too. `symbol` and `branch`
+/// are '' when absent, as stored.
+pub fn by_key(
+    conn: &mut PgConnection,
+    insurer_number: &str,
+    symbol: &str,
+    number: &str,
+    branch: Option<&str>,
+) -> Result<Vec<PersonView>, DbError> {
+    Ok(diesel::sql_query(format!(
+        "{SELECT} WHERE p.insurer_number = $1 AND p.symbol = $2 AND p.number = $3
+                    AND ($4::text IS NULL OR p.branch = $4)
+         ORDER BY p.branch LIMIT 100"
+    ))
+    .bind::<Text, _>(insurer_number)
+    .bind::<Text, _>(symbol)
+    .bind::<Text, _>(number)
+    .bind::<Nullable<Text>, _>(branch)
+    .load(conn)?)
+}
+
+/// The persons with this kana name (any width, hiragana or katakana; spaces ignored), born on
+/// `birth_date` when given.
+pub fn by_kana(
+    conn: &mut PgConnection,
+    kana: &shikaku_domain::KanaName,
+    birth_date: Option<NaiveDate>,
+) -> Result<Vec<PersonView>, DbError> {
+    let key = crate::import::persons::kana_key(&kana.to_full_width_katakana());
+    Ok(diesel::sql_query(format!(
+        "{SELECT} WHERE p.kana_key = $1 AND ($2::date IS NULL OR p.birth_date = $2)
+         ORDER BY p.birth_date, p.id LIMIT 100"
+    ))
+    .bind::<Text, _>(key)
+    .bind::<Nullable<Date>, _>(birth_date)
+    .load(conn)?)
+}
+
+/// One recorded change to a person or its periods.
+#[derive(Debug, Clone, PartialEq, QueryableByName, serde::Serialize)]
+pub struct Change {
+    /// When.
+    #[diesel(sql_type = Timestamptz)]
+    pub changed_at: chrono::DateTime<chrono::Utc>,
+    /// Who (an import or a named user).
+    #[diesel(sql_type = Text)]
+    pub actor: String,
+    /// updated, qualification_added or qualification_changed.
+    #[diesel(sql_type = Text)]
+    pub action: String,
+    /// Field → {from, to}.
+    #[diesel(sql_type = Jsonb)]
+    pub changes: serde_json::Value,
+}
+
+/// A person's change history, oldest first.
+pub fn history(conn: &mut PgConnection, person_id: i64) -> Result<Vec<Change>, DbError> {
+    get(conn, person_id)?;
+    Ok(diesel::sql_query(
+        "SELECT changed_at, actor, action, changes FROM person_changes
+         WHERE person_id = $1 ORDER BY changed_at, id",
+    )
+    .bind::<BigInt, _>(person_id)
+    .load(conn)?)
+}
