@@ -1,0 +1,149 @@
+//! Group commit for the access log. Handlers hand their entries to one writer thread and wait;
+//! the writer takes everything that queued up while its previous commit was flushing, appends
+//! it in one transaction, commits (synchronously: durable on disk) and only then releases the
+//! waiting responses. Under load one fsync covers hundreds of answers, so logging every read
+//! costs little, yet no answer leaves before its entry is stored.
+
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::time::Duration;
+
+use diesel::{Connection, PgConnection};
+use shikaku_db::access_log::{self, NewEntry};
+use tokio::sync::oneshot;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Entries waiting beyond this many jobs are refused with 503 rather than queued without
+/// bound while the database is away.
+const QUEUE: usize = 50_000;
+/// Most entries in one transaction.
+const MAX_BATCH: usize = 5_000;
+
+struct Job {
+    entries: Vec<NewEntry>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The handle handlers use; cheap to clone. The writer thread stops when every handle is gone,
+/// after writing what was queued.
+#[derive(Clone)]
+pub struct AccessLog {
+    tx: SyncSender<Job>,
+    wait: Duration,
+}
+
+impl AccessLog {
+    /// Starts the writer thread for the database at `url`.
+    pub fn start(url: &str, metrics: Metrics) -> AccessLog {
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let url = url.to_string();
+        let spawned = std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || writer(&url, &rx, &metrics));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the access-log writer");
+        }
+        AccessLog {
+            tx,
+            wait: Duration::from_secs(10),
+        }
+    }
+
+    /// Records `entries` and returns once they are committed. 503 when the log cannot be
+    /// written: an answer that cannot be accounted for is not given.
+    pub async fn record(&self, entries: Vec<NewEntry>) -> Result<(), ApiError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let (done, wait) = oneshot::channel();
+        match self.tx.try_send(Job { entries, done }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(ApiError::Unavailable("the access log is backed up".into()))
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(ApiError::Unavailable(
+                    "the access log is not running".into(),
+                ))
+            }
+        }
+        match tokio::time::timeout(self.wait, wait).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(error = %e, "access log write failed");
+                Err(ApiError::Unavailable(
+                    "the access log cannot be written".into(),
+                ))
+            }
+            Ok(Err(_)) | Err(_) => Err(ApiError::Unavailable(
+                "the access log did not answer in time".into(),
+            )),
+        }
+    }
+}
+
+fn writer(url: &str, rx: &Receiver<Job>, metrics: &Metrics) {
+    let mut conn: Option<PgConnection> = None;
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let mut n = jobs[0].entries.len();
+        while n < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => {
+                    n += job.entries.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let result = write(url, &mut conn, &jobs);
+        if result.is_ok() {
+            metrics.access_log_batches.inc();
+            metrics
+                .access_log_entries
+                .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+        } else {
+            // Drop the connection: the next batch reconnects, so a restarted server is
+            // picked up without restarting the service.
+            conn = None;
+        }
+        for job in jobs {
+            let _ = job.done.send(result.clone());
+        }
+    }
+}
+
+fn write(url: &str, conn: &mut Option<PgConnection>, jobs: &[Job]) -> Result<(), String> {
+    if conn.is_none() {
+        *conn = Some(PgConnection::establish(url).map_err(|e| e.to_string())?);
+    }
+    let Some(c) = conn.as_mut() else {
+        return Err("no connection".into());
+    };
+    let entries: Vec<NewEntry> = jobs
+        .iter()
+        .flat_map(|j| j.entries.iter().cloned())
+        .collect();
+    access_log::append(c, &entries)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// An entry for `caller` doing `action` about `subject`.
+pub fn entry(
+    caller: &crate::auth::Caller,
+    action: &str,
+    subject: Option<String>,
+    request: serde_json::Value,
+    response: serde_json::Value,
+    reason: Option<&str>,
+) -> NewEntry {
+    let mut e = NewEntry::now(&caller.name, caller.role.as_str(), action);
+    e.token_id = Some(caller.token_id);
+    e.subject = subject;
+    e.request = request;
+    e.response = response;
+    e.reason = reason.map(str::to_string);
+    e
+}

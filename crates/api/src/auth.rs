@@ -1,0 +1,157 @@
+//! Bearer-token authentication and role checks. A token is looked up by its SHA-256 (the only
+//! form stored) and cached for a short time so that a busy clinic's queries do not each cost a
+//! database round trip; a revoked token stops working within that time.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use actix_web::{web, FromRequest, HttpRequest};
+use chrono::NaiveDate;
+use diesel::sql_types::{BigInt, Bytea, Date, Nullable, Text};
+use diesel::QueryableByName;
+use diesel_async::RunQueryDsl;
+use shikaku_db::tokens::{hash_secret, Role};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Who is calling: the token's id, name and role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Token id (the access log's `token_id`, the rate limiter's key).
+    pub token_id: i64,
+    /// The token's name (the access log's actor).
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+}
+
+impl Caller {
+    /// 403 unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(self.role.as_str()))
+        }
+    }
+
+    /// The actor string recorded in histories: `api:NAME`.
+    pub fn actor(&self) -> String {
+        format!("api:{}", self.name)
+    }
+}
+
+/// A cached token: who it is, its last valid day, and when it was looked up.
+type Cached = (Caller, Option<NaiveDate>, Instant);
+
+/// Tokens checked recently, by hash.
+pub struct TokenCache {
+    ttl: Duration,
+    entries: RwLock<HashMap<[u8; 32], Cached>>,
+}
+
+impl TokenCache {
+    /// An empty cache whose entries live `ttl`.
+    pub fn new(ttl: Duration) -> TokenCache {
+        TokenCache {
+            ttl,
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, hash: &[u8; 32]) -> Option<(Caller, Option<NaiveDate>)> {
+        let entries = self.entries.read().ok()?;
+        let (caller, expires, at) = entries.get(hash)?;
+        (at.elapsed() < self.ttl).then(|| (caller.clone(), *expires))
+    }
+
+    fn put(&self, hash: [u8; 32], caller: Caller, expires: Option<NaiveDate>) {
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() > 10_000 {
+                let ttl = self.ttl;
+                entries.retain(|_, (_, _, at)| at.elapsed() < ttl);
+            }
+            entries.insert(hash, (caller, expires, Instant::now()));
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct TokenRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    role: String,
+    #[diesel(sql_type = Nullable<Date>)]
+    expires_on: Option<NaiveDate>,
+}
+
+/// Today in Japan, the calendar every date in the registry is in.
+pub fn today_tokyo() -> NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive()
+}
+
+async fn authenticate(state: &AppState, header: Option<String>) -> Result<Caller, ApiError> {
+    let header = header.ok_or(ApiError::Unauthorized)?;
+    let secret = header
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or(ApiError::Unauthorized)?;
+    let hash = hash_secret(secret);
+    let (caller, expires) = match state.tokens.get(&hash) {
+        Some(hit) => hit,
+        None => {
+            let mut conn = state.conn().await?;
+            let row = diesel::sql_query(
+                "SELECT id, name, role, expires_on FROM api_tokens
+                 WHERE token_hash = $1 AND revoked_at IS NULL",
+            )
+            .bind::<Bytea, _>(hash.as_slice())
+            .get_result::<TokenRow>(&mut conn)
+            .await;
+            let row = match row {
+                Ok(row) => row,
+                Err(diesel::result::Error::NotFound) => return Err(ApiError::Unauthorized),
+                Err(e) => return Err(e.into()),
+            };
+            let role = Role::parse(&row.role).map_err(|_| ApiError::Unauthorized)?;
+            let caller = Caller {
+                token_id: row.id,
+                name: row.name,
+                role,
+            };
+            state.tokens.put(hash, caller.clone(), row.expires_on);
+            (caller, row.expires_on)
+        }
+    };
+    if expires.is_some_and(|last| today_tokyo() > last) {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(caller)
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Box::pin(async move {
+            let state =
+                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            authenticate(&state, header).await
+        })
+    }
+}

@@ -1,0 +1,234 @@
+//! The API's one error type and the one place HTTP statuses are decided. Bodies are always
+//! `{"error": "snake_case_code", "message": "..."}`; a 500's message is generic and the cause is
+//! logged, never sent. No message carries a My Number: the layers below never put one in.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Serialize;
+use shikaku_db::DbError;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request cannot be read (malformed JSON, wrong content type).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No token, or one that is unknown, expired or revoked.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// The token's role may not use this route.
+    #[error("the {0} role may not use this route")]
+    Forbidden(&'static str),
+    /// No such record or route.
+    #[error("{0}")]
+    NotFound(String),
+    /// Clashes with what is stored.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is larger than allowed.
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(usize),
+    /// Readable but not valid (a field's format, a missing reason, wrong types).
+    #[error("{0}")]
+    Invalid(String),
+    /// Too many eligibility answers for this token; retry after the given seconds.
+    #[error("rate limit reached for this token; retry after {0} s")]
+    RateLimited(u64),
+    /// The database (or the access log behind it) cannot be reached right now.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else: logged with its cause, answered with a generic message.
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// The JSON error body, pinned by a test.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable snake_case code.
+    pub error: String,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::Invalid(_) => "invalid",
+            ApiError::RateLimited(_) => "rate_limited",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// A body for this error.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.code().to_string(),
+            message: self.to_string(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(%cause, "request failed");
+        }
+        let mut res = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::Unauthorized => {
+                res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::RateLimited(secs) => {
+                res.insert_header((header::RETRY_AFTER, secs.to_string()));
+            }
+            ApiError::Unavailable(_) => {
+                res.insert_header((header::RETRY_AFTER, "1"));
+            }
+            _ => {}
+        }
+        res.json(self.body())
+    }
+}
+
+/// True when a diesel error means the server went away rather than the query being wrong.
+fn is_disconnect(e: &DieselError) -> bool {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+        | DieselError::BrokenTransactionManager => true,
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let m = info.message();
+            m.contains("connection") || m.contains("terminating") || m.contains("shutting down")
+        }
+        _ => false,
+    }
+}
+
+impl From<DieselError> for ApiError {
+    fn from(e: DieselError) -> Self {
+        match &e {
+            DieselError::NotFound => ApiError::NotFound("not found".to_string()),
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                ApiError::Conflict(format!(
+                    "already exists ({})",
+                    info.constraint_name().unwrap_or("unique")
+                ))
+            }
+            _ if is_disconnect(&e) => ApiError::Unavailable("the database is unavailable".into()),
+            _ => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound(m) => ApiError::NotFound(m),
+            DbError::Invalid(m) => ApiError::Invalid(m),
+            DbError::Conflict(m) => ApiError::Conflict(m),
+            DbError::Connect(_) => ApiError::Unavailable("the database is unavailable".into()),
+            DbError::Query(q) => ApiError::from(q),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<shikaku_domain::DomainError> for ApiError {
+    fn from(e: shikaku_domain::DomainError) -> Self {
+        ApiError::Invalid(e.to_string())
+    }
+}
+
+/// Maps a JSON body that could not be read: too large → 413, not JSON at all → 400, JSON of
+/// the wrong shape (types, unknown or missing fields) → 422.
+pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> ApiError {
+    use actix_web::error::JsonPayloadError as J;
+    match err {
+        J::Overflow { .. } | J::OverflowKnownLength { .. } => ApiError::TooLarge(limit),
+        J::ContentType => {
+            ApiError::BadRequest("the body must be JSON (Content-Type: application/json)".into())
+        }
+        J::Deserialize(e) if e.is_data() => {
+            ApiError::Invalid(redact_numbers(&format!("invalid request body: {e}")))
+        }
+        J::Deserialize(e) => ApiError::BadRequest(redact_numbers(&format!("malformed JSON: {e}"))),
+        other => ApiError::BadRequest(format!("cannot read the body: {other}")),
+    }
+}
+
+/// serde's messages quote the offending value ("invalid type: integer `123456789018`"), which
+/// for a number sent in the wrong type would be a whole My Number. Every run of ten or more
+/// digits (spaces and hyphens between them allowed) is replaced, which keeps line and column
+/// positions readable.
+pub fn redact_numbers(message: &str) -> String {
+    let chars: Vec<char> = message.chars().collect();
+    let mut out = String::with_capacity(message.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() {
+            let mut j = i;
+            let mut digits = 0;
+            let mut end = i;
+            while j < chars.len()
+                && (chars[j].is_ascii_digit() || chars[j] == ' ' || chars[j] == '-')
+            {
+                if chars[j].is_ascii_digit() {
+                    digits += 1;
+                    end = j + 1;
+                }
+                j += 1;
+            }
+            if digits >= 10 {
+                out.push_str("[redacted]");
+            } else {
+                out.extend(&chars[i..end]);
+            }
+            i = end;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_digit_runs_are_redacted_and_positions_kept() {
+        assert_eq!(
+            redact_numbers(
+                "invalid type: integer `123456789018`, expected a string at line 1 column 27"
+            ),
+            "invalid type: integer `[redacted]`, expected a string at line 1 column 27"
+        );
+        assert_eq!(redact_numbers("1234-5678-9018 x"), "[redacted] x");
+        assert_eq!(redact_numbers("2026-11-25"), "2026-11-25");
+    }
+}

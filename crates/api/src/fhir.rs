@@ -1,0 +1,270 @@
+//! FHIR R4 eligibility: a CoverageEligibilityRequest whose insurance points at a JP Core
+//! JP_Coverage (insurer number in the payor identifier, 記号/番号/枝番 in the JP Core extensions
+//! or the member identifier `保険者番号:記号:番号:枝番`) and a Patient with the birth date, both
+//! contained. Answered with a CoverageEligibilityResponse (outcome, insurance.inforce,
+//! benefitPeriod); every error is an OperationOutcome. No Japanese profile exists for these two
+//! resources, so the base R4 resources are used (domain.md).
+
+use actix_web::{post, web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use chrono::{Days, NaiveDate};
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::eligibility::{answer_logged, Answer, EligibilityQuery, Validity};
+use crate::error::{redact_numbers, ApiError};
+use crate::state::AppState;
+
+/// JP Core's identifier system for 保険者番号.
+pub const INSURER_SYSTEM: &str = "urn:oid:1.2.392.100495.20.3.61";
+/// The FHIR JSON media type.
+pub const FHIR_JSON: &str = "application/fhir+json";
+/// Extension carrying the eligibility validity code (1–5) on the response.
+pub const VALIDITY_EXTENSION: &str = "urn:shikaku:fhir:eligibility-validity";
+
+const EXT_SYMBOL: &str = "JP_Coverage_InsuredPersonSymbol";
+const EXT_NUMBER: &str = "JP_Coverage_InsuredPersonNumber";
+const EXT_BRANCH: &str = "JP_Coverage_InsuredPersonSubNumber";
+
+/// An OperationOutcome for `err`, with its HTTP status.
+pub fn outcome(err: &ApiError) -> HttpResponse {
+    let code = match err {
+        ApiError::Unauthorized => "login",
+        ApiError::Forbidden(_) => "forbidden",
+        ApiError::NotFound(_) => "not-found",
+        ApiError::TooLarge(_) => "too-costly",
+        ApiError::RateLimited(_) => "throttled",
+        ApiError::Unavailable(_) => "transient",
+        ApiError::Internal(_) => "exception",
+        ApiError::BadRequest(_) => "structure",
+        ApiError::Invalid(_) | ApiError::Conflict(_) => "invalid",
+    };
+    if let ApiError::Internal(cause) = err {
+        tracing::error!(%cause, "FHIR request failed");
+    }
+    HttpResponse::build(err.status_code())
+        .content_type(FHIR_JSON)
+        .json(json!({
+            "resourceType": "OperationOutcome",
+            "issue": [{ "severity": "error", "code": code, "diagnostics": err.to_string() }]
+        }))
+}
+
+fn invalid(msg: &str) -> ApiError {
+    ApiError::Invalid(msg.to_string())
+}
+
+fn contained<'a>(req: &'a Value, reference: Option<&str>, kind: &str) -> Option<&'a Value> {
+    let list = req.get("contained")?.as_array()?;
+    let wanted = reference.and_then(|r| r.strip_prefix('#'));
+    list.iter().find(|r| {
+        r.get("resourceType").and_then(Value::as_str) == Some(kind)
+            && wanted.is_none_or(|id| r.get("id").and_then(Value::as_str) == Some(id))
+    })
+}
+
+fn extension<'a>(coverage: &'a Value, suffix: &str) -> Option<&'a str> {
+    coverage
+        .get("extension")?
+        .as_array()?
+        .iter()
+        .find(|e| {
+            e.get("url")
+                .and_then(Value::as_str)
+                .is_some_and(|u| u.ends_with(suffix))
+        })?
+        .get("valueString")?
+        .as_str()
+}
+
+fn insurer_of(req: &Value, coverage: &Value) -> Option<String> {
+    let from_identifier = |v: &Value| -> Option<String> {
+        let ids = match v.get("identifier")? {
+            Value::Array(a) => a.clone(),
+            one => vec![one.clone()],
+        };
+        ids.iter()
+            .find(|i| i.get("system").and_then(Value::as_str) == Some(INSURER_SYSTEM))?
+            .get("value")?
+            .as_str()
+            .map(str::to_string)
+    };
+    for payor in coverage.get("payor")?.as_array()? {
+        if let Some(n) = from_identifier(payor) {
+            return Some(n);
+        }
+        let reference = payor.get("reference").and_then(Value::as_str);
+        if let Some(org) = contained(req, reference, "Organization") {
+            if let Some(n) = from_identifier(org) {
+                return Some(n);
+            }
+        }
+    }
+    None
+}
+
+/// Reads the query out of a CoverageEligibilityRequest.
+pub fn parse_request(req: &Value) -> Result<EligibilityQuery, ApiError> {
+    if req.get("resourceType").and_then(Value::as_str) != Some("CoverageEligibilityRequest") {
+        return Err(invalid("resourceType must be CoverageEligibilityRequest"));
+    }
+    let purposes = req.get("purpose").and_then(Value::as_array);
+    if !purposes.is_some_and(|p| p.iter().any(|x| x.as_str() == Some("validation"))) {
+        return Err(invalid(
+            "purpose must include \"validation\"; only eligibility validation is answered",
+        ));
+    }
+    let on = match req.get("servicedDate") {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+                .ok_or_else(|| invalid("servicedDate must be a date (YYYY-MM-DD)"))?,
+        ),
+    };
+    let patient_ref = req.pointer("/patient/reference").and_then(Value::as_str);
+    let patient = contained(req, patient_ref, "Patient")
+        .ok_or_else(|| invalid("patient must reference a contained Patient"))?;
+    let birth_date = patient
+        .get("birthDate")
+        .and_then(Value::as_str)
+        .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .ok_or_else(|| invalid("Patient.birthDate (YYYY-MM-DD) is required"))?;
+    let coverage_ref = req
+        .pointer("/insurance/0/coverage/reference")
+        .and_then(Value::as_str);
+    let coverage = contained(req, coverage_ref, "Coverage")
+        .ok_or_else(|| invalid("insurance[0].coverage must reference a contained Coverage"))?;
+    // The member identifier form, when present, gives all four parts at once.
+    let member = coverage
+        .get("identifier")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("value").and_then(Value::as_str))
+        .find_map(|v| v.parse::<shikaku_domain::PersonKey>().ok());
+    let (insurer_number, symbol, number, branch) = match member {
+        Some(k) => (
+            k.insurer.to_string(),
+            k.symbol.map(|s| s.to_string()),
+            k.number.to_string(),
+            k.branch.map(|b| b.to_string()),
+        ),
+        None => (
+            insurer_of(req, coverage).ok_or_else(|| {
+                invalid(
+                    "Coverage.payor needs an identifier with system urn:oid:1.2.392.100495.20.3.61",
+                )
+            })?,
+            extension(coverage, EXT_SYMBOL).map(str::to_string),
+            extension(coverage, EXT_NUMBER)
+                .ok_or_else(|| {
+                    invalid("Coverage needs the JP_Coverage_InsuredPersonNumber extension")
+                })?
+                .to_string(),
+            extension(coverage, EXT_BRANCH).map(str::to_string),
+        ),
+    };
+    Ok(EligibilityQuery {
+        insurer_number,
+        symbol,
+        number,
+        branch,
+        birth_date,
+        on,
+    })
+}
+
+/// Builds the CoverageEligibilityResponse for `answer`.
+pub fn response(req: &Value, answer: &Answer) -> Value {
+    let validity = u8::from(answer.validity);
+    let coverage_ref = req
+        .pointer("/insurance/0/coverage")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let request_ref = match req.get("id").and_then(Value::as_str) {
+        Some(id) => json!({ "reference": format!("CoverageEligibilityRequest/{id}") }),
+        None => json!({ "display": "submitted CoverageEligibilityRequest" }),
+    };
+    let mut res = json!({
+        "resourceType": "CoverageEligibilityResponse",
+        "status": "active",
+        "purpose": ["validation"],
+        "patient": req.get("patient").cloned().unwrap_or(Value::Null),
+        "servicedDate": answer.on.to_string(),
+        "created": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "request": request_ref,
+        "extension": [{ "url": VALIDITY_EXTENSION, "valueCode": validity.to_string() }],
+    });
+    let text = match answer.validity {
+        Validity::Valid => "資格有効",
+        Validity::Invalid => "資格無効",
+        Validity::InvalidNewerExists => "資格無効（新しい資格あり）",
+        Validity::NoMatch => "該当資格なし",
+        Validity::SeveralMatches => "複数該当",
+    };
+    res["disposition"] = json!(text);
+    match &answer.person {
+        Some(p) => {
+            res["outcome"] = json!("complete");
+            res["insurer"] = json!({
+                "identifier": { "system": INSURER_SYSTEM, "value": p.insurer_number },
+                "display": p.insurer_name,
+            });
+            let mut period = json!({ "start": p.acquired_on.to_string() });
+            if let Some(end) = p.lost_on.and_then(|l| l.checked_sub_days(Days::new(1))) {
+                period["end"] = json!(end.to_string());
+            }
+            res["insurance"] = json!([{
+                "coverage": coverage_ref,
+                "inforce": answer.validity == Validity::Valid,
+                "benefitPeriod": period,
+            }]);
+        }
+        None => {
+            res["outcome"] = json!("error");
+            res["error"] = json!([{ "code": { "text": text } }]);
+        }
+    }
+    res
+}
+
+/// FHIR `$submit` of a CoverageEligibilityRequest.
+#[utoipa::path(
+    tag = "fhir",
+    request_body(content = Object, content_type = "application/fhir+json",
+                 description = "FHIR R4 CoverageEligibilityRequest with contained JP_Coverage and Patient"),
+    responses(
+        (status = 200, content_type = "application/fhir+json", description = "CoverageEligibilityResponse"),
+        (status = 400, content_type = "application/fhir+json", description = "OperationOutcome"),
+        (status = 401, content_type = "application/fhir+json", description = "OperationOutcome"),
+        (status = 422, content_type = "application/fhir+json", description = "OperationOutcome"),
+    ),
+    security(("bearer" = [])),
+    description = "Roles: provider, clerk, admin. Logged like any eligibility answer."
+)]
+#[post("/fhir/CoverageEligibilityRequest/$submit")]
+pub async fn submit(req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    match handle(&req, &body).await {
+        Ok(v) => HttpResponse::Ok().content_type(FHIR_JSON).json(v),
+        Err(e) => outcome(&e),
+    }
+}
+
+async fn handle(req: &HttpRequest, body: &[u8]) -> Result<Value, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+    let caller = Caller::extract(req).await?;
+    if body.len() > state.config.body_limit {
+        return Err(ApiError::TooLarge(state.config.body_limit));
+    }
+    let doc: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(redact_numbers(&format!("malformed JSON: {e}"))))?;
+    let query = parse_request(&doc)?;
+    let answers = answer_logged(&state, &caller, std::slice::from_ref(&query)).await?;
+    let answer = answers
+        .first()
+        .ok_or_else(|| ApiError::Internal("no answer".into()))?;
+    Ok(response(&doc, answer))
+}

@@ -1,0 +1,93 @@
+//! The HTTP service of shikaku: eligibility answers for clinics (JSON and FHIR), registry reads
+//! and linkage actions for staff, the audit's findings, and operations routes. Every read of
+//! personal data and every write goes to the hash-chained access log before the response
+//! leaves. Handlers are thin: the rules live in the domain, db and audit crates.
+
+pub mod access;
+pub mod auth;
+pub mod eligibility;
+pub mod error;
+pub mod fhir;
+pub mod findings;
+pub mod linkages;
+pub mod metrics;
+pub mod openapi;
+pub mod ops;
+pub mod persons;
+pub mod state;
+
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+
+pub use error::ApiError;
+pub use state::{ApiConfig, AppState};
+
+/// Registers every route and the extractor settings that turn bad input into 4xx answers.
+pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
+    let limit = state.config.body_limit;
+    cfg.app_data(state)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(limit)
+                .error_handler(move |err, _req| error::json_error(err, limit).into()),
+        )
+        .app_data(web::PayloadConfig::default().limit(limit))
+        .app_data(web::PathConfig::default().error_handler(|err, _req| {
+            ApiError::NotFound(format!("no such resource: {err}")).into()
+        }))
+        .app_data(web::QueryConfig::default().error_handler(|err, _req| {
+            ApiError::Invalid(error::redact_numbers(&format!("invalid query: {err}"))).into()
+        }))
+        .service(eligibility::eligibility_batch)
+        .service(eligibility::eligibility)
+        .service(fhir::submit)
+        .service(persons::search_persons)
+        .service(persons::person_history)
+        .service(persons::get_person)
+        .service(linkages::register_linkage)
+        .service(linkages::get_linkage)
+        .service(linkages::suspend_linkage)
+        .service(linkages::confirm_identity)
+        .service(linkages::correct_linkage)
+        .service(linkages::reveal_number)
+        .service(findings::list_findings)
+        .service(findings::show_finding)
+        .service(findings::confirm_finding)
+        .service(findings::dismiss_finding)
+        .service(ops::healthz)
+        .service(ops::metrics)
+        .service(ops::openapi_json)
+        .service(ops::docs)
+        .default_service(web::to(not_found));
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    ApiError::NotFound(format!("no route {} {}", req.method(), req.path())).error_response()
+}
+
+/// Runs the service until SIGTERM or SIGINT, then stops accepting connections, lets requests
+/// in flight finish (up to `shutdown_timeout` seconds) and flushes the access log.
+pub async fn serve(
+    state: AppState,
+    bind: &str,
+    workers: usize,
+    shutdown_timeout: u64,
+) -> std::io::Result<()> {
+    let state = web::Data::new(state);
+    let app_state = state.clone();
+    let server = actix_web::HttpServer::new(move || {
+        let state = app_state.clone();
+        actix_web::App::new()
+            .wrap(actix_web::middleware::from_fn(metrics::track))
+            .configure(move |cfg| configure(cfg, state))
+    })
+    .workers(workers.max(1))
+    .shutdown_timeout(shutdown_timeout)
+    .bind(bind)?;
+    for addr in server.addrs() {
+        tracing::info!(%addr, workers, "listening");
+    }
+    server.run().await?;
+    tracing::info!("stopped");
+    drop(state);
+    Ok(())
+}

@@ -1,0 +1,384 @@
+//! My Number linkages over HTTP: register a number for a person, read a linkage, suspend,
+//! correct, confirm identity, and the admin-only reveal. Numbers come in only in request
+//! bodies, are answered as their last 4 digits, and are never logged; the reveal is the one
+//! place a whole number goes out, to an admin, with a logged reason.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shikaku_db::linkages::{self, LinkageView};
+use shikaku_db::tokens::Role;
+use shikaku_domain::MyNumber;
+use utoipa::ToSchema;
+use zeroize::Zeroizing;
+
+use crate::access::entry;
+use crate::auth::{today_tokyo, Caller};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+const WRITERS: &[Role] = &[Role::Admin, Role::Clerk, Role::Auditor];
+
+/// A linkage as answered: last 4 digits only.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Linkage {
+    /// Linkage id.
+    pub id: i64,
+    /// Person id.
+    pub person_id: i64,
+    /// Last 4 digits of the number.
+    pub my_number_last4: String,
+    /// Whether the number passes its check digit.
+    pub check_digit_ok: bool,
+    /// employer, applicant, jlis or other.
+    pub source: String,
+    /// When it was registered.
+    pub linked_on: NaiveDate,
+    /// active, suspended or revoked.
+    pub status: String,
+    /// Whether a person confirmed the 5-item match.
+    pub identity_confirmed: bool,
+}
+
+impl From<LinkageView> for Linkage {
+    fn from(l: LinkageView) -> Linkage {
+        Linkage {
+            id: l.id,
+            person_id: l.person_id,
+            my_number_last4: l.mn_last4,
+            check_digit_ok: l.check_digit_ok,
+            source: l.source,
+            linked_on: l.linked_on,
+            status: l.status,
+            identity_confirmed: l.identity_confirmed,
+        }
+    }
+}
+
+fn parse_number(s: &str) -> Result<MyNumber, ApiError> {
+    // The domain error names the problem (length, digits, check digit), never the digits.
+    MyNumber::parse(s).map_err(|e| ApiError::Invalid(format!("my_number: {e}")))
+}
+
+/// Registering a number for a person.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterLinkage {
+    /// The 12-digit 個人番号 (check digit validated).
+    #[schema(value_type = String, example = "123456789018")]
+    pub my_number: Zeroizing<String>,
+    /// employer, applicant, jlis or other.
+    pub source: String,
+    /// When linked; today when absent.
+    #[serde(default)]
+    pub linked_on: Option<NaiveDate>,
+    /// Required to link a number that is already linked to another person.
+    #[serde(default)]
+    pub force_reason: Option<String>,
+}
+
+/// Registers a number for a person.
+#[utoipa::path(
+    tag = "linkages",
+    params(("id" = i64, Path, description = "Person id")),
+    request_body = RegisterLinkage,
+    responses((status = 201, body = Linkage), (status = 404, body = ErrorBody),
+              (status = 409, description = "Linked to another person; give force_reason", body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    description = "Roles: admin, clerk. Logged as linkage_register (last 4 digits only)."
+)]
+#[post("/v1/persons/{id}/linkages")]
+pub async fn register_linkage(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<RegisterLinkage>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin, Role::Clerk])?;
+    let person_id = id.into_inner();
+    let body = body.into_inner();
+    let number = parse_number(&body.my_number)?;
+    let keyring = state.keyring()?;
+    let actor = caller.actor();
+    let source = body.source.clone();
+    let force = body.force_reason.clone();
+    let linked_on = body.linked_on.unwrap_or_else(today_tokyo);
+    let last4 = number.last4().to_string();
+    let view = state
+        .blocking(move |conn| {
+            Ok(linkages::register(
+                conn,
+                &keyring,
+                person_id,
+                &number,
+                &source,
+                linked_on,
+                force.as_deref(),
+                &actor,
+            )?)
+        })
+        .await?;
+    state
+        .access_log
+        .record(vec![entry(
+            &caller,
+            "linkage_register",
+            Some(format!("person:{person_id}")),
+            json!({ "person_id": person_id, "my_number_last4": last4, "source": body.source,
+                    "forced": body.force_reason.is_some() }),
+            json!({ "linkage_id": view.id }),
+            body.force_reason.as_deref(),
+        )])
+        .await?;
+    Ok(HttpResponse::Created().json(Linkage::from(view)))
+}
+
+/// One linkage.
+#[utoipa::path(
+    tag = "linkages",
+    params(("id" = i64, Path, description = "Linkage id")),
+    responses((status = 200, body = Linkage), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    description = "Roles: admin, clerk, auditor. Logged as linkage_read."
+)]
+#[get("/v1/linkages/{id}")]
+pub async fn get_linkage(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(WRITERS)?;
+    let id = id.into_inner();
+    let view = state
+        .blocking(move |conn| Ok(linkages::get(conn, id)?))
+        .await?;
+    state
+        .access_log
+        .record(vec![entry(
+            &caller,
+            "linkage_read",
+            Some(format!("person:{}", view.person_id)),
+            json!({ "linkage_id": id }),
+            json!({ "status": view.status }),
+            None,
+        )])
+        .await?;
+    Ok(HttpResponse::Ok().json(Linkage::from(view)))
+}
+
+/// A reason for an action.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    /// Why (required, recorded with the actor and time).
+    pub reason: String,
+}
+
+async fn act(
+    state: &AppState,
+    caller: &Caller,
+    action: &'static str,
+    id: i64,
+    reason: String,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(WRITERS)?;
+    let actor = caller.actor();
+    let r = reason.clone();
+    let view = state
+        .blocking(move |conn| {
+            Ok(match action {
+                "linkage_suspend" => linkages::suspend(conn, id, &r, &actor)?,
+                _ => linkages::confirm_identity(conn, id, &r, &actor)?,
+            })
+        })
+        .await?;
+    state
+        .access_log
+        .record(vec![entry(
+            caller,
+            action,
+            Some(format!("person:{}", view.person_id)),
+            json!({ "linkage_id": id }),
+            json!({ "status": view.status }),
+            Some(&reason),
+        )])
+        .await?;
+    Ok(HttpResponse::Ok().json(Linkage::from(view)))
+}
+
+/// Suspends a linkage (blocks online viewing until corrected or confirmed).
+#[utoipa::path(
+    tag = "linkages",
+    params(("id" = i64, Path, description = "Linkage id")),
+    request_body = Reason,
+    responses((status = 200, body = Linkage), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    description = "Roles: admin, clerk, auditor."
+)]
+#[post("/v1/linkages/{id}/suspend")]
+pub async fn suspend_linkage(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<Reason>,
+) -> Result<HttpResponse, ApiError> {
+    act(
+        &state,
+        &caller,
+        "linkage_suspend",
+        id.into_inner(),
+        body.into_inner().reason,
+    )
+    .await
+}
+
+/// Records that the 5 items were checked and the number belongs to this person.
+#[utoipa::path(
+    tag = "linkages",
+    params(("id" = i64, Path, description = "Linkage id")),
+    request_body = Reason,
+    responses((status = 200, body = Linkage), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    description = "Roles: admin, clerk, auditor."
+)]
+#[post("/v1/linkages/{id}/confirm-identity")]
+pub async fn confirm_identity(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<Reason>,
+) -> Result<HttpResponse, ApiError> {
+    act(
+        &state,
+        &caller,
+        "linkage_confirm_identity",
+        id.into_inner(),
+        body.into_inner().reason,
+    )
+    .await
+}
+
+/// A correction: the right number and why.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Correction {
+    /// The right 12-digit number.
+    #[schema(value_type = String)]
+    pub my_number: Zeroizing<String>,
+    /// Why.
+    pub reason: String,
+    /// Source of the right number; jlis when absent.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// Revokes a wrong linkage and links the right number to the same person.
+#[utoipa::path(
+    tag = "linkages",
+    params(("id" = i64, Path, description = "Linkage id")),
+    request_body = Correction,
+    responses((status = 200, description = "The new linkage", body = Linkage), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    description = "Roles: admin, clerk, auditor."
+)]
+#[post("/v1/linkages/{id}/correct")]
+pub async fn correct_linkage(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<Correction>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(WRITERS)?;
+    let id = id.into_inner();
+    let body = body.into_inner();
+    let number = parse_number(&body.my_number)?;
+    let keyring = state.keyring()?;
+    let actor = caller.actor();
+    let reason = body.reason.clone();
+    let source = body.source.clone().unwrap_or_else(|| "jlis".to_string());
+    let last4 = number.last4().to_string();
+    let view = state
+        .blocking(move |conn| {
+            Ok(linkages::correct(
+                conn, &keyring, id, &number, &source, &reason, &actor,
+            )?)
+        })
+        .await?;
+    state
+        .access_log
+        .record(vec![entry(
+            &caller,
+            "linkage_correct",
+            Some(format!("person:{}", view.person_id)),
+            json!({ "linkage_id": id, "my_number_last4": last4 }),
+            json!({ "new_linkage_id": view.id }),
+            Some(&body.reason),
+        )])
+        .await?;
+    Ok(HttpResponse::Ok().json(Linkage::from(view)))
+}
+
+/// The whole number, for an admin with a reason.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Revealed {
+    /// Linkage id.
+    pub linkage_id: i64,
+    /// The 12-digit number.
+    pub my_number: String,
+}
+
+/// Reveals a linkage's whole number: admin only, reason required, logged before it is sent.
+#[utoipa::path(
+    tag = "linkages",
+    params(("id" = i64, Path, description = "Linkage id")),
+    request_body = Reason,
+    responses((status = 200, body = Revealed), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    description = "Role: admin. Logged as number_reveal with the reason."
+)]
+#[post("/v1/linkages/{id}/reveal")]
+pub async fn reveal_number(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<Reason>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let id = id.into_inner();
+    let reason = body.into_inner().reason;
+    if reason.trim().is_empty() {
+        return Err(ApiError::Invalid("reason: a reason is required".into()));
+    }
+    let keyring = state.keyring()?;
+    let (view, digits) = state
+        .blocking(move |conn| {
+            let view = linkages::get(conn, id)?;
+            let digits = linkages::reveal(conn, &keyring, id)?;
+            Ok((view, digits))
+        })
+        .await?;
+    state
+        .access_log
+        .record(vec![entry(
+            &caller,
+            "number_reveal",
+            Some(format!("person:{}", view.person_id)),
+            json!({ "linkage_id": id }),
+            json!({ "my_number_last4": view.mn_last4 }),
+            Some(&reason),
+        )])
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(Revealed {
+            linkage_id: id,
+            my_number: digits.to_string(),
+        }))
+}

@@ -1,0 +1,49 @@
+//! The OpenAPI document, generated from the handlers' annotations. A test checks that it lists
+//! exactly the routes the service registers.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{eligibility, fhir, findings, linkages, ops, persons};
+
+/// The API's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "shikaku", description = "Eligibility registry and My Number linkage audit for Japanese public health insurance."),
+    paths(
+        eligibility::eligibility,
+        eligibility::eligibility_batch,
+        fhir::submit,
+        persons::get_person,
+        persons::search_persons,
+        persons::person_history,
+        linkages::register_linkage,
+        linkages::get_linkage,
+        linkages::suspend_linkage,
+        linkages::confirm_identity,
+        linkages::correct_linkage,
+        linkages::reveal_number,
+        findings::list_findings,
+        findings::show_finding,
+        findings::confirm_finding,
+        findings::dismiss_finding,
+        ops::healthz,
+        ops::metrics,
+        ops::openapi_json,
+        ops::docs,
+    ),
+    modifiers(&Bearer)
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}

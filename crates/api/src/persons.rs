@@ -1,0 +1,264 @@
+//! Staff reads of the registry: a person with periods and linkages, searches by key or by kana
+//! name and birth date, and the change history. Every read of personal data is logged.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shikaku_db::linkages::LinkageView;
+use shikaku_db::persons::{self, Change, Period, PersonView};
+use shikaku_db::tokens::Role;
+use shikaku_domain::{Branch, InsuredNumber, InsurerNumber, KanaName, Symbol};
+use utoipa::ToSchema;
+
+use crate::access::entry;
+use crate::auth::{today_tokyo, Caller};
+use crate::eligibility::effective_copay;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+/// Roles that may read persons.
+pub const READERS: &[Role] = &[Role::Admin, Role::Clerk, Role::Auditor];
+
+/// A person with everything staff see on one page.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PersonDetail {
+    /// The registry record.
+    #[schema(value_type = Object)]
+    pub person: serde_json::Value,
+    /// Qualification periods, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub periods: Vec<serde_json::Value>,
+    /// Linkages: last 4 digits only.
+    #[schema(value_type = Vec<Object>)]
+    pub linkages: Vec<serde_json::Value>,
+    /// Co-pay rate today, in percent.
+    pub copay_percent_today: u8,
+}
+
+fn detail(person: &PersonView, periods: &[Period], linkages: &[LinkageView]) -> PersonDetail {
+    PersonDetail {
+        person: serde_json::to_value(person).unwrap_or_default(),
+        periods: periods
+            .iter()
+            .map(|p| serde_json::to_value(p).unwrap_or_default())
+            .collect(),
+        linkages: linkages
+            .iter()
+            .map(|l| serde_json::to_value(l).unwrap_or_default())
+            .collect(),
+        copay_percent_today: effective_copay(person.birth_date, today_tokyo(), person.copay_rate)
+            .percent(),
+    }
+}
+
+/// One person.
+#[utoipa::path(
+    tag = "registry",
+    params(("id" = i64, Path, description = "Person id")),
+    responses((status = 200, body = PersonDetail), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    description = "Roles: admin, clerk, auditor. Logged as person_read."
+)]
+#[get("/v1/persons/{id}")]
+pub async fn get_person(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(READERS)?;
+    let id = id.into_inner();
+    let (person, periods, linkages) = state
+        .blocking(move |conn| {
+            let person = persons::get(conn, id)?;
+            let periods = persons::periods(conn, id)?;
+            let linkages = shikaku_db::linkages::of_person(conn, id)?;
+            Ok((person, periods, linkages))
+        })
+        .await?;
+    state
+        .access_log
+        .record(vec![entry(
+            &caller,
+            "person_read",
+            Some(format!("person:{id}")),
+            json!({ "person_id": id }),
+            json!({ "found": true }),
+            None,
+        )])
+        .await?;
+    Ok(HttpResponse::Ok().json(detail(&person, &periods, &linkages)))
+}
+
+/// A search by key (記号・番号, optionally 枝番) or by kana name (any width, hiragana or
+/// katakana) and birth date. Exactly one of the two forms.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonSearch {
+    /// 保険者番号 (key search).
+    #[serde(default)]
+    pub insurer_number: Option<String>,
+    /// 記号 (key search).
+    #[serde(default)]
+    pub symbol: Option<String>,
+    /// 番号 (key search).
+    #[serde(default)]
+    pub number: Option<String>,
+    /// 枝番 (key search).
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// カナ氏名 in any width, hiragana or katakana (name search).
+    #[serde(default)]
+    pub kana: Option<String>,
+    /// 生年月日 (narrows a name search).
+    #[serde(default)]
+    pub birth_date: Option<NaiveDate>,
+}
+
+/// Search results.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SearchResult {
+    /// Matching persons, at most 100.
+    #[schema(value_type = Vec<Object>)]
+    pub persons: Vec<serde_json::Value>,
+}
+
+fn invalid(field: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::Invalid(format!("{field}: {e}"))
+}
+
+/// Finds persons. Personal keys are in the body, not the URL.
+#[utoipa::path(
+    tag = "registry",
+    request_body = PersonSearch,
+    responses((status = 200, body = SearchResult), (status = 422, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    description = "Roles: admin, clerk, auditor. Logged as person_search."
+)]
+#[post("/v1/persons/search")]
+pub async fn search_persons(
+    state: web::Data<AppState>,
+    caller: Caller,
+    search: web::Json<PersonSearch>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(READERS)?;
+    let s = search.into_inner();
+    let request = serde_json::to_value(&s).unwrap_or_default();
+    let found = match (&s.kana, &s.number) {
+        (Some(kana), None) => {
+            let kana = KanaName::parse(kana).map_err(|e| invalid("kana", e))?;
+            let birth = s.birth_date;
+            state
+                .blocking(move |conn| Ok(persons::by_kana(conn, &kana, birth)?))
+                .await?
+        }
+        (None, Some(number)) => {
+            let insurer = s
+                .insurer_number
+                .as_deref()
+                .ok_or_else(|| invalid("insurer_number", "required with number"))?;
+            let insurer =
+                InsurerNumber::parse(insurer).map_err(|e| invalid("insurer_number", e))?;
+            let symbol = match s.symbol.as_deref().filter(|x| !x.is_empty()) {
+                Some(x) => Symbol::parse(x)
+                    .map_err(|e| invalid("symbol", e))?
+                    .to_string(),
+                None => String::new(),
+            };
+            let number = InsuredNumber::parse(number).map_err(|e| invalid("number", e))?;
+            let branch = match s.branch.as_deref().filter(|x| !x.is_empty()) {
+                Some(b) => Some(
+                    Branch::parse(b)
+                        .map_err(|e| invalid("branch", e))?
+                        .to_string(),
+                ),
+                None => None,
+            };
+            state
+                .blocking(move |conn| {
+                    Ok(persons::by_key(
+                        conn,
+                        insurer.as_str(),
+                        &symbol,
+                        number.as_str(),
+                        branch.as_deref(),
+                    )?)
+                })
+                .await?
+        }
+        _ => {
+            return Err(ApiError::Invalid(
+                "give either number (with insurer_number, symbol, branch) or kana (with \
+                 birth_date)"
+                    .into(),
+            ))
+        }
+    };
+    let ids: Vec<i64> = found.iter().map(|p| p.id).collect();
+    state
+        .access_log
+        .record(vec![entry(
+            &caller,
+            "person_search",
+            (ids.len() == 1).then(|| format!("person:{}", ids[0])),
+            request,
+            json!({ "person_ids": ids }),
+            None,
+        )])
+        .await?;
+    Ok(HttpResponse::Ok().json(SearchResult {
+        persons: found
+            .iter()
+            .map(|p| serde_json::to_value(p).unwrap_or_default())
+            .collect(),
+    }))
+}
+
+/// A person's change history.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct History {
+    /// Changes, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub changes: Vec<serde_json::Value>,
+}
+
+/// What changed in a person's record, when and by whom.
+#[utoipa::path(
+    tag = "registry",
+    params(("id" = i64, Path, description = "Person id")),
+    responses((status = 200, body = History), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    description = "Roles: admin, clerk, auditor. Logged as person_history."
+)]
+#[get("/v1/persons/{id}/history")]
+pub async fn person_history(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(READERS)?;
+    let id = id.into_inner();
+    let changes: Vec<Change> = state
+        .blocking(move |conn| Ok(persons::history(conn, id)?))
+        .await?;
+    state
+        .access_log
+        .record(vec![entry(
+            &caller,
+            "person_history",
+            Some(format!("person:{id}")),
+            json!({ "person_id": id }),
+            json!({ "changes": changes.len() }),
+            None,
+        )])
+        .await?;
+    Ok(HttpResponse::Ok().json(History {
+        changes: changes
+            .iter()
+            .map(|c| serde_json::to_value(c).unwrap_or_default())
+            .collect(),
+    }))
+}

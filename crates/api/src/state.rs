@@ -1,0 +1,151 @@
+//! What every request handler shares: the two connection pools, the keyring, the token cache,
+//! the rate limiter, the access-log writer and the metrics. Built once from [`ApiConfig`] and
+//! passed to handlers as `web::Data<AppState>`; there are no globals.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::r2d2::{ConnectionManager, Pool as SyncPool};
+use diesel::PgConnection;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::AsyncPgConnection;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use shikaku_domain::Keyring;
+
+use crate::access::AccessLog;
+use crate::auth::TokenCache;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Settings of the service, read once by the binary and passed in.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// PostgreSQL URL (may hold a password; never logged).
+    pub database_url: String,
+    /// Connections in the async pool that serves eligibility and token lookups.
+    pub pool_size: usize,
+    /// Connections in the blocking pool that serves staff reads and writes.
+    pub staff_pool_size: u32,
+    /// Eligibility answers per second allowed per token.
+    pub rate_per_second: u32,
+    /// Answers a token may take at once (a clinic's day list is up to 1,000).
+    pub rate_burst: u32,
+    /// How long a looked-up token is trusted before it is checked again.
+    pub token_cache: Duration,
+    /// Largest accepted request body in bytes.
+    pub body_limit: usize,
+    /// How long a request waits for a connection or the access log before answering 503.
+    pub wait_timeout: Duration,
+}
+
+impl ApiConfig {
+    /// Defaults for everything but the database.
+    pub fn new(database_url: &str) -> ApiConfig {
+        ApiConfig {
+            database_url: database_url.to_string(),
+            pool_size: 16,
+            staff_pool_size: 4,
+            rate_per_second: 50,
+            rate_burst: 1000,
+            token_cache: Duration::from_secs(30),
+            body_limit: 512 * 1024,
+            wait_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Shared by all handlers.
+pub struct AppState {
+    /// Settings.
+    pub config: ApiConfig,
+    /// Async connections: the hot path (eligibility, tokens).
+    pub pool: Pool<AsyncPgConnection>,
+    /// Blocking connections for the staff routes, which reuse the same repository functions as
+    /// the CLI (so each rule has one implementation) and are not latency-critical.
+    pub staff_pool: SyncPool<ConnectionManager<PgConnection>>,
+    /// Keys for sealing and opening numbers; `None` when the service was started without them,
+    /// in which case routes that need them answer 503.
+    pub keyring: Option<Arc<Keyring>>,
+    /// Recently checked tokens.
+    pub tokens: TokenCache,
+    /// Eligibility answers per token.
+    pub limiter: DefaultKeyedRateLimiter<i64>,
+    /// The group-commit writer of the access log.
+    pub access_log: AccessLog,
+    /// Prometheus registry and instruments.
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    /// Builds the pools (lazily connecting: the service starts even while the database is
+    /// down and recovers when it returns) and starts the access-log writer.
+    pub fn new(config: ApiConfig, keyring: Option<Keyring>) -> Result<AppState, ApiError> {
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(&config.database_url);
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .wait_timeout(Some(config.wait_timeout))
+            .create_timeout(Some(config.wait_timeout))
+            .runtime(deadpool_runtime())
+            .build()
+            .map_err(|e| ApiError::Internal(format!("cannot build the pool: {e}")))?;
+        let staff_pool = SyncPool::builder()
+            .max_size(config.staff_pool_size)
+            .min_idle(Some(0))
+            .connection_timeout(config.wait_timeout)
+            .build_unchecked(ConnectionManager::new(&config.database_url));
+        let rate = NonZeroU32::new(config.rate_per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(config.rate_burst).unwrap_or(NonZeroU32::MIN);
+        let metrics = Metrics::new();
+        Ok(AppState {
+            access_log: AccessLog::start(&config.database_url, metrics.clone()),
+            tokens: TokenCache::new(config.token_cache),
+            limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            keyring: keyring.map(Arc::new),
+            metrics,
+            pool,
+            staff_pool,
+            config,
+        })
+    }
+
+    /// An async connection, or 503 when none comes within the wait timeout.
+    pub async fn conn(&self) -> Result<Object<AsyncPgConnection>, ApiError> {
+        self.pool.get().await.map_err(|e| {
+            tracing::warn!(error = %e, "no database connection");
+            ApiError::Unavailable("the database is unavailable".into())
+        })
+    }
+
+    /// Runs a blocking repository function on the blocking pool with a staff connection.
+    pub async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+    {
+        let pool = self.staff_pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get().map_err(|e| {
+                tracing::warn!(error = %e, "no staff database connection");
+                ApiError::Unavailable("the database is unavailable".into())
+            })?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+    }
+
+    /// The keyring, or 503 when the service has none.
+    pub fn keyring(&self) -> Result<Arc<Keyring>, ApiError> {
+        self.keyring.clone().ok_or_else(|| {
+            ApiError::Unavailable(
+                "this service was started without My Number keys (SHIKAKU_KEY_FILE)".into(),
+            )
+        })
+    }
+}
+
+fn deadpool_runtime() -> deadpool::Runtime {
+    deadpool::Runtime::Tokio1
+}

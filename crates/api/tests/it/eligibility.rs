@@ -1,0 +1,418 @@
+//! Validity codes on dated histories, the fields of an answer, batches and the rate limit.
+
+use serde_json::json;
+use shikaku_db::tokens::Role;
+
+use crate::*;
+
+fn q(
+    insurer: &str,
+    symbol: &str,
+    number: &str,
+    branch: Option<&str>,
+    birth: &str,
+    on: &str,
+) -> serde_json::Value {
+    let mut v =
+        json!({ "insurer_number": insurer, "number": number, "birth_date": birth, "on": on });
+    if !symbol.is_empty() {
+        v["symbol"] = json!(symbol);
+    }
+    if let Some(b) = branch {
+        v["branch"] = json!(b);
+    }
+    v
+}
+
+async fn validity(app: &TestApp, body: serde_json::Value) -> (u64, serde_json::Value) {
+    let r = app
+        .post(Some(Role::Provider), "/v1/eligibility", body)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    (r.json["validity"].as_u64().unwrap(), r.json)
+}
+
+#[actix_web::test]
+async fn validity_codes_on_dated_histories() {
+    let app = TestApp::new();
+    // Insured 2020-04-01 .. lost 2024-04-01, re-enrolled under the same key 2025-01-01.
+    let re = app.person(
+        KUMIAI,
+        "1001",
+        "77",
+        "00",
+        "1980-05-05",
+        "シケン タロウ",
+        &[("2020-04-01", Some("2024-04-01")), ("2025-01-01", None)],
+    );
+    // Lost for good.
+    app.person(
+        KUMIAI,
+        "1001",
+        "78",
+        "00",
+        "1975-01-01",
+        "シケン ハナコ",
+        &[("2010-04-01", Some("2023-10-01"))],
+    );
+    let k = |n, on| {
+        q(
+            KUMIAI,
+            "1001",
+            n,
+            Some("00"),
+            if n == "77" {
+                "1980-05-05"
+            } else {
+                "1975-01-01"
+            },
+            on,
+        )
+    };
+
+    // Past: insured then.
+    let (v, a) = validity(&app, k("77", "2021-06-01")).await;
+    assert_eq!(v, 1);
+    assert_eq!(a["person"]["person_id"], re);
+    assert_eq!(a["person"]["acquired_on"], "2020-04-01");
+    // The loss date is the first day without cover; the day before is still valid.
+    assert_eq!(validity(&app, k("77", "2024-03-31")).await.0, 1);
+    // Between the periods: invalid, and a newer qualification exists under the key.
+    let (v, a) = validity(&app, k("77", "2024-06-01")).await;
+    assert_eq!(v, 3);
+    assert_eq!(a["person"]["lost_on"], "2024-04-01");
+    assert_eq!(a["person"]["loss_reason"], "03");
+    // Current.
+    let (v, a) = validity(&app, k("77", "2026-11-01")).await;
+    assert_eq!(v, 1);
+    assert_eq!(a["person"]["acquired_on"], "2025-01-01");
+    assert!(a["person"]["lost_on"].is_null());
+    // Lost, nothing newer.
+    let (v, a) = validity(&app, k("78", "2026-11-01")).await;
+    assert_eq!(v, 2);
+    assert_eq!(a["person"]["lost_on"], "2023-10-01");
+    // Before the first period: invalid.
+    assert_eq!(validity(&app, k("78", "2009-01-01")).await.0, 2);
+}
+
+#[actix_web::test]
+async fn re_enrolled_under_a_new_key_with_the_same_number_answers_3() {
+    let app = TestApp::new();
+    let old = app.person(
+        KUMIAI,
+        "2001",
+        "5",
+        "00",
+        "1990-02-02",
+        "アイダ ケン",
+        &[("2015-04-01", Some("2025-04-01"))],
+    );
+    let new = app.person(
+        KYOKAI,
+        "3001",
+        "9",
+        "00",
+        "1990-02-02",
+        "アイダ ケン",
+        &[("2025-04-01", None)],
+    );
+    let n = my_number(12_345_678_901);
+    app.link(old, &n);
+    app.link(new, &n);
+    let (v, a) = validity(
+        &app,
+        q(KUMIAI, "2001", "5", Some("00"), "1990-02-02", "2026-01-10"),
+    )
+    .await;
+    assert_eq!(v, 3, "{a}");
+    // The answer is about the queried key, not the new insurer's.
+    assert_eq!(a["person"]["insurer_number"], KUMIAI);
+    // Without the other linkage it would be 2: revoke it and ask again.
+    let mut conn = app.conn();
+    diesel::sql_query("UPDATE linkages SET status = 'revoked' WHERE person_id = $1")
+        .bind::<diesel::sql_types::BigInt, _>(new)
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(
+        validity(
+            &app,
+            q(KUMIAI, "2001", "5", Some("00"), "1990-02-02", "2026-01-10")
+        )
+        .await
+        .0,
+        2
+    );
+}
+
+#[actix_web::test]
+async fn wrong_birth_date_and_several_matches() {
+    let app = TestApp::new();
+    // Twins under one 記号・番号, 枝番 01 and 02, same birth date.
+    app.person(
+        KUMIAI,
+        "4001",
+        "12",
+        "01",
+        "2015-07-07",
+        "フタゴ イチ",
+        &[("2015-08-01", None)],
+    );
+    app.person(
+        KUMIAI,
+        "4001",
+        "12",
+        "02",
+        "2015-07-07",
+        "フタゴ ニ",
+        &[("2015-08-01", None)],
+    );
+    // A wrong birth date answers 4 and reveals nothing.
+    let (v, a) = validity(
+        &app,
+        q(KUMIAI, "4001", "12", Some("01"), "2015-07-08", "2026-01-01"),
+    )
+    .await;
+    assert_eq!(v, 4);
+    assert!(a.get("person").is_none(), "{a}");
+    // Without 枝番 both match: 5, nothing revealed.
+    let (v, a) = validity(
+        &app,
+        q(KUMIAI, "4001", "12", None, "2015-07-07", "2026-01-01"),
+    )
+    .await;
+    assert_eq!(v, 5);
+    assert!(a.get("person").is_none());
+    // With 枝番: exactly one.
+    let (v, a) = validity(
+        &app,
+        q(KUMIAI, "4001", "12", Some("02"), "2015-07-07", "2026-01-01"),
+    )
+    .await;
+    assert_eq!(v, 1);
+    assert_eq!(a["person"]["branch"], "02");
+    assert_eq!(a["person"]["relationship"], 2);
+    // Unknown key.
+    assert_eq!(
+        validity(
+            &app,
+            q(KUMIAI, "4001", "99", None, "2015-07-07", "2026-01-01")
+        )
+        .await
+        .0,
+        4
+    );
+}
+
+#[actix_web::test]
+async fn answer_carries_the_fields_a_clinic_receives() {
+    let app = TestApp::new();
+    // Born 2020-06-15: preschool (20%) until 2027-03-31.
+    app.person(
+        KYOKAI,
+        "1234567",
+        "8",
+        "00",
+        "2020-06-15",
+        "やまだ　はなこ",
+        &[("2020-07-01", None)],
+    );
+    let (v, a) = validity(
+        &app,
+        q(
+            KYOKAI,
+            "1234567",
+            "8",
+            Some("00"),
+            "2020-06-15",
+            "2026-11-25",
+        ),
+    )
+    .await;
+    assert_eq!(v, 1);
+    let p = &a["person"];
+    assert_eq!(p["insurer_name"], "全国健康保険協会東京支部");
+    assert_eq!(p["symbol"], "1234567");
+    assert_eq!(p["number"], "8");
+    assert_eq!(p["kana"], "ヤマダ　ハナコ");
+    assert_eq!(p["kana_half_width"], "ﾔﾏﾀﾞ ﾊﾅｺ");
+    assert_eq!(p["copay_code"], "020");
+    assert_eq!(p["copay_percent"], 20);
+    assert_eq!(p["preschool"], true);
+    assert_eq!(p["sex"], 1);
+    assert_eq!(p["birth_date"], "2020-06-15");
+    assert!(p["certificate"].is_null());
+    // From 1 April after the 6th birthday: 30%, no longer preschool.
+    let (_, a) = validity(
+        &app,
+        q(
+            KYOKAI,
+            "1234567",
+            "8",
+            Some("00"),
+            "2020-06-15",
+            "2027-04-01",
+        ),
+    )
+    .await;
+    assert_eq!(a["person"]["copay_code"], "030");
+    assert_eq!(a["person"]["preschool"], false);
+    // 国保 6-digit numbers are accepted and padded.
+    let r = app
+        .post(
+            Some(Role::Provider),
+            "/v1/eligibility",
+            q("132241", "", "1", None, "2000-01-01", "2026-01-01"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["validity"], 4);
+}
+
+#[actix_web::test]
+async fn koki_members_have_no_relationship() {
+    let app = TestApp::new();
+    app.person(
+        KOKI,
+        "",
+        "10007919",
+        "",
+        "1940-08-06",
+        "ハシモト オサム",
+        &[("2015-08-06", None)],
+    );
+    let (v, a) = validity(
+        &app,
+        q(KOKI, "", "10007919", None, "1940-08-06", "2026-11-25"),
+    )
+    .await;
+    assert_eq!(v, 1);
+    assert!(a["person"]["relationship"].is_null());
+    assert!(a["person"]["symbol"].is_null());
+    assert!(a["person"]["branch"].is_null());
+    assert_eq!(a["person"]["copay_code"], "010");
+}
+
+#[actix_web::test]
+async fn batch_answers_in_order_and_refuses_over_1000() {
+    let app = TestApp::with(|c| c.rate_burst = 5000);
+    app.person(
+        KUMIAI,
+        "5001",
+        "1",
+        "00",
+        "1970-01-01",
+        "バッチ イチ",
+        &[("2000-01-01", None)],
+    );
+    app.person(
+        KUMIAI,
+        "5001",
+        "2",
+        "00",
+        "1970-01-02",
+        "バッチ ニ",
+        &[("2000-01-01", Some("2020-01-01"))],
+    );
+    let queries = vec![
+        q(KUMIAI, "5001", "2", Some("00"), "1970-01-02", "2026-01-01"),
+        q(KUMIAI, "5001", "9", Some("00"), "1970-01-02", "2026-01-01"),
+        q(KUMIAI, "5001", "1", Some("00"), "1970-01-01", "2026-01-01"),
+    ];
+    let r = app
+        .post(
+            Some(Role::Provider),
+            "/v1/eligibility/batch",
+            json!({ "queries": queries }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let codes: Vec<u64> = r.json["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["validity"].as_u64().unwrap())
+        .collect();
+    assert_eq!(codes, [2, 4, 1]);
+    // Every answer is logged.
+    let log = app.access_log();
+    assert_eq!(log.iter().filter(|e| e.action == "eligibility").count(), 3);
+
+    let many = vec![q(KUMIAI, "5001", "1", None, "1970-01-01", "2026-01-01"); 1001];
+    let r = app
+        .post(
+            Some(Role::Provider),
+            "/v1/eligibility/batch",
+            json!({ "queries": many }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    // A bad query names its index and field, and nothing is answered.
+    let bad = vec![
+        q(KUMIAI, "5001", "1", None, "1970-01-01", "2026-01-01"),
+        q("12345678", "5001", "1", None, "1970-01-01", "2026-01-01"),
+    ];
+    let r = app
+        .post(
+            Some(Role::Provider),
+            "/v1/eligibility/batch",
+            json!({ "queries": bad }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.json["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("queries[1].insurer_number"),
+        "{}",
+        r.text
+    );
+    let full = vec![q(KUMIAI, "5001", "1", None, "1970-01-01", "2026-01-01"); 1000];
+    let r = app
+        .post(
+            Some(Role::Provider),
+            "/v1/eligibility/batch",
+            json!({ "queries": full }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["answers"].as_array().unwrap().len(), 1000);
+}
+
+#[actix_web::test]
+async fn rate_limit_per_token() {
+    let app = TestApp::with(|c| {
+        c.rate_per_second = 1;
+        c.rate_burst = 3;
+    });
+    app.person(
+        KUMIAI,
+        "6001",
+        "1",
+        "00",
+        "1970-01-01",
+        "レート",
+        &[("2000-01-01", None)],
+    );
+    let body = q(KUMIAI, "6001", "1", Some("00"), "1970-01-01", "2026-01-01");
+    for _ in 0..3 {
+        assert_eq!(
+            app.post(Some(Role::Provider), "/v1/eligibility", body.clone())
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    let r = app
+        .post(Some(Role::Provider), "/v1/eligibility", body.clone())
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    assert_eq!(r.json["error"], "rate_limited");
+    // Another token has its own budget.
+    assert_eq!(
+        app.post(Some(Role::Clerk), "/v1/eligibility", body)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}

@@ -1,0 +1,217 @@
+//! Linkages over HTTP: registering (check digit, duplicates, forcing with a reason), the
+//! review actions, and the admin-only reveal. No response or log entry carries a whole number
+//! except the reveal's response.
+
+use serde_json::json;
+use shikaku_db::tokens::Role;
+
+use crate::*;
+
+#[actix_web::test]
+async fn register_refuses_bad_and_duplicate_numbers() {
+    let app = TestApp::new();
+    let a = app.person(
+        KUMIAI,
+        "8",
+        "1",
+        "00",
+        "1980-01-01",
+        "エー",
+        &[("2000-01-01", None)],
+    );
+    let b = app.person(
+        KUMIAI,
+        "8",
+        "2",
+        "00",
+        "1981-01-01",
+        "ビー",
+        &[("2000-01-01", None)],
+    );
+    let n = my_number(80_000_000_001);
+    let wrong = format!("{}{}", &n[..11], (n.as_bytes()[11] - b'0' + 1) % 10);
+
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            &format!("/v1/persons/{a}/linkages"),
+            json!({ "my_number": wrong, "source": "applicant" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.json["message"].as_str().unwrap().contains("my_number"));
+    assert!(
+        !r.text.contains(&wrong[..8]),
+        "the number must not be echoed: {}",
+        r.text
+    );
+
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            &format!("/v1/persons/{a}/linkages"),
+            json!({ "my_number": n, "source": "applicant" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.json["my_number_last4"], &n[8..]);
+    assert_eq!(r.json["source"], "applicant");
+    assert!(!r.text.contains(&n), "{}", r.text);
+    let first = r.json["id"].as_i64().unwrap();
+
+    // The same number for another person: refused unless forced with a reason.
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            &format!("/v1/persons/{b}/linkages"),
+            json!({ "my_number": n, "source": "employer" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    let r = app.post(Some(Role::Clerk), &format!("/v1/persons/{b}/linkages"), json!({ "my_number": n, "source": "employer", "force_reason": "住基で同一人物と確認（二重資格）" })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // Twice for the same person: conflict.
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            &format!("/v1/persons/{a}/linkages"),
+            json!({ "my_number": n, "source": "applicant" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    // Unknown source and unknown person.
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            &format!("/v1/persons/{a}/linkages"),
+            json!({ "my_number": my_number(80_000_000_002), "source": "fax" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            "/v1/persons/999999/linkages",
+            json!({ "my_number": my_number(80_000_000_003), "source": "jlis" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    let r = app
+        .get(Some(Role::Auditor), &format!("/v1/linkages/{first}"))
+        .await;
+    assert_eq!(r.json["status"], "active");
+    // No log entry holds the number.
+    for e in app.access_log() {
+        let s = format!("{} {} {:?}", e.request, e.response, e.reason);
+        assert!(!s.contains(&n) && !s.contains(&wrong), "{s}");
+    }
+}
+
+#[actix_web::test]
+async fn suspend_confirm_correct_and_reveal() {
+    let app = TestApp::new();
+    let p = app.person(
+        KUMIAI,
+        "9",
+        "1",
+        "00",
+        "1980-01-01",
+        "シー",
+        &[("2000-01-01", None)],
+    );
+    let n = my_number(90_000_000_001);
+    let id = app.link(p, &n);
+
+    let r = app
+        .post(
+            Some(Role::Auditor),
+            &format!("/v1/linkages/{id}/suspend"),
+            json!({ "reason": "氏名不一致の疑い" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["status"], "suspended");
+    // A suspended linkage shows as such wherever it is read.
+    let r = app
+        .get(Some(Role::Clerk), &format!("/v1/persons/{p}"))
+        .await;
+    assert_eq!(r.json["linkages"][0]["status"], "suspended");
+    // The eligibility key still answers: the key is the card, not the number.
+    let r = app.post(Some(Role::Provider), "/v1/eligibility", json!({ "insurer_number": KUMIAI, "symbol": "9", "number": "1", "branch": "00", "birth_date": "1980-01-01" })).await;
+    assert_eq!(r.json["validity"], 1);
+
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            &format!("/v1/linkages/{id}/confirm-identity"),
+            json!({ "reason": "窓口で本人確認" }),
+        )
+        .await;
+    assert_eq!(r.json["status"], "active");
+    assert_eq!(r.json["identity_confirmed"], true);
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            &format!("/v1/linkages/{id}/suspend"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "missing reason: {}",
+        r.text
+    );
+
+    // Reveal: admin only, reason required, logged; the whole number in this response only.
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            &format!("/v1/linkages/{id}/reveal"),
+            json!({ "reason": "x" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .post(
+            Some(Role::Admin),
+            &format!("/v1/linkages/{id}/reveal"),
+            json!({ "reason": "" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .post(
+            Some(Role::Admin),
+            &format!("/v1/linkages/{id}/reveal"),
+            json!({ "reason": "住基照会のため" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["my_number"], n);
+    let reveal = app
+        .access_log()
+        .into_iter()
+        .find(|e| e.action == "number_reveal")
+        .unwrap();
+    assert_eq!(reveal.reason.as_deref(), Some("住基照会のため"));
+    assert_eq!(reveal.actor, "test-admin");
+    assert!(!reveal.response.to_string().contains(&n));
+
+    let right = my_number(90_000_000_002);
+    let r = app
+        .post(
+            Some(Role::Auditor),
+            &format!("/v1/linkages/{id}/correct"),
+            json!({ "my_number": right, "reason": "住基で正しい番号を確認" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["my_number_last4"], &right[8..]);
+    assert_ne!(r.json["id"], id);
+    let r = app
+        .get(Some(Role::Auditor), &format!("/v1/linkages/{id}"))
+        .await;
+    assert_eq!(r.json["status"], "revoked");
+}

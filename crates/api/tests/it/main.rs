@@ -1,0 +1,241 @@
+//! The API in-process against a real PostgreSQL: each test gets its own database cloned from
+//! the migrated template, an `AppState` on it, and one token per role. Needs `DATABASE_URL`.
+
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::new_without_default
+)]
+
+mod access_log;
+mod eligibility;
+mod errors;
+mod fhir;
+mod findings;
+mod linkages;
+mod openapi;
+mod persons;
+mod roles;
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{test, web, App};
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Nullable, SmallInt, Text};
+use serde_json::Value;
+use shikaku_api::{ApiConfig, AppState};
+use shikaku_db::testing::TestDb;
+use shikaku_db::tokens::{self, Role};
+use shikaku_domain::Keyring;
+
+/// 保険者番号 with valid check digits (domain.md's examples).
+pub const KUMIAI: &str = "06130199";
+pub const KYOKAI: &str = "01040013";
+pub const KOKI: &str = "39131016";
+
+/// A test service and what it needs.
+pub struct TestApp {
+    pub db: TestDb,
+    pub state: web::Data<AppState>,
+    pub tokens: HashMap<Role, String>,
+    pub keyring_json: String,
+}
+
+pub fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+impl TestApp {
+    pub fn new() -> TestApp {
+        TestApp::with(|_| {})
+    }
+
+    pub fn with(tune: impl FnOnce(&mut ApiConfig)) -> TestApp {
+        let db = TestDb::new();
+        let mut conn = db.conn();
+        for (n, name, kind) in [
+            (KUMIAI, "テスト健康保険組合", "kumiai"),
+            (KYOKAI, "全国健康保険協会東京支部", "kyokai"),
+            (KOKI, "東京都後期高齢者医療広域連合", "koki"),
+        ] {
+            diesel::sql_query(
+                "INSERT INTO insurers (insurer_number, name, kind) VALUES ($1, $2, $3)",
+            )
+            .bind::<Text, _>(n)
+            .bind::<Text, _>(name)
+            .bind::<Text, _>(kind)
+            .execute(&mut conn)
+            .unwrap();
+        }
+        let mut tokens = HashMap::new();
+        for role in Role::ALL {
+            let (_, secret) =
+                tokens::create(&mut conn, role, &format!("test-{role}"), None, "test").unwrap();
+            tokens.insert(role, secret);
+        }
+        let keyring = Keyring::generate();
+        let keyring_json = keyring.to_json();
+        let mut config = ApiConfig::new(db.url());
+        config.pool_size = 4;
+        config.staff_pool_size = 2;
+        tune(&mut config);
+        let state = web::Data::new(AppState::new(config, Some(keyring)).unwrap());
+        TestApp {
+            db,
+            state,
+            tokens,
+            keyring_json,
+        }
+    }
+
+    pub fn conn(&self) -> PgConnection {
+        self.db.conn()
+    }
+
+    pub fn token(&self, role: Role) -> &str {
+        &self.tokens[&role]
+    }
+
+    /// Sends one request through the full app (middleware, extractors, error handlers).
+    pub async fn send(&self, req: test::TestRequest) -> Reply {
+        let state = self.state.clone();
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(shikaku_api::metrics::track))
+                .configure(move |cfg| shikaku_api::configure(cfg, state)),
+        )
+        .await;
+        let res = test::call_service(&app, req.to_request()).await;
+        let status = res.status();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let body = test::read_body(res).await;
+        let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        Reply {
+            status,
+            content_type,
+            text: String::from_utf8_lossy(&body).into_owned(),
+            json,
+        }
+    }
+
+    pub async fn post(&self, role: Option<Role>, path: &str, body: Value) -> Reply {
+        let mut req = test::TestRequest::post().uri(path).set_json(body);
+        if let Some(r) = role {
+            req = req.insert_header(("Authorization", format!("Bearer {}", self.token(r))));
+        }
+        self.send(req).await
+    }
+
+    pub async fn get(&self, role: Option<Role>, path: &str) -> Reply {
+        let mut req = test::TestRequest::get().uri(path);
+        if let Some(r) = role {
+            req = req.insert_header(("Authorization", format!("Bearer {}", self.token(r))));
+        }
+        self.send(req).await
+    }
+
+    /// Inserts a person with its periods; returns the id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn person(
+        &self,
+        insurer: &str,
+        symbol: &str,
+        number: &str,
+        branch: &str,
+        birth: &str,
+        kana: &str,
+        periods: &[(&str, Option<&str>)],
+    ) -> i64 {
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+        }
+        let mut conn = self.conn();
+        let kana_key: String = kana.chars().filter(|c| !c.is_whitespace()).collect();
+        let id = diesel::sql_query(
+            "INSERT INTO persons (insurer_number, symbol, number, branch, relationship, name_kanji,
+                                  name_kana, kana_key, birth_date, sex, copay_rate)
+             VALUES ($1, $2, $3, $4, $5, '試験　太郎', $6, $7, $8, 1, $9) RETURNING id",
+        )
+        .bind::<Text, _>(insurer)
+        .bind::<Text, _>(symbol)
+        .bind::<Text, _>(number)
+        .bind::<Text, _>(branch)
+        .bind::<SmallInt, _>(if branch == "00" || branch.is_empty() {
+            1
+        } else {
+            2
+        })
+        .bind::<Text, _>(kana)
+        .bind::<Text, _>(kana_key)
+        .bind::<Date, _>(d(birth))
+        .bind::<Nullable<SmallInt>, _>(None::<i16>)
+        .get_result::<Id>(&mut conn)
+        .unwrap()
+        .id;
+        for (acquired, lost) in periods {
+            diesel::sql_query(
+                "INSERT INTO qualifications (person_id, acquired_on, lost_on, loss_reason)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind::<BigInt, _>(id)
+            .bind::<Date, _>(d(acquired))
+            .bind::<Nullable<Date>, _>(lost.map(d))
+            .bind::<Nullable<Text>, _>(lost.map(|_| "03"))
+            .execute(&mut conn)
+            .unwrap();
+        }
+        id
+    }
+
+    /// Links `number` to a person directly (as an import would).
+    pub fn link(&self, person_id: i64, number: &str) -> i64 {
+        let keyring = Keyring::from_json(&self.keyring_json).unwrap();
+        let n = shikaku_domain::MyNumber::parse(number).unwrap();
+        let mut conn = self.conn();
+        shikaku_db::linkages::register(
+            &mut conn,
+            &keyring,
+            person_id,
+            &n,
+            "employer",
+            d("2025-01-01"),
+            Some("test set-up"),
+            "test",
+        )
+        .unwrap()
+        .id
+    }
+
+    pub fn access_log(&self) -> Vec<shikaku_db::access_log::StoredEntry> {
+        let mut conn = self.conn();
+        let mut v = shikaku_db::access_log::recent(&mut conn, None, 100_000).unwrap();
+        v.reverse();
+        v
+    }
+}
+
+/// A response, read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub text: String,
+    pub json: Value,
+}
+
+/// A My Number with a valid check digit made from `base` (11 digits).
+pub fn my_number(base: u64) -> String {
+    let base = format!("{base:011}");
+    let arr: [u8; 11] = base.as_bytes().try_into().unwrap();
+    format!("{base}{}", shikaku_domain::MyNumber::check_digit(&arr))
+}

@@ -1,0 +1,223 @@
+//! The role-by-route matrix: every protected route answers 401 without a valid token, 403 to
+//! each role that may not use it, and neither to each role that may.
+
+use serde_json::{json, Value};
+use shikaku_db::tokens::Role;
+
+use crate::findings::seed_finding;
+use crate::*;
+
+const ALL: [Role; 4] = [Role::Admin, Role::Clerk, Role::Auditor, Role::Provider];
+
+struct Route {
+    method: &'static str,
+    path: String,
+    body: Value,
+    allowed: &'static [Role],
+}
+
+fn routes(person: i64, linkage: i64, finding: i64) -> Vec<Route> {
+    use Role::*;
+    let eligibility = json!({ "insurer_number": KUMIAI, "symbol": "1", "number": "1", "branch": "00", "birth_date": "1980-01-01" });
+    let fhir = crate::fhir::request(KUMIAI, "1", "1", "00", "1980-01-01", "2026-01-01");
+    let r = |method, path: String, body, allowed| Route {
+        method,
+        path,
+        body,
+        allowed,
+    };
+    vec![
+        r(
+            "POST",
+            "/v1/eligibility".into(),
+            eligibility.clone(),
+            &[Provider, Clerk, Admin],
+        ),
+        r(
+            "POST",
+            "/v1/eligibility/batch".into(),
+            json!({ "queries": [eligibility] }),
+            &[Provider, Clerk, Admin],
+        ),
+        r(
+            "POST",
+            "/fhir/CoverageEligibilityRequest/$submit".into(),
+            fhir,
+            &[Provider, Clerk, Admin],
+        ),
+        r(
+            "GET",
+            format!("/v1/persons/{person}"),
+            Value::Null,
+            &[Admin, Clerk, Auditor],
+        ),
+        r(
+            "POST",
+            "/v1/persons/search".into(),
+            json!({ "kana": "しけん たろう" }),
+            &[Admin, Clerk, Auditor],
+        ),
+        r(
+            "GET",
+            format!("/v1/persons/{person}/history"),
+            Value::Null,
+            &[Admin, Clerk, Auditor],
+        ),
+        r(
+            "POST",
+            format!("/v1/persons/{person}/linkages"),
+            json!({ "my_number": my_number(55_555_555_555), "source": "applicant", "force_reason": "matrix" }),
+            &[Admin, Clerk],
+        ),
+        r(
+            "GET",
+            format!("/v1/linkages/{linkage}"),
+            Value::Null,
+            &[Admin, Clerk, Auditor],
+        ),
+        r(
+            "POST",
+            format!("/v1/linkages/{linkage}/suspend"),
+            json!({ "reason": "matrix" }),
+            &[Admin, Clerk, Auditor],
+        ),
+        r(
+            "POST",
+            format!("/v1/linkages/{linkage}/confirm-identity"),
+            json!({ "reason": "matrix" }),
+            &[Admin, Clerk, Auditor],
+        ),
+        r(
+            "POST",
+            format!("/v1/linkages/{linkage}/correct"),
+            json!({ "my_number": my_number(66_666_666_666), "reason": "matrix" }),
+            &[Admin, Clerk, Auditor],
+        ),
+        r(
+            "POST",
+            format!("/v1/linkages/{linkage}/reveal"),
+            json!({ "reason": "matrix" }),
+            &[Admin],
+        ),
+        r("GET", "/v1/findings".into(), Value::Null, &[Admin, Auditor]),
+        r(
+            "GET",
+            format!("/v1/findings/{finding}"),
+            Value::Null,
+            &[Admin, Auditor],
+        ),
+        r(
+            "POST",
+            format!("/v1/findings/{finding}/confirm"),
+            json!({ "reason": "matrix" }),
+            &[Admin, Auditor],
+        ),
+        r(
+            "POST",
+            format!("/v1/findings/{finding}/dismiss"),
+            json!({ "reason": "matrix" }),
+            &[Admin, Auditor],
+        ),
+    ]
+}
+
+/// The protected routes of the matrix, for the OpenAPI test.
+pub fn protected_paths() -> Vec<(&'static str, String)> {
+    routes(1, 1, 1)
+        .into_iter()
+        .map(|r| {
+            (
+                r.method,
+                r.path.replace("/1/", "/{id}/").replace("/1", "/{id}"),
+            )
+        })
+        .collect()
+}
+
+async fn call(app: &TestApp, route: &Route, auth: Option<&str>) -> Reply {
+    let mut req = match route.method {
+        "GET" => actix_web::test::TestRequest::get(),
+        _ => actix_web::test::TestRequest::post().set_json(&route.body),
+    }
+    .uri(&route.path);
+    if route.path.starts_with("/fhir") {
+        req = req.insert_header(("content-type", "application/fhir+json"));
+    }
+    if let Some(token) = auth {
+        req = req.insert_header(("Authorization", format!("Bearer {token}")));
+    }
+    app.send(req).await
+}
+
+#[actix_web::test]
+async fn every_route_by_every_role() {
+    let app = TestApp::new();
+    let person = app.person(
+        KUMIAI,
+        "1",
+        "1",
+        "00",
+        "1980-01-01",
+        "シケン タロウ",
+        &[("2000-01-01", None)],
+    );
+    let linkage = app.link(person, &my_number(44_444_444_444));
+    let finding = seed_finding(&app, person, linkage);
+    for route in routes(person, linkage, finding) {
+        for bad in [None, Some("shk_not-a-token"), Some("")] {
+            let r = call(&app, &route, bad).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNAUTHORIZED,
+                "{} {} with {bad:?}: {}",
+                route.method,
+                route.path,
+                r.text
+            );
+        }
+        for role in ALL {
+            let r = call(&app, &route, Some(app.token(role))).await;
+            if route.allowed.contains(&role) {
+                assert!(
+                    r.status != StatusCode::UNAUTHORIZED
+                        && r.status != StatusCode::FORBIDDEN
+                        && r.status.as_u16() < 500,
+                    "{} {} as {role}: {} {}",
+                    route.method,
+                    route.path,
+                    r.status,
+                    r.text
+                );
+            } else {
+                assert_eq!(
+                    r.status,
+                    StatusCode::FORBIDDEN,
+                    "{} {} as {role}: {}",
+                    route.method,
+                    route.path,
+                    r.text
+                );
+            }
+        }
+    }
+}
+
+#[actix_web::test]
+async fn expired_and_revoked_tokens_are_refused() {
+    let app = TestApp::new();
+    let mut conn = app.conn();
+    let (_, expired) =
+        shikaku_db::tokens::create(&mut conn, Role::Provider, "old", Some(d("2020-01-01")), "t")
+            .unwrap();
+    let (info, revoked) =
+        shikaku_db::tokens::create(&mut conn, Role::Provider, "gone", None, "t").unwrap();
+    shikaku_db::tokens::revoke(&mut conn, info.id).unwrap();
+    for token in [expired, revoked] {
+        let req = actix_web::test::TestRequest::get()
+            .uri("/v1/findings")
+            .insert_header(("Authorization", format!("Bearer {token}")));
+        let r = app.send(req).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.json["error"], "unauthorized");
+    }
+}
