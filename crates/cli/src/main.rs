@@ -51,6 +51,14 @@ enum Command {
     /// Act on one My Number linkage.
     #[command(subcommand)]
     Linkages(commands::linkages::LinkagesCommand),
+    /// Run the eligibility API (actix-web) until SIGTERM.
+    Serve(commands::serve::ServeArgs),
+    /// API bearer tokens.
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
+    /// The hash-chained access log.
+    #[command(subcommand)]
+    AccessLog(commands::access_log::AccessLogCommand),
     /// Synthetic data for tests, demos and benchmarks.
     #[command(subcommand)]
     Fixtures(commands::fixtures::FixturesCommand),
@@ -89,6 +97,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Findings(cmd) => commands::findings::run(&db, cmd),
         Command::Linkages(cmd) => commands::linkages::run(&db, cmd),
         Command::Fixtures(cmd) => commands::fixtures::run(cmd),
+        Command::Serve(args) => commands::serve::run(&db, args).map(|()| ExitCode::SUCCESS),
+        Command::Token(cmd) => commands::token::run(&db, cmd).map(|()| ExitCode::SUCCESS),
+        Command::AccessLog(cmd) => commands::access_log::run(&db, cmd),
         Command::Stats { on, json } => commands::stats::run(&db, on, json),
     }
 }

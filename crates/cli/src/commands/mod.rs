@@ -1,5 +1,6 @@
 //! One module per subcommand group.
 
+pub mod access_log;
 pub mod audit;
 pub mod export;
 pub mod findings;
@@ -9,7 +10,9 @@ pub mod insurers;
 pub mod keys;
 pub mod linkages;
 pub mod migrate;
+pub mod serve;
 pub mod stats;
+pub mod token;
 
 /// Today in Asia/Tokyo, the date every eligibility rule is judged in. Japan has had no DST
 /// since 1951, so a fixed +09:00 offset is exact.

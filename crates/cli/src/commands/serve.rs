@@ -1,0 +1,82 @@
+//! `shikaku serve`: the eligibility API. Settings come from flags or their environment
+//! variables, read once here and passed to the service.
+
+use anyhow::Context;
+use clap::Args;
+use shikaku_api::{ApiConfig, AppState};
+
+use crate::config::{load_keyring, Database, KEYS_VAR, KEY_FILE_VAR};
+
+/// Settings of `shikaku serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SHIKAKU_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// Worker threads (default: one per core).
+    #[arg(long, env = "SHIKAKU_WORKERS")]
+    workers: Option<usize>,
+    /// Connections in the async pool (eligibility and token lookups).
+    #[arg(long, env = "SHIKAKU_POOL_SIZE", default_value_t = 16)]
+    pool_size: usize,
+    /// Connections in the blocking pool (staff reads and writes).
+    #[arg(long, env = "SHIKAKU_STAFF_POOL_SIZE", default_value_t = 4)]
+    staff_pool_size: u32,
+    /// Eligibility answers per second allowed per token.
+    #[arg(long, env = "SHIKAKU_RATE_PER_SECOND", default_value_t = 50)]
+    rate_per_second: u32,
+    /// Answers a token may take at once (a batch of N takes N).
+    #[arg(long, env = "SHIKAKU_RATE_BURST", default_value_t = 1000)]
+    rate_burst: u32,
+    /// Seconds a token stays cached (how long a revoked token may still work).
+    #[arg(long, env = "SHIKAKU_TOKEN_CACHE_SECONDS", default_value_t = 30)]
+    token_cache_seconds: u64,
+    /// Seconds requests in flight get to finish after SIGTERM.
+    #[arg(long, env = "SHIKAKU_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    shutdown_timeout: u64,
+}
+
+/// Runs the service until it is stopped.
+pub fn run(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
+    let url = db.url()?.to_string();
+    match db.connect() {
+        Ok(mut conn) => {
+            let pending = shikaku_db::migrate::pending(&mut conn)?;
+            anyhow::ensure!(
+                pending.is_empty(),
+                "{} migration(s) pending: run `shikaku migrate` first",
+                pending.len()
+            );
+        }
+        // The service starts anyway and answers 503 until the database is back.
+        Err(e) => tracing::warn!("database not reachable at start: {e:#}"),
+    }
+    let keyring =
+        if std::env::var_os(KEYS_VAR).is_some() || std::env::var_os(KEY_FILE_VAR).is_some() {
+            Some(load_keyring()?.0)
+        } else {
+            tracing::warn!(
+            "no My Number keys ({KEY_FILE_VAR}): registering, correcting and revealing numbers \
+             will answer 503"
+        );
+            None
+        };
+    let mut config = ApiConfig::new(&url);
+    config.pool_size = args.pool_size.max(1);
+    config.staff_pool_size = args.staff_pool_size.max(1);
+    config.rate_per_second = args.rate_per_second;
+    config.rate_burst = args.rate_burst;
+    config.token_cache = std::time::Duration::from_secs(args.token_cache_seconds);
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+    let bind = args.bind.clone();
+    actix_web::rt::System::new()
+        .block_on(async move {
+            let state = AppState::new(config, keyring)?;
+            shikaku_api::serve(state, &args.bind, workers, args.shutdown_timeout)
+                .await
+                .map_err(anyhow::Error::from)
+        })
+        .with_context(|| format!("serving on {bind}"))
+}
