@@ -123,7 +123,7 @@ then open a new shell (or: . \"\$HOME/.cargo/env\") and run this script again."
 
 # C toolchain and libpq for diesel's pq-sys.
 ensure_build_deps() {
-    ensure_apt_packages gcc libc6-dev pkg-config libpq-dev
+    ensure_apt_packages gcc libc6-dev pkg-config libpq-dev curl
 }
 
 # --- shikaku CLI helpers -------------------------------------------------------

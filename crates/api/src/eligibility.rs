@@ -301,7 +301,8 @@ struct Row {
 }
 
 /// The lookup: keys in as arrays, matching persons with their periods out, in one statement.
-const LOOKUP: &str = "
+/// Public so that a test can check its plan uses the person-key index.
+pub const LOOKUP: &str = "
 SELECT k.i AS idx, p.id, p.insurer_number, i.name AS insurer_name, p.symbol, p.number, p.branch,
        p.relationship, p.name_kanji, p.name_kana, p.birth_date, p.sex, p.copay_rate,
        coalesce(q.acquired, '{}') AS acquired, coalesce(q.lost, '{}') AS lost,

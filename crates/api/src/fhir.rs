@@ -243,23 +243,33 @@ pub fn response(req: &Value, answer: &Answer) -> Value {
     description = "Roles: provider, clerk, admin. Logged like any eligibility answer."
 )]
 #[post("/fhir/CoverageEligibilityRequest/$submit")]
-pub async fn submit(req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    match handle(&req, &body).await {
+pub async fn submit(req: HttpRequest, body: web::Payload) -> HttpResponse {
+    match handle(&req, body).await {
         Ok(v) => HttpResponse::Ok().content_type(FHIR_JSON).json(v),
         Err(e) => outcome(&e),
     }
 }
 
-async fn handle(req: &HttpRequest, body: &[u8]) -> Result<Value, ApiError> {
+async fn handle(req: &HttpRequest, mut payload: web::Payload) -> Result<Value, ApiError> {
+    use futures_util::StreamExt;
     let state = req
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
     let caller = Caller::extract(req).await?;
-    if body.len() > state.config.body_limit {
-        return Err(ApiError::TooLarge(state.config.body_limit));
+    // Read the body here rather than through an extractor, so that even an oversized body is
+    // answered with an OperationOutcome.
+    let limit = state.config.body_limit;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
     }
-    let doc: Value = serde_json::from_slice(body)
+    let doc: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(redact_numbers(&format!("malformed JSON: {e}"))))?;
     let query = parse_request(&doc)?;
     let answers = answer_logged(&state, &caller, std::slice::from_ref(&query)).await?;

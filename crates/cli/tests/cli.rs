@@ -241,3 +241,152 @@ fn a_key_file_readable_by_others_is_refused() {
         assert!(text(&o).contains("chmod 600"), "{}", text(&o));
     }
 }
+
+/// A free TCP port on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.1 request over a plain socket; returns the status line and body.
+fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.lines().next().unwrap_or("").to_string();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+#[test]
+fn tokens_serve_and_the_access_log() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    assert!(shikaku(
+        &db,
+        &keys,
+        &["keys", "generate", "--out", keys.to_str().unwrap()]
+    )
+    .status
+    .success());
+    let ins = insurer();
+    assert!(shikaku(
+        &db,
+        &keys,
+        &["insurers", "add", &ins, "--name", "テスト組合"]
+    )
+    .status
+    .success());
+    let persons = dir.path().join("persons.csv");
+    std::fs::write(
+        &persons,
+        format!("{PERSONS_HEADER}\n{ins},S1,77,00,insured,試験　太郎,シケン　タロウ,1980-05-05,1,,,2020-04-01,,,\n"),
+    )
+    .unwrap();
+    assert!(shikaku(
+        &db,
+        &keys,
+        &["import", "persons", persons.to_str().unwrap()]
+    )
+    .status
+    .success());
+
+    // The secret is the last line, once; it is not in the database.
+    let o = shikaku(
+        &db,
+        &keys,
+        &[
+            "token", "create", "--role", "provider", "--name", "clinic-1",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let token = stdout.lines().last().unwrap().to_string();
+    assert!(token.starts_with("shk_") && token.len() > 40, "{stdout}");
+    let o = shikaku(&db, &keys, &["token", "list"]);
+    assert!(text(&o).contains("clinic-1 (provider)") && !text(&o).contains(&token));
+    let o = shikaku(
+        &db,
+        &keys,
+        &["token", "create", "--role", "root", "--name", "x"],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("unknown role"), "{}", text(&o));
+
+    // serve: answers over HTTP, then stops cleanly on SIGTERM.
+    let port = free_port();
+    let server = Command::new(env!("CARGO_BIN_EXE_shikaku"))
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--workers",
+            "1",
+        ])
+        .env("DATABASE_URL", db.url())
+        .env("SHIKAKU_KEY_FILE", &keys)
+        .env_remove("SHIKAKU_KEYS")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(up, "the server did not start");
+    let query = format!(
+        r#"{{"insurer_number":"{ins}","symbol":"S1","number":"77","branch":"00","birth_date":"1980-05-05","on":"2026-01-01"}}"#
+    );
+    let (status, body) = http(port, "POST", "/v1/eligibility", &token, &query);
+    assert!(status.contains("200"), "{status} {body}");
+    assert!(body.contains("\"validity\":1"), "{body}");
+    let (status, _) = http(port, "GET", "/v1/findings", &token, "");
+    assert!(status.contains("403"), "{status}");
+
+    let o = shikaku(&db, &keys, &["token", "revoke", "1"]);
+    assert!(text(&o).contains("REVOKED"), "{}", text(&o));
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = server.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped"));
+
+    // The answer is in the log, and the chain verifies.
+    let o = shikaku(&db, &keys, &["access-log", "verify"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("entries: 1") && text(&o).contains("chain intact"),
+        "{}",
+        text(&o)
+    );
+    let o = shikaku(&db, &keys, &["access-log", "show"]);
+    assert!(
+        text(&o).contains("clinic-1 (provider) eligibility"),
+        "{}",
+        text(&o)
+    );
+}

@@ -164,6 +164,17 @@ async fn errors_are_operation_outcomes() {
     assert_eq!(r.json["resourceType"], "OperationOutcome");
     let req = actix_web::test::TestRequest::post()
         .uri("/fhir/CoverageEligibilityRequest/$submit")
+        .insert_header(("content-type", "application/fhir+json"))
+        .insert_header((
+            "Authorization",
+            format!("Bearer {}", app.token(Role::Provider)),
+        ))
+        .set_payload(format!("{{\"padding\": \"{}\"}}", "x".repeat(600 * 1024)));
+    let r = app.send(req).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.json["resourceType"], "OperationOutcome");
+    let req = actix_web::test::TestRequest::post()
+        .uri("/fhir/CoverageEligibilityRequest/$submit")
         .set_payload("{}");
     let r = app.send(req).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);

@@ -11,6 +11,7 @@
 mod access_log;
 mod eligibility;
 mod errors;
+mod explain;
 mod fhir;
 mod findings;
 mod linkages;
