@@ -17,8 +17,9 @@ CREATE TABLE api_tokens (
 -- Every eligibility answer, person read, number reveal and write, append-only and hash-chained:
 -- hash = SHA-256(prev_hash || canonical JSON of the entry), so editing, deleting or reordering
 -- any entry breaks the chain from there on (`shikaku access-log verify`). seq is assigned by
--- the writer under an advisory lock, gap-free, rather than by a sequence (sequences skip
--- numbers on rollback, and a gap must mean a deleted entry).
+-- the writer, gap-free, rather than by a sequence (sequences skip numbers on rollback, and a
+-- gap must mean a deleted entry); being the primary key, it also stops two writers from
+-- forking the chain: the one with a stale head fails and re-reads it.
 CREATE TABLE access_log (
     seq        bigint PRIMARY KEY CHECK (seq > 0),
     at         timestamptz NOT NULL,
@@ -33,8 +34,9 @@ CREATE TABLE access_log (
     prev_hash  bytea NOT NULL CHECK (octet_length(prev_hash) = 32),
     hash       bytea NOT NULL CHECK (octet_length(hash) = 32)
 );
-CREATE INDEX access_log_subject ON access_log (subject, at) WHERE subject IS NOT NULL;
-CREATE INDEX access_log_token ON access_log (token_id, at);
+-- "Who read this person's data?" Only this one index besides the key: every answer writes a
+-- row, so each index is paid for on the hot path (reads by token or actor scan by seq).
+CREATE INDEX access_log_subject ON access_log (subject, seq) WHERE subject IS NOT NULL;
 
 -- The database itself refuses to change or remove an entry, whoever asks. (A superuser can
 -- still disable the trigger; the hash chain is what detects that.)

@@ -1,7 +1,8 @@
 //! Group commit for the access log. Handlers hand their entries to one writer thread and wait;
 //! the writer takes everything that queued up while its previous commit was flushing, appends
-//! it in one transaction, commits (synchronously: durable on disk) and only then releases the
-//! waiting responses. Under load one fsync covers hundreds of answers, so logging every read
+//! it with one INSERT that commits on its own (synchronously: durable on disk; one round trip,
+//! as the writer keeps the chain's head in memory) and only then releases the waiting
+//! responses. Under load one fsync covers hundreds of answers, so logging every read
 //! costs little, yet no answer leaves before its entry is stored.
 
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -85,6 +86,8 @@ impl AccessLog {
 
 fn writer(url: &str, rx: &Receiver<Job>, metrics: &Metrics) {
     let mut conn: Option<PgConnection> = None;
+    // The chain's head as this writer last left it; read again after any failure.
+    let mut head: Option<access_log::Head> = None;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         let mut n = jobs[0].entries.len();
@@ -97,16 +100,17 @@ fn writer(url: &str, rx: &Receiver<Job>, metrics: &Metrics) {
                 Err(_) => break,
             }
         }
-        let result = write(url, &mut conn, &jobs);
+        let result = write(url, &mut conn, &mut head, &jobs);
         if result.is_ok() {
             metrics.access_log_batches.inc();
             metrics
                 .access_log_entries
                 .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
         } else {
-            // Drop the connection: the next batch reconnects, so a restarted server is
-            // picked up without restarting the service.
+            // Drop the connection and the head: the next batch reconnects and re-reads, so a
+            // restarted server is picked up without restarting the service.
             conn = None;
+            head = None;
         }
         for job in jobs {
             let _ = job.done.send(result.clone());
@@ -114,7 +118,12 @@ fn writer(url: &str, rx: &Receiver<Job>, metrics: &Metrics) {
     }
 }
 
-fn write(url: &str, conn: &mut Option<PgConnection>, jobs: &[Job]) -> Result<(), String> {
+fn write(
+    url: &str,
+    conn: &mut Option<PgConnection>,
+    head: &mut Option<access_log::Head>,
+    jobs: &[Job],
+) -> Result<(), String> {
     if conn.is_none() {
         *conn = Some(PgConnection::establish(url).map_err(|e| e.to_string())?);
     }
@@ -125,9 +134,22 @@ fn write(url: &str, conn: &mut Option<PgConnection>, jobs: &[Job]) -> Result<(),
         .iter()
         .flat_map(|j| j.entries.iter().cloned())
         .collect();
-    access_log::append(c, &entries)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    // Another server may append too: on a stale head, re-read it and try again.
+    for _ in 0..5 {
+        let known = match *head {
+            Some(h) => h,
+            None => access_log::head(c).map_err(|e| e.to_string())?,
+        };
+        match access_log::append_after(c, known, &entries) {
+            Ok(done) => {
+                *head = done.last().map(|a| (a.seq, a.hash)).or(Some(known));
+                return Ok(());
+            }
+            Err(access_log::AppendError::Moved) => *head = None,
+            Err(access_log::AppendError::Db(e)) => return Err(e.to_string()),
+        }
+    }
+    Err("the access log kept moving; too many writers".into())
 }
 
 /// An entry for `caller` doing `action` about `subject`.

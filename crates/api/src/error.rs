@@ -118,7 +118,9 @@ impl ResponseError for ApiError {
 /// True when a diesel error means the server went away rather than the query being wrong.
 fn is_disconnect(e: &DieselError) -> bool {
     match e {
+        // UnableToSendCommand: diesel-async's kind for a socket-level failure (no SQLSTATE).
         DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+        | DieselError::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _)
         | DieselError::BrokenTransactionManager => true,
         DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
             let m = info.message();

@@ -9,16 +9,14 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::connection::DefaultLoadingMode;
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Bytea, Jsonb, Nullable, Text, Timestamptz};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::error::DbError;
-
-/// Key of the advisory lock that serialises appends, so that several server processes extend
-/// one chain instead of forking it.
-const APPEND_LOCK: i64 = 0x5348_494b_414c_4f47;
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -133,85 +131,181 @@ pub struct Appended {
 }
 
 #[derive(QueryableByName)]
-struct Head {
+struct HeadRow {
     #[diesel(sql_type = BigInt)]
     seq: i64,
     #[diesel(sql_type = Bytea)]
     hash: Vec<u8>,
 }
 
-/// Appends `entries` in order, in one transaction with one INSERT: the API's group commit
-/// calls this with everything that arrived while the previous commit was being flushed.
-pub fn append(conn: &mut PgConnection, entries: &[NewEntry]) -> Result<Vec<Appended>, DbError> {
-    if entries.is_empty() {
-        return Ok(Vec::new());
-    }
-    conn.transaction(|conn| {
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-            .bind::<BigInt, _>(APPEND_LOCK)
-            .execute(conn)?;
-        let head = diesel::sql_query("SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1")
-            .get_result::<Head>(conn)
-            .optional()?;
-        let (mut seq, mut prev) = match head {
-            Some(h) => (h.seq, h.hash),
-            None => (0, GENESIS.to_vec()),
-        };
-        let n = entries.len();
-        let mut out = Vec::with_capacity(n);
-        let (mut seqs, mut ats, mut tokens, mut actors, mut roles, mut actions) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let (mut subjects, mut requests, mut responses, mut reasons, mut prevs, mut hashes) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for e in entries {
-            seq += 1;
-            let hash = entry_hash(seq, &prev, e);
-            out.push(Appended { seq, hash });
-            seqs.push(seq);
-            ats.push(e.at.trunc_subsecs(6));
-            tokens.push(e.token_id);
-            actors.push(e.actor.as_str());
-            roles.push(e.role.as_str());
-            actions.push(e.action.as_str());
-            subjects.push(e.subject.as_deref());
-            requests.push(&e.request);
-            responses.push(&e.response);
-            reasons.push(e.reason.as_deref());
-            prevs.push(std::mem::replace(&mut prev, hash.to_vec()));
-            hashes.push(hash.to_vec());
-        }
-        diesel::sql_query(
-            "INSERT INTO access_log (seq, at, token_id, actor, role, action, subject, request,
-                                     response, reason, prev_hash, hash)
-             SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind::<Array<BigInt>, _>(&seqs)
-        .bind::<Array<Timestamptz>, _>(&ats)
-        .bind::<Array<Nullable<BigInt>>, _>(&tokens)
-        .bind::<Array<Text>, _>(&actors)
-        .bind::<Array<Text>, _>(&roles)
-        .bind::<Array<Text>, _>(&actions)
-        .bind::<Array<Nullable<Text>>, _>(&subjects)
-        .bind::<Array<Jsonb>, _>(&requests)
-        .bind::<Array<Jsonb>, _>(&responses)
-        .bind::<Array<Nullable<Text>>, _>(&reasons)
-        .bind::<Array<Bytea>, _>(&prevs)
-        .bind::<Array<Bytea>, _>(&hashes)
-        .execute(conn)?;
-        Ok(out)
+/// The last entry of the chain: its number and hash (`(0, GENESIS)` for an empty log).
+pub type Head = (i64, [u8; 32]);
+
+/// Reads the chain's head.
+pub fn head(conn: &mut PgConnection) -> Result<Head, DbError> {
+    let row = diesel::sql_query("SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1")
+        .get_result::<HeadRow>(conn)
+        .optional()?;
+    Ok(match row {
+        Some(h) => (h.seq, h.hash.try_into().unwrap_or(GENESIS)),
+        None => (0, GENESIS),
     })
+}
+
+/// What [`append_after`] can run into.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// Another writer appended after `head`: read the head again and retry.
+    #[error("the access log moved on (another writer appended)")]
+    Moved,
+    /// Anything else.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Appends `entries` after the known `head` with one INSERT statement, which commits on its
+/// own: the API's group-commit writer keeps the head in memory, so a batch costs one round trip
+/// and one WAL flush. `seq` is the primary key, so a writer with a stale head (another process
+/// appended meanwhile) cannot fork the chain: its INSERT fails with [`AppendError::Moved`].
+pub fn append_after(
+    conn: &mut PgConnection,
+    head: Head,
+    entries: &[NewEntry],
+) -> Result<Vec<Appended>, AppendError> {
+    let (mut seq, prev0) = head;
+    let mut prev: [u8; 32] = prev0;
+    let n = entries.len();
+    let mut out = Vec::with_capacity(n);
+    let mut seqs = Vec::with_capacity(n);
+    let mut ats = Vec::with_capacity(n);
+    let mut tokens = Vec::with_capacity(n);
+    let mut actors = Vec::with_capacity(n);
+    let mut roles = Vec::with_capacity(n);
+    let mut actions = Vec::with_capacity(n);
+    let mut subjects = Vec::with_capacity(n);
+    let mut requests = Vec::with_capacity(n);
+    let mut responses = Vec::with_capacity(n);
+    let mut reasons = Vec::with_capacity(n);
+    let mut prevs = Vec::with_capacity(n);
+    let mut hashes = Vec::with_capacity(n);
+    for e in entries {
+        seq += 1;
+        let hash = entry_hash(seq, &prev, e);
+        out.push(Appended { seq, hash });
+        seqs.push(seq);
+        ats.push(e.at.trunc_subsecs(6));
+        tokens.push(e.token_id);
+        actors.push(e.actor.as_str());
+        roles.push(e.role.as_str());
+        actions.push(e.action.as_str());
+        subjects.push(e.subject.as_deref());
+        requests.push(&e.request);
+        responses.push(&e.response);
+        reasons.push(e.reason.as_deref());
+        prevs.push(prev.to_vec());
+        hashes.push(hash.to_vec());
+        prev = hash;
+    }
+    if n == 0 {
+        return Ok(out);
+    }
+    let insert = InsertBatch {
+        seqs: &seqs,
+        ats: &ats,
+        tokens: &tokens,
+        actors: &actors,
+        roles: &roles,
+        actions: &actions,
+        subjects: &subjects,
+        requests: &requests,
+        responses: &responses,
+        reasons: &reasons,
+        prevs: &prevs,
+        hashes: &hashes,
+    };
+    let result = insert.execute(conn);
+    match result {
+        Ok(_) => Ok(out),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Err(AppendError::Moved),
+        Err(e) => Err(AppendError::Db(e.into())),
+    }
+}
+
+/// The batch INSERT as a query type with a static id, so that diesel prepares it once per
+/// connection instead of parsing and planning it for every batch (`sql_query` is never cached).
+struct InsertBatch<'a> {
+    seqs: &'a [i64],
+    ats: &'a [DateTime<Utc>],
+    tokens: &'a [Option<i64>],
+    actors: &'a [&'a str],
+    roles: &'a [&'a str],
+    actions: &'a [&'a str],
+    subjects: &'a [Option<&'a str>],
+    requests: &'a [&'a Value],
+    responses: &'a [&'a Value],
+    reasons: &'a [Option<&'a str>],
+    prevs: &'a [Vec<u8>],
+    hashes: &'a [Vec<u8>],
+}
+
+/// The static query id of [`InsertBatch`].
+struct InsertBatchId;
+
+impl QueryId for InsertBatch<'_> {
+    type QueryId = InsertBatchId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for InsertBatch<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "INSERT INTO access_log (seq, at, token_id, actor, role, action, subject, request, \
+             response, reason, prev_hash, hash) SELECT * FROM unnest(",
+        );
+        out.push_bind_param::<Array<BigInt>, _>(self.seqs)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamptz>, _>(self.ats)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<BigInt>>, _>(self.tokens)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(self.actors)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(self.roles)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(self.actions)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(self.subjects)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Jsonb>, _>(self.requests)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Jsonb>, _>(self.responses)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(self.reasons)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Bytea>, _>(self.prevs)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Bytea>, _>(self.hashes)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<PgConnection> for InsertBatch<'_> {}
+
+/// Appends `entries` in order after whatever the log holds now, retrying when another writer
+/// got there first. For callers that append rarely (tests, the CLI); the API keeps the head.
+pub fn append(conn: &mut PgConnection, entries: &[NewEntry]) -> Result<Vec<Appended>, DbError> {
+    loop {
+        let h = head(conn)?;
+        match append_after(conn, h, entries) {
+            Ok(done) => return Ok(done),
+            Err(AppendError::Moved) => continue,
+            Err(AppendError::Db(e)) => return Err(e),
+        }
+    }
 }
 
 /// One stored entry, as read back.

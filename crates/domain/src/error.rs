@@ -74,4 +74,7 @@ pub enum DomainError {
     /// A sealed number that was tampered with, truncated or sealed under another key.
     #[error("decryption failed")]
     DecryptionFailed,
+    /// A 資格確認書 rule refused; the text says which.
+    #[error("certificate: {0}")]
+    Certificate(&'static str),
 }

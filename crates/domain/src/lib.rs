@@ -8,11 +8,13 @@
 //! - [`ids`]: 保険者番号, 記号, 番号, 枝番 and the person key.
 //! - [`my_number`]: 個人番号 parsing and check digit, with masking types.
 //! - [`person`]: sex, relationship, loss reason, postal code, names.
+//! - [`certificate`]: 資格確認書 validity under the insurer's policy and the holder's events.
 //! - [`copay`]: 一部負担金割合 and the legal-age rules behind it.
 //! - [`protect`]: sealing My Numbers (AES-256-GCM) and their blind index (HMAC-SHA256).
 //! - [`records`]: validation of the persons / linkages / residents CSV rows.
 //! - [`error`]: the domain error type.
 
+pub mod certificate;
 pub mod copay;
 pub mod error;
 pub mod ids;

@@ -17,7 +17,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SHIKAKU_WORKERS")]
     workers: Option<usize>,
     /// Connections in the async pool (eligibility and token lookups).
-    #[arg(long, env = "SHIKAKU_POOL_SIZE", default_value_t = 16)]
+    #[arg(long, env = "SHIKAKU_POOL_SIZE", default_value_t = 8)]
     pool_size: usize,
     /// Connections in the blocking pool (staff reads and writes).
     #[arg(long, env = "SHIKAKU_STAFF_POOL_SIZE", default_value_t = 4)]
