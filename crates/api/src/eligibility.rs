@@ -300,6 +300,14 @@ struct Row {
     lost: Vec<Option<NaiveDate>>,
     #[diesel(sql_type = Array<Nullable<Text>>)]
     reasons: Vec<Option<String>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    cert_number: Option<String>,
+    #[diesel(sql_type = Nullable<Date>)]
+    cert_issued_on: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Date>)]
+    cert_valid_from: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Date>)]
+    cert_valid_until: Option<NaiveDate>,
 }
 
 /// The lookup: keys in as arrays, matching persons with their periods out, in one statement.
@@ -308,7 +316,9 @@ pub const LOOKUP: &str = "
 SELECT k.i AS idx, p.id, p.insurer_number, i.name AS insurer_name, p.symbol, p.number, p.branch,
        p.relationship, p.name_kanji, p.name_kana, p.birth_date, p.sex, p.copay_rate,
        coalesce(q.acquired, '{}') AS acquired, coalesce(q.lost, '{}') AS lost,
-       coalesce(q.reasons, '{}') AS reasons
+       coalesce(q.reasons, '{}') AS reasons, c.number AS cert_number,
+       c.issued_on AS cert_issued_on, c.valid_from AS cert_valid_from,
+       c.valid_until AS cert_valid_until
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[])
        WITH ORDINALITY AS k(ins, sym, num, br, birth, i)
   JOIN persons p ON p.insurer_number = k.ins AND p.symbol = k.sym AND p.number = k.num
@@ -318,7 +328,8 @@ SELECT k.i AS idx, p.id, p.insurer_number, i.name AS insurer_name, p.symbol, p.n
        SELECT array_agg(acquired_on ORDER BY acquired_on) AS acquired,
               array_agg(lost_on ORDER BY acquired_on) AS lost,
               array_agg(loss_reason ORDER BY acquired_on) AS reasons
-         FROM qualifications WHERE person_id = p.id) q ON true";
+         FROM qualifications WHERE person_id = p.id) q ON true
+  LEFT JOIN certificates c ON c.person_id = p.id AND c.status = 'active'";
 
 /// Persons whose number (any non-revoked linkage) is linked to another person with a period
 /// acquired on or after the given date: their lost answer becomes 3.
@@ -508,23 +519,29 @@ fn build(mut rows: Vec<Row>, key: &Key, newer_elsewhere: &[i64]) -> Answer {
             copay_code: rate.online_code().to_string(),
             copay_percent: rate.percent(),
             preschool: copay::is_preschool(row.birth_date, on),
-            // Certificates (資格確認書) are not modelled yet; the field is part of the contract.
-            certificate: None,
+            certificate: match (
+                row.cert_number,
+                row.cert_issued_on,
+                row.cert_valid_from,
+                row.cert_valid_until,
+            ) {
+                (Some(number), Some(issued_on), Some(valid_from), Some(valid_until)) => {
+                    Some(CertificateSummary {
+                        number,
+                        issued_on,
+                        valid_from,
+                        valid_until,
+                    })
+                }
+                _ => None,
+            },
         }),
     }
 }
 
-/// The registered rate when the age rules allow it on the day, else the general-income rate
-/// for the age: a stored 30% for a child who has since started school stays right, a stored
-/// 20% preschool rate for someone now 7 does not.
+/// The co-pay on the day for a stored rate in percent ([`copay::effective`]).
 pub fn effective_copay(birth: NaiveDate, on: NaiveDate, stored: Option<i16>) -> CopayRate {
-    let stored = stored
-        .and_then(|p| u8::try_from(p).ok())
-        .and_then(|p| CopayRate::from_percent(p).ok());
-    match stored {
-        Some(r) if copay::allowed_copay(birth, on).contains(&r) => r,
-        _ => copay::default_copay(birth, on),
-    }
+    copay::effective(birth, on, stored.and_then(|p| u8::try_from(p).ok()))
 }
 
 fn log_entries(

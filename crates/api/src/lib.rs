@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod certificates;
 pub mod eligibility;
 pub mod error;
 pub mod fhir;
@@ -49,6 +50,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .service(linkages::confirm_identity)
         .service(linkages::correct_linkage)
         .service(linkages::reveal_number)
+        .service(certificates::issue_certificate)
+        .service(certificates::get_certificate)
+        .service(certificates::reissue_certificate)
+        .service(certificates::revoke_certificate)
+        .service(certificates::returned_certificate)
         .service(findings::list_findings)
         .service(findings::show_finding)
         .service(findings::confirm_finding)

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{eligibility, fhir, findings, linkages, ops, persons};
+use crate::{certificates, eligibility, fhir, findings, linkages, ops, persons};
 
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
@@ -23,6 +23,11 @@ use crate::{eligibility, fhir, findings, linkages, ops, persons};
         linkages::confirm_identity,
         linkages::correct_linkage,
         linkages::reveal_number,
+        certificates::issue_certificate,
+        certificates::get_certificate,
+        certificates::reissue_certificate,
+        certificates::revoke_certificate,
+        certificates::returned_certificate,
         findings::list_findings,
         findings::show_finding,
         findings::confirm_finding,

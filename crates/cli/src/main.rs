@@ -51,6 +51,9 @@ enum Command {
     /// Act on one My Number linkage.
     #[command(subcommand)]
     Linkages(commands::linkages::LinkagesCommand),
+    /// 資格確認書: issue, reissue, revoke, mark returned, list.
+    #[command(subcommand)]
+    Certificates(commands::certificates::CertificatesCommand),
     /// Run the eligibility API (actix-web) until SIGTERM.
     Serve(commands::serve::ServeArgs),
     /// API bearer tokens.
@@ -97,6 +100,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Findings(cmd) => commands::findings::run(&db, cmd),
         Command::Linkages(cmd) => commands::linkages::run(&db, cmd),
         Command::Fixtures(cmd) => commands::fixtures::run(cmd),
+        Command::Certificates(cmd) => {
+            commands::certificates::run(&db, cmd).map(|()| ExitCode::SUCCESS)
+        }
         Command::Serve(args) => commands::serve::run(&db, args).map(|()| ExitCode::SUCCESS),
         Command::Token(cmd) => commands::token::run(&db, cmd).map(|()| ExitCode::SUCCESS),
         Command::AccessLog(cmd) => commands::access_log::run(&db, cmd),

@@ -3,6 +3,7 @@
 //! PgConnection` and know nothing of HTTP or terminals; bulk paths use `COPY`.
 
 pub mod access_log;
+pub mod certificates;
 pub mod error;
 pub mod export;
 pub mod import;

@@ -217,6 +217,17 @@ pub fn copay_for_income(birth: NaiveDate, on: NaiveDate, income: IncomeBand) -> 
     }
 }
 
+/// The rate on `on` for someone the insurer registered at `stored` percent: the registered rate
+/// when the age rules allow it on that day, else the general-income rate for the age. A stored
+/// 30% (現役並み) for a 72-year-old stays; a stored 20% preschool rate stops on 1 April after
+/// the 6th birthday.
+pub fn effective(birth: NaiveDate, on: NaiveDate, stored: Option<u8>) -> CopayRate {
+    match stored.and_then(|p| CopayRate::from_percent(p).ok()) {
+        Some(r) if allowed_copay(birth, on).contains(&r) => r,
+        _ => default_copay(birth, on),
+    }
+}
+
 /// Every rate the age rules allow on `on` for some income: preschool 20; school age to 69
 /// 30; 70–74 20 or 30; 75+ 10, 20 or 30.
 pub fn allowed_copay(birth: NaiveDate, on: NaiveDate) -> &'static [CopayRate] {

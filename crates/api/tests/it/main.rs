@@ -9,6 +9,7 @@
 )]
 
 mod access_log;
+mod certificates;
 mod eligibility;
 mod errors;
 mod explain;

@@ -16,7 +16,7 @@ struct Route {
     allowed: &'static [Role],
 }
 
-fn routes(person: i64, linkage: i64, finding: i64) -> Vec<Route> {
+fn routes(person: i64, linkage: i64, finding: i64, certificate: i64) -> Vec<Route> {
     use Role::*;
     let eligibility = json!({ "insurer_number": KUMIAI, "symbol": "1", "number": "1", "branch": "00", "birth_date": "1980-01-01" });
     let fhir = crate::fhir::request(KUMIAI, "1", "1", "00", "1980-01-01", "2026-01-01");
@@ -99,6 +99,36 @@ fn routes(person: i64, linkage: i64, finding: i64) -> Vec<Route> {
             json!({ "reason": "matrix" }),
             &[Admin],
         ),
+        r(
+            "POST",
+            "/v1/certificates".into(),
+            json!({ "person_id": person, "on": "2026-12-01" }),
+            &[Admin, Clerk],
+        ),
+        r(
+            "GET",
+            format!("/v1/certificates/{certificate}"),
+            Value::Null,
+            &[Admin, Clerk],
+        ),
+        r(
+            "POST",
+            format!("/v1/certificates/{certificate}/reissue"),
+            json!({ "reason": "matrix" }),
+            &[Admin, Clerk],
+        ),
+        r(
+            "POST",
+            format!("/v1/certificates/{certificate}/revoke"),
+            json!({ "reason": "matrix" }),
+            &[Admin, Clerk],
+        ),
+        r(
+            "POST",
+            format!("/v1/certificates/{certificate}/returned"),
+            json!({ "reason": "matrix" }),
+            &[Admin, Clerk],
+        ),
         r("GET", "/v1/findings".into(), Value::Null, &[Admin, Auditor]),
         r(
             "GET",
@@ -123,7 +153,7 @@ fn routes(person: i64, linkage: i64, finding: i64) -> Vec<Route> {
 
 /// The protected routes of the matrix, for the OpenAPI test.
 pub fn protected_paths() -> Vec<(&'static str, String)> {
-    routes(1, 1, 1)
+    routes(1, 1, 1, 1)
         .into_iter()
         .map(|r| {
             (
@@ -163,7 +193,18 @@ async fn every_route_by_every_role() {
     );
     let linkage = app.link(person, &my_number(44_444_444_444));
     let finding = seed_finding(&app, person, linkage);
-    for route in routes(person, linkage, finding) {
+    let mut conn = app.conn();
+    let certificate = shikaku_db::certificates::issue(
+        &mut conn,
+        person,
+        shikaku_db::certificates::Kind::Application,
+        d("2026-11-01"),
+        &Default::default(),
+        "test",
+    )
+    .unwrap()
+    .id;
+    for route in routes(person, linkage, finding, certificate) {
         for bad in [None, Some("shk_not-a-token"), Some("")] {
             let r = call(&app, &route, bad).await;
             assert_eq!(

@@ -2,6 +2,7 @@
 
 pub mod access_log;
 pub mod audit;
+pub mod certificates;
 pub mod export;
 pub mod findings;
 pub mod fixtures;

@@ -1,0 +1,381 @@
+//! 資格確認書 over HTTP for clerks and admins: issue, read, reissue, revoke, mark returned. The
+//! rules (eligibility on the day, one active certificate, validity) live in the db and domain
+//! crates; each action is in the access log with its reason.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shikaku_db::certificates::{self, CertificateView, IssueOptions, Kind};
+use shikaku_db::tokens::Role;
+use utoipa::ToSchema;
+
+use crate::access::entry;
+use crate::auth::{today_tokyo, Caller};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+const CLERKS: &[Role] = &[Role::Admin, Role::Clerk];
+
+/// A certificate as answered.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Certificate {
+    /// Database id.
+    pub id: i64,
+    /// Certificate number (unique per insurer).
+    pub number: String,
+    /// 保険者番号.
+    pub insurer_number: String,
+    /// The holder.
+    pub person_id: i64,
+    /// application, ex_officio or koki_automatic.
+    pub kind: String,
+    /// 交付年月日.
+    pub issued_on: NaiveDate,
+    /// First valid day.
+    pub valid_from: NaiveDate,
+    /// 有効期限.
+    pub valid_until: NaiveDate,
+    /// Which rule set the expiry (policy, seventy_five, seventy, preschool, qualification_lost…).
+    pub valid_until_reason: String,
+    /// active, superseded, revoked, returned or expired.
+    pub status: String,
+    /// The certificate this one replaced.
+    pub supersedes: Option<i64>,
+    /// The printed items, as printed.
+    #[schema(value_type = Object)]
+    pub printed: serde_json::Value,
+}
+
+impl From<CertificateView> for Certificate {
+    fn from(c: CertificateView) -> Self {
+        Certificate {
+            id: c.id,
+            number: c.number,
+            insurer_number: c.insurer_number,
+            person_id: c.person_id,
+            kind: c.kind,
+            issued_on: c.issued_on,
+            valid_from: c.valid_from,
+            valid_until: c.valid_until,
+            valid_until_reason: c.valid_until_reason,
+            status: c.status,
+            supersedes: c.supersedes,
+            printed: c.printed,
+        }
+    }
+}
+
+/// Issuing a certificate.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueRequest {
+    /// The person, by id…
+    #[serde(default)]
+    pub person_id: Option<i64>,
+    /// …or by JP Core member identifier `保険者番号:記号:番号:枝番`.
+    #[serde(default)]
+    pub member_id: Option<String>,
+    /// application (default), ex_officio or koki_automatic.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Issue date; today in Japan when absent.
+    #[serde(default)]
+    pub on: Option<NaiveDate>,
+    /// Print 裏面参照 instead of the sex.
+    #[serde(default)]
+    pub sex_on_back: bool,
+    /// Last day of 任意継続.
+    #[serde(default)]
+    pub voluntary_until: Option<NaiveDate>,
+    /// Last day of the residence permit.
+    #[serde(default)]
+    pub residence_until: Option<NaiveDate>,
+    /// 備考.
+    #[serde(default)]
+    pub remarks: Option<String>,
+}
+
+/// Reissuing a certificate.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReissueRequest {
+    /// Why: lost, damaged, change of name, address, co-pay or household (required).
+    pub reason: String,
+    /// Reissue date; today in Japan when absent.
+    #[serde(default)]
+    pub on: Option<NaiveDate>,
+    /// Print 裏面参照 instead of the sex.
+    #[serde(default)]
+    pub sex_on_back: bool,
+    /// 備考.
+    #[serde(default)]
+    pub remarks: Option<String>,
+}
+
+/// A certificate with its history.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CertificateDetail {
+    /// The certificate.
+    pub certificate: Certificate,
+    /// What happened to it, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<serde_json::Value>,
+}
+
+async fn log(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    cert: &CertificateView,
+    request: serde_json::Value,
+    reason: Option<&str>,
+) -> Result<(), ApiError> {
+    state
+        .access_log
+        .record(vec![entry(
+            caller,
+            action,
+            Some(format!("person:{}", cert.person_id)),
+            request,
+            json!({ "certificate_id": cert.id, "number": cert.number, "status": cert.status }),
+            reason,
+        )])
+        .await
+}
+
+/// Issues a certificate to a person insured on the day.
+#[utoipa::path(
+    tag = "certificates",
+    request_body = IssueRequest,
+    responses((status = 201, body = Certificate), (status = 404, body = ErrorBody),
+              (status = 409, description = "An active certificate exists; reissue it", body = ErrorBody),
+              (status = 422, description = "Not insured on the day, or bad input", body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    description = "Roles: clerk, admin. Logged as certificate_issue."
+)]
+#[post("/v1/certificates")]
+pub async fn issue_certificate(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<IssueRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(CLERKS)?;
+    let req = body.into_inner();
+    let request = serde_json::to_value(&req).unwrap_or_default();
+    let kind = Kind::parse(req.kind.as_deref().unwrap_or("application"))?;
+    let member = match (&req.person_id, &req.member_id) {
+        (Some(_), None) => None,
+        (None, Some(m)) => Some(
+            m.parse::<shikaku_domain::PersonKey>()
+                .map_err(|e| ApiError::Invalid(format!("member_id: {e}")))?,
+        ),
+        _ => {
+            return Err(ApiError::Invalid(
+                "give exactly one of person_id and member_id".into(),
+            ))
+        }
+    };
+    let person_id = req.person_id;
+    let on = req.on.unwrap_or_else(today_tokyo);
+    let options = IssueOptions {
+        sex_on_back: req.sex_on_back,
+        voluntary_until: req.voluntary_until,
+        residence_until: req.residence_until,
+        remarks: req.remarks,
+    };
+    let actor = caller.actor();
+    let cert = state
+        .blocking(move |conn| {
+            let id = match (person_id, member) {
+                (Some(id), _) => id,
+                (None, Some(key)) => certificates::person_id(conn, &key)?,
+                (None, None) => return Err(ApiError::Invalid("no person given".into())),
+            };
+            Ok(certificates::issue(conn, id, kind, on, &options, &actor)?)
+        })
+        .await?;
+    log(&state, &caller, "certificate_issue", &cert, request, None).await?;
+    Ok(HttpResponse::Created().json(Certificate::from(cert)))
+}
+
+/// One certificate with its printed items and history.
+#[utoipa::path(
+    tag = "certificates",
+    params(("id" = i64, Path, description = "Certificate id")),
+    responses((status = 200, body = CertificateDetail), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    description = "Roles: clerk, admin. Logged as certificate_read."
+)]
+#[get("/v1/certificates/{id}")]
+pub async fn get_certificate(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(CLERKS)?;
+    let id = id.into_inner();
+    let (cert, events) = state
+        .blocking(move |conn| {
+            let c = certificates::get(conn, id)?;
+            let e = certificates::events(conn, id)?;
+            Ok((c, e))
+        })
+        .await?;
+    log(
+        &state,
+        &caller,
+        "certificate_read",
+        &cert,
+        json!({ "certificate_id": id }),
+        None,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(CertificateDetail {
+        certificate: Certificate::from(cert),
+        events: events
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap_or_default())
+            .collect(),
+    }))
+}
+
+/// Supersedes an active certificate with a new one.
+#[utoipa::path(
+    tag = "certificates",
+    params(("id" = i64, Path, description = "Certificate id")),
+    request_body = ReissueRequest,
+    responses((status = 201, description = "The new certificate", body = Certificate),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    description = "Roles: clerk, admin. Logged as certificate_reissue with the reason."
+)]
+#[post("/v1/certificates/{id}/reissue")]
+pub async fn reissue_certificate(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<ReissueRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(CLERKS)?;
+    let id = id.into_inner();
+    let req = body.into_inner();
+    let on = req.on.unwrap_or_else(today_tokyo);
+    let options = IssueOptions {
+        sex_on_back: req.sex_on_back,
+        remarks: req.remarks.clone(),
+        ..IssueOptions::default()
+    };
+    let actor = caller.actor();
+    let reason = req.reason.clone();
+    let cert = state
+        .blocking(move |conn| {
+            Ok(certificates::reissue(
+                conn, id, on, &options, &reason, &actor,
+            )?)
+        })
+        .await?;
+    log(
+        &state,
+        &caller,
+        "certificate_reissue",
+        &cert,
+        json!({ "certificate_id": id }),
+        Some(&req.reason),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(Certificate::from(cert)))
+}
+
+async fn change(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    reason: String,
+    returned: bool,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(CLERKS)?;
+    let actor = caller.actor();
+    let r = reason.clone();
+    let cert = state
+        .blocking(move |conn| {
+            Ok(if returned {
+                certificates::returned(conn, id, &r, &actor)?
+            } else {
+                certificates::revoke(conn, id, &r, &actor)?
+            })
+        })
+        .await?;
+    let action = if returned {
+        "certificate_returned"
+    } else {
+        "certificate_revoke"
+    };
+    log(
+        state,
+        caller,
+        action,
+        &cert,
+        json!({ "certificate_id": id }),
+        Some(&reason),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(Certificate::from(cert)))
+}
+
+/// Revokes an active certificate.
+#[utoipa::path(
+    tag = "certificates",
+    params(("id" = i64, Path, description = "Certificate id")),
+    request_body = crate::linkages::Reason,
+    responses((status = 200, body = Certificate), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    description = "Roles: clerk, admin."
+)]
+#[post("/v1/certificates/{id}/revoke")]
+pub async fn revoke_certificate(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<crate::linkages::Reason>,
+) -> Result<HttpResponse, ApiError> {
+    change(
+        &state,
+        &caller,
+        id.into_inner(),
+        body.into_inner().reason,
+        false,
+    )
+    .await
+}
+
+/// Records that a certificate came back.
+#[utoipa::path(
+    tag = "certificates",
+    params(("id" = i64, Path, description = "Certificate id")),
+    request_body = crate::linkages::Reason,
+    responses((status = 200, body = Certificate), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    description = "Roles: clerk, admin."
+)]
+#[post("/v1/certificates/{id}/returned")]
+pub async fn returned_certificate(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<crate::linkages::Reason>,
+) -> Result<HttpResponse, ApiError> {
+    change(
+        &state,
+        &caller,
+        id.into_inner(),
+        body.into_inner().reason,
+        true,
+    )
+    .await
+}

@@ -1,0 +1,281 @@
+//! 資格確認書 over HTTP: issue, refusals, reissue, revoke, returned, the automatic revocation on
+//! a lost qualification, and the eligibility answer showing the active certificate.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Text};
+use serde_json::json;
+use shikaku_db::tokens::Role;
+
+use crate::*;
+
+fn policy(app: &TestApp, insurer: &str, policy: &str, years: i16) {
+    let mut conn = app.conn();
+    diesel::sql_query(
+        "UPDATE insurers SET cert_policy = $2, cert_years = $3, cert_fixed_until = date '2029-11-30'
+         WHERE insurer_number = $1",
+    )
+    .bind::<Text, _>(insurer)
+    .bind::<Text, _>(policy)
+    .bind::<diesel::sql_types::SmallInt, _>(years)
+    .execute(&mut conn)
+    .unwrap();
+}
+
+#[actix_web::test]
+async fn issue_reissue_revoke_returned() {
+    let app = TestApp::new();
+    policy(&app, KUMIAI, "years_from_issue", 5);
+    let p = app.person(
+        KUMIAI,
+        "50",
+        "1",
+        "00",
+        "1980-05-05",
+        "シカク タロウ",
+        &[("2020-04-01", None)],
+    );
+
+    // Not insured on the day: refused.
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            "/v1/certificates",
+            json!({ "person_id": p, "on": "2019-01-01" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+
+    let r = app.post(Some(Role::Clerk), "/v1/certificates", json!({ "member_id": format!("{KUMIAI}:50:1:00"), "on": "2026-12-01", "sex_on_back": true })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let first = r.json.clone();
+    assert_eq!(first["status"], "active");
+    assert_eq!(first["valid_from"], "2026-12-01");
+    assert_eq!(first["valid_until"], "2031-11-30");
+    assert_eq!(first["valid_until_reason"], "policy");
+    assert_eq!(first["printed"]["name"], "試験　太郎");
+    assert_eq!(first["printed"]["sex"], "裏面参照");
+    assert_eq!(first["printed"]["insurer_name"], "テスト健康保険組合");
+    assert_eq!(first["printed"]["relationship"], "本人");
+    assert_eq!(first["printed"]["copay_percent"], 30);
+    let id = first["id"].as_i64().unwrap();
+
+    // A second active certificate: refused, reissue is the way.
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            "/v1/certificates",
+            json!({ "person_id": p, "on": "2026-12-02" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+
+    // The eligibility answer shows it.
+    let q = json!({ "insurer_number": KUMIAI, "symbol": "50", "number": "1", "branch": "00", "birth_date": "1980-05-05", "on": "2026-12-05" });
+    let r = app
+        .post(Some(Role::Provider), "/v1/eligibility", q.clone())
+        .await;
+    assert_eq!(r.json["person"]["certificate"]["number"], first["number"]);
+    assert_eq!(r.json["person"]["certificate"]["valid_until"], "2031-11-30");
+
+    // The printed items stay as printed when the person changes.
+    let mut conn = app.conn();
+    diesel::sql_query("UPDATE persons SET name_kanji = '試験　次郎' WHERE id = $1")
+        .bind::<BigInt, _>(p)
+        .execute(&mut conn)
+        .unwrap();
+    let r = app
+        .get(Some(Role::Clerk), &format!("/v1/certificates/{id}"))
+        .await;
+    assert_eq!(r.json["certificate"]["printed"]["name"], "試験　太郎");
+
+    // Reissue (name change): the old is superseded, the new prints the new name.
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            &format!("/v1/certificates/{id}/reissue"),
+            json!({ "reason": "氏名変更", "on": "2027-01-10" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.json["supersedes"], id);
+    assert_eq!(r.json["printed"]["name"], "試験　次郎");
+    assert_eq!(r.json["valid_until"], "2032-01-09");
+    let second = r.json["id"].as_i64().unwrap();
+    assert_ne!(r.json["number"], first["number"]);
+    let r = app
+        .get(Some(Role::Admin), &format!("/v1/certificates/{id}"))
+        .await;
+    assert_eq!(r.json["certificate"]["status"], "superseded");
+    let actions: Vec<&str> = r.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["issued", "superseded"]);
+    // Only an active certificate can be reissued or revoked; a reason is required.
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            &format!("/v1/certificates/{id}/reissue"),
+            json!({ "reason": "紛失" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            &format!("/v1/certificates/{second}/revoke"),
+            json!({ "reason": "" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            &format!("/v1/certificates/{second}/revoke"),
+            json!({ "reason": "本人申出" }),
+        )
+        .await;
+    assert_eq!(r.json["status"], "revoked");
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            &format!("/v1/certificates/{second}/revoke"),
+            json!({ "reason": "再度" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            &format!("/v1/certificates/{second}/returned"),
+            json!({ "reason": "窓口で返納" }),
+        )
+        .await;
+    assert_eq!(r.json["status"], "returned");
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            &format!("/v1/certificates/{second}/returned"),
+            json!({ "reason": "二度目" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // No active certificate now: the answer shows none.
+    let r = app.post(Some(Role::Provider), "/v1/eligibility", q).await;
+    assert!(r.json["person"]["certificate"].is_null());
+    assert!(app
+        .access_log()
+        .iter()
+        .any(|e| e.action == "certificate_reissue" && e.reason.as_deref() == Some("氏名変更")));
+}
+
+#[actix_web::test]
+async fn a_lost_qualification_revokes_the_active_certificate() {
+    let app = TestApp::new();
+    let p = app.person(
+        KUMIAI,
+        "51",
+        "1",
+        "00",
+        "1980-05-05",
+        "ソウシツ",
+        &[("2020-04-01", None)],
+    );
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            "/v1/certificates",
+            json!({ "person_id": p, "on": "2026-12-01" }),
+        )
+        .await;
+    let id = r.json["id"].as_i64().unwrap();
+    // Whoever records the loss (here plain SQL, as an import's merge does).
+    let mut conn = app.conn();
+    diesel::sql_query(
+        "UPDATE qualifications SET lost_on = $2, loss_reason = '03' WHERE person_id = $1",
+    )
+    .bind::<BigInt, _>(p)
+    .bind::<Date, _>(d("2027-02-01"))
+    .execute(&mut conn)
+    .unwrap();
+    let r = app
+        .get(Some(Role::Clerk), &format!("/v1/certificates/{id}"))
+        .await;
+    assert_eq!(r.json["certificate"]["status"], "revoked");
+    let last = r.json["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "revoked");
+    assert_eq!(last["actor"], "system:qualification_lost");
+    assert!(last["reason"].as_str().unwrap().contains("2027-02-01"));
+}
+
+#[actix_web::test]
+async fn validity_follows_the_insurer_policy_and_age() {
+    let app = TestApp::new();
+    policy(&app, KUMIAI, "yearly_july", 1);
+    policy(&app, KYOKAI, "fixed_date", 5);
+    let a = app.person(
+        KUMIAI,
+        "52",
+        "1",
+        "00",
+        "1980-05-05",
+        "ア",
+        &[("2020-04-01", None)],
+    );
+    let b = app.person(
+        KYOKAI,
+        "52",
+        "1",
+        "00",
+        "1980-05-05",
+        "イ",
+        &[("2020-04-01", None)],
+    );
+    // 75 on 2028-03-10: the certificate ends the day before.
+    let c = app.person(
+        KOKI,
+        "",
+        "53",
+        "",
+        "1953-03-10",
+        "ウ",
+        &[("2020-04-01", None)],
+    );
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            "/v1/certificates",
+            json!({ "person_id": a, "on": "2026-12-01" }),
+        )
+        .await;
+    assert_eq!(r.json["valid_until"], "2027-07-31");
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            "/v1/certificates",
+            json!({ "person_id": b, "on": "2026-12-01" }),
+        )
+        .await;
+    assert_eq!(r.json["valid_until"], "2029-11-30");
+    let r = app
+        .post(
+            Some(Role::Admin),
+            "/v1/certificates",
+            json!({ "person_id": c, "on": "2026-12-01", "kind": "koki_automatic" }),
+        )
+        .await;
+    assert_eq!(r.json["valid_until"], "2028-03-09", "{}", r.text);
+    assert_eq!(r.json["valid_until_reason"], "seventy_five");
+    assert_eq!(r.json["kind"], "koki_automatic");
+    assert!(r.json["printed"]["relationship"].is_null());
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            "/v1/certificates",
+            json!({ "person_id": a, "kind": "postcard" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}

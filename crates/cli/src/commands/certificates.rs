@@ -1,0 +1,289 @@
+//! `shikaku certificates issue|reissue|revoke|returned|list|show`: the 資格確認書 counter work.
+//! A person is named by the JP Core member identifier `保険者番号:記号:番号:枝番` (empty parts
+//! kept, e.g. `00012344::187:`).
+
+use clap::{Args, Subcommand};
+use shikaku_db::certificates::{self, CertificateView, IssueOptions, Kind};
+use shikaku_domain::PersonKey;
+
+use crate::config::Database;
+
+/// Certificate commands.
+#[derive(Debug, Subcommand)]
+pub enum CertificatesCommand {
+    /// Issue a certificate to a person insured on the day (refused if one is active).
+    Issue {
+        /// The person: 保険者番号:記号:番号:枝番.
+        person: String,
+        /// application, ex_officio or koki_automatic.
+        #[arg(long, default_value = "application")]
+        kind: String,
+        #[command(flatten)]
+        options: OptionArgs,
+    },
+    /// Replace an active certificate (lost, damaged, a change of name, address, co-pay or
+    /// household); the old one is superseded.
+    Reissue {
+        /// Certificate id.
+        id: i64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        options: OptionArgs,
+    },
+    /// Revoke an active certificate.
+    Revoke {
+        /// Certificate id.
+        id: i64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Print the certificate as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record that a certificate was returned.
+    Returned {
+        /// Certificate id.
+        id: i64,
+        /// How it came back.
+        #[arg(long)]
+        reason: String,
+        /// Print the certificate as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A person's certificates, newest first.
+    List {
+        /// The person: 保険者番号:記号:番号:枝番.
+        person: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// 職権交付: issue to everyone insured without a usable マイナ保険証 (per the monthly
+    /// card-registration status file) and to every 後期高齢者 member until 2026-07-31, and
+    /// renew certificates about to expire. Idempotent.
+    IssueDue {
+        /// The status file (CSV: insurer_number,symbol,number,branch,card_status).
+        #[arg(long)]
+        status_file: std::path::PathBuf,
+        /// Issue date (default: today in Asia/Tokyo).
+        #[arg(long)]
+        on: Option<chrono::NaiveDate>,
+        /// Renew certificates expiring within this many days.
+        #[arg(long, default_value_t = 30)]
+        renew_within_days: u32,
+        /// Last day of the 後期高齢者 transitional rule.
+        #[arg(long, default_value = "2026-07-31")]
+        koki_until: chrono::NaiveDate,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One certificate with its printed items and history.
+    Show {
+        /// Certificate id.
+        id: i64,
+    },
+}
+
+/// Options shared by issue and reissue.
+#[derive(Debug, Args)]
+pub struct OptionArgs {
+    /// Issue date (default: today in Asia/Tokyo).
+    #[arg(long)]
+    on: Option<chrono::NaiveDate>,
+    /// Print 裏面参照 instead of the sex.
+    #[arg(long)]
+    sex_on_back: bool,
+    /// Last day of 任意継続.
+    #[arg(long)]
+    voluntary_until: Option<chrono::NaiveDate>,
+    /// Last day of the residence permit.
+    #[arg(long)]
+    residence_until: Option<chrono::NaiveDate>,
+    /// 備考.
+    #[arg(long)]
+    remarks: Option<String>,
+    /// Print the resulting certificate as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl OptionArgs {
+    fn options(&self) -> IssueOptions {
+        IssueOptions {
+            sex_on_back: self.sex_on_back,
+            voluntary_until: self.voluntary_until,
+            residence_until: self.residence_until,
+            remarks: self.remarks.clone(),
+        }
+    }
+}
+
+/// The `--json` form: what a script needs to follow up.
+fn json(c: &CertificateView) -> serde_json::Value {
+    serde_json::json!({
+        "id": c.id,
+        "number": c.number,
+        "valid_from": c.valid_from,
+        "valid_until": c.valid_until,
+        "status": c.status,
+    })
+}
+
+fn print(c: &CertificateView, as_json: bool) {
+    if as_json {
+        println!("{}", json(c));
+    } else {
+        println!(
+            "certificate {} (id {}): {} for person {}, issued {}, valid {} to {} ({}), {}",
+            c.number,
+            c.id,
+            c.kind,
+            c.person_id,
+            c.issued_on,
+            c.valid_from,
+            c.valid_until,
+            c.valid_until_reason,
+            c.status
+        );
+    }
+}
+
+fn key(s: &str) -> anyhow::Result<PersonKey> {
+    s.parse::<PersonKey>()
+        .map_err(|e| anyhow::anyhow!("{s:?} is not a person key 保険者番号:記号:番号:枝番 ({e})"))
+}
+
+/// Runs a certificates command.
+pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
+    let mut conn = db.connect()?;
+    let actor = super::actor("user");
+    match cmd {
+        CertificatesCommand::Issue {
+            person,
+            kind,
+            options,
+        } => {
+            let id = certificates::person_id(&mut conn, &key(&person)?)?;
+            let on = options.on.unwrap_or_else(super::today_tokyo);
+            let c = certificates::issue(
+                &mut conn,
+                id,
+                Kind::parse(&kind)?,
+                on,
+                &options.options(),
+                &actor,
+            )?;
+            print(&c, options.json);
+        }
+        CertificatesCommand::Reissue {
+            id,
+            reason,
+            options,
+        } => {
+            let on = options.on.unwrap_or_else(super::today_tokyo);
+            let c = certificates::reissue(&mut conn, id, on, &options.options(), &reason, &actor)?;
+            print(&c, options.json);
+        }
+        CertificatesCommand::Revoke { id, reason, json } => {
+            print(&certificates::revoke(&mut conn, id, &reason, &actor)?, json);
+        }
+        CertificatesCommand::Returned { id, reason, json } => {
+            print(
+                &certificates::returned(&mut conn, id, &reason, &actor)?,
+                json,
+            );
+        }
+        CertificatesCommand::List { person, json } => {
+            let id = certificates::person_id(&mut conn, &key(&person)?)?;
+            let list = certificates::of_person(&mut conn, id)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::Value::Array(list.iter().map(self::json).collect())
+                );
+            } else {
+                for c in &list {
+                    print(c, false);
+                }
+            }
+        }
+        CertificatesCommand::IssueDue {
+            status_file,
+            on,
+            renew_within_days,
+            koki_until,
+            json,
+        } => {
+            let name = status_file.display().to_string();
+            let input = std::fs::File::open(&status_file)
+                .map_err(|e| anyhow::anyhow!("cannot open {name}: {e}"))?;
+            let options = certificates::DueOptions {
+                on: on.unwrap_or_else(super::today_tokyo),
+                renew_within_days,
+                koki_until,
+            };
+            let summary = match certificates::issue_due(
+                &mut conn,
+                &name,
+                std::io::BufReader::new(input),
+                options,
+                &super::actor("batch"),
+            ) {
+                Ok(s) => s,
+                Err(certificates::DueError::File { file, errors }) => {
+                    for e in errors.iter().take(20) {
+                        eprintln!("error: {file}:{}: {}: {}", e.line, e.column, e.reason);
+                    }
+                    anyhow::bail!(
+                        "{file}: {} line(s) cannot be used; nothing was issued",
+                        errors.len()
+                    );
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else {
+                println!(
+                    "ex-officio run on {} ({name}, {} status lines)",
+                    options.on, summary.status_rows
+                );
+                println!(
+                    "  issued (no usable card)      {:>8}",
+                    summary.issued_ex_officio
+                );
+                println!("  issued (後期高齢者)          {:>8}", summary.issued_koki);
+                println!("  renewed (expiring soon)      {:>8}", summary.renewed);
+                println!(
+                    "  already holding one          {:>8}",
+                    summary.already_holding
+                );
+                println!("  no validity left (skipped)   {:>8}", summary.skipped);
+                println!(
+                    "  status lines not in registry {:>8}",
+                    summary.not_in_registry
+                );
+            }
+        }
+        CertificatesCommand::Show { id } => {
+            let c = certificates::get(&mut conn, id)?;
+            print(&c, false);
+            println!("printed: {}", serde_json::to_string_pretty(&c.printed)?);
+            for e in certificates::events(&mut conn, id)? {
+                println!(
+                    "  {} {} by {}{}",
+                    e.at.format("%Y-%m-%d %H:%M"),
+                    e.action,
+                    e.actor,
+                    e.reason.map(|r| format!(": {r}")).unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
+}

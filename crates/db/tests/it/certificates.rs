@@ -1,0 +1,280 @@
+//! The ex-officio run (職権交付) against a real database: who gets a certificate from the
+//! monthly card-registration status file, the 後期高齢者 rule before and after 2026-07-31,
+//! renewals, idempotence, and a bad file storing nothing.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Nullable, Text};
+use shikaku_db::certificates::{self, DueError, DueOptions, IssueOptions, Kind};
+use shikaku_db::testing::TestDb;
+
+const KUMIAI: &str = "06130199";
+const KOKI: &str = "39131016";
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+fn setup(conn: &mut PgConnection) {
+    for (n, kind) in [(KUMIAI, "kumiai"), (KOKI, "koki")] {
+        diesel::sql_query(
+            "INSERT INTO insurers (insurer_number, name, kind) VALUES ($1, 'テスト', $2)",
+        )
+        .bind::<Text, _>(n)
+        .bind::<Text, _>(kind)
+        .execute(conn)
+        .unwrap();
+    }
+}
+
+fn person(
+    conn: &mut PgConnection,
+    insurer: &str,
+    number: &str,
+    birth: &str,
+    lost: Option<&str>,
+) -> i64 {
+    let id = diesel::sql_query(
+        "INSERT INTO persons (insurer_number, symbol, number, branch, relationship, name_kanji,
+                              name_kana, kana_key, birth_date, sex)
+         VALUES ($1, '', $2, '', 1, '試験', 'シケン', 'シケン', $3, 2) RETURNING id",
+    )
+    .bind::<Text, _>(insurer)
+    .bind::<Text, _>(number)
+    .bind::<Date, _>(d(birth))
+    .get_result::<Id>(conn)
+    .unwrap()
+    .id;
+    diesel::sql_query("INSERT INTO qualifications (person_id, acquired_on, lost_on, loss_reason) VALUES ($1, '2020-04-01', $2, CASE WHEN $2 IS NULL THEN NULL ELSE '03' END)")
+        .bind::<BigInt, _>(id)
+        .bind::<Nullable<Date>, _>(lost.map(d))
+        .execute(conn)
+        .unwrap();
+    id
+}
+
+fn statuses(conn: &mut PgConnection) -> Vec<(i64, String, String)> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        person_id: i64,
+        #[diesel(sql_type = Text)]
+        kind: String,
+        #[diesel(sql_type = Text)]
+        status: String,
+    }
+    diesel::sql_query("SELECT person_id, kind, status FROM certificates ORDER BY id")
+        .load::<Row>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.person_id, r.kind, r.status))
+        .collect()
+}
+
+fn options(on: &str) -> DueOptions {
+    DueOptions {
+        on: d(on),
+        renew_within_days: 30,
+        koki_until: d("2026-07-31"),
+    }
+}
+
+#[test]
+fn issues_to_those_without_a_usable_card_once() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    setup(&mut conn);
+    let unregistered = person(&mut conn, KUMIAI, "1", "1980-01-01", None);
+    let registered = person(&mut conn, KUMIAI, "2", "1980-01-01", None);
+    let expired_cert = person(&mut conn, KUMIAI, "3", "1980-01-01", None);
+    let returned = person(&mut conn, KUMIAI, "4", "1980-01-01", None);
+    let cancelled = person(&mut conn, KUMIAI, "5", "1980-01-01", None);
+    let lost = person(&mut conn, KUMIAI, "6", "1980-01-01", Some("2026-01-01"));
+    let holding = person(&mut conn, KUMIAI, "7", "1980-01-01", None);
+    let expiring = person(&mut conn, KUMIAI, "8", "1980-01-01", None);
+    let absent = person(&mut conn, KUMIAI, "9", "1980-01-01", None);
+    let koki_registered = person(&mut conn, KOKI, "10", "1945-01-01", None);
+    // Holding a long certificate; holding one that expires within 30 days of the run.
+    certificates::issue(
+        &mut conn,
+        holding,
+        Kind::Application,
+        d("2026-05-01"),
+        &IssueOptions::default(),
+        "t",
+    )
+    .unwrap();
+    let old = certificates::issue(
+        &mut conn,
+        expiring,
+        Kind::Application,
+        d("2026-05-01"),
+        &IssueOptions {
+            voluntary_until: Some(d("2026-06-10")),
+            ..Default::default()
+        },
+        "t",
+    )
+    .unwrap();
+    assert_eq!(old.valid_until, d("2026-06-10"));
+
+    let file = format!(
+        "insurer_number,symbol,number,branch,card_status\n\
+         {KUMIAI},,1,,unregistered\n{KUMIAI},,2,,registered\n{KUMIAI},,3,,certificate_expired\n\
+         {KUMIAI},,4,,card_returned\n{KUMIAI},,5,,registration_cancelled\n{KUMIAI},,6,,unregistered\n\
+         {KUMIAI},,7,,unregistered\n{KUMIAI},,8,,unregistered\n{KOKI},,10,,registered\n\
+         {KUMIAI},,99,,unregistered\n"
+    );
+    let s = certificates::issue_due(
+        &mut conn,
+        "status.csv",
+        file.as_bytes(),
+        options("2026-06-01"),
+        "batch",
+    )
+    .unwrap();
+    assert_eq!(s.status_rows, 10);
+    assert_eq!(s.not_in_registry, 1);
+    assert_eq!(s.issued_ex_officio, 4, "{s:?}");
+    assert_eq!(s.issued_koki, 1, "{s:?}");
+    assert_eq!(s.renewed, 1, "{s:?}");
+    assert_eq!(s.already_holding, 1, "{s:?}");
+    assert_eq!(s.certificate_ids.len(), 6);
+    let got = statuses(&mut conn);
+    let active: Vec<i64> = got
+        .iter()
+        .filter(|r| r.2 == "active")
+        .map(|r| r.0)
+        .collect();
+    for p in [
+        unregistered,
+        expired_cert,
+        returned,
+        cancelled,
+        holding,
+        expiring,
+        koki_registered,
+    ] {
+        assert!(
+            active.contains(&p),
+            "person {p} should hold an active certificate: {got:?}"
+        );
+    }
+    for p in [registered, lost, absent] {
+        assert!(!active.contains(&p), "person {p} should have none: {got:?}");
+    }
+    assert!(got
+        .iter()
+        .any(|r| r.0 == koki_registered && r.1 == "koki_automatic"));
+    assert!(got.iter().any(|r| r.0 == expiring && r.2 == "superseded"));
+
+    // Idempotent: the same file again issues nothing.
+    let again = certificates::issue_due(
+        &mut conn,
+        "status.csv",
+        file.as_bytes(),
+        options("2026-06-01"),
+        "batch",
+    )
+    .unwrap();
+    assert_eq!(
+        (again.issued_ex_officio, again.issued_koki, again.renewed),
+        (0, 0, 0),
+        "{again:?}"
+    );
+    assert!(again.certificate_ids.is_empty());
+    assert_eq!(statuses(&mut conn).len(), got.len());
+}
+
+#[test]
+fn koki_rule_ends_after_2026_07_31() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    setup(&mut conn);
+    let registered = person(&mut conn, KOKI, "1", "1945-01-01", None);
+    let absent = person(&mut conn, KOKI, "2", "1945-01-01", None);
+    let file = format!("insurer_number,symbol,number,branch,card_status\n{KOKI},,1,,registered\n");
+    // Until 2026-07-31 every member gets one, whatever the card status, even absent from the file.
+    let s = certificates::issue_due(
+        &mut conn,
+        "a.csv",
+        file.as_bytes(),
+        options("2026-07-31"),
+        "batch",
+    )
+    .unwrap();
+    assert_eq!(s.issued_koki, 2, "{s:?}");
+    let got = statuses(&mut conn);
+    assert!(got
+        .iter()
+        .any(|r| r.0 == registered && r.1 == "koki_automatic"));
+    assert!(got.iter().any(|r| r.0 == absent && r.1 == "koki_automatic"));
+
+    // From 1 August a registered card is usable for 後期 members too: a new member with one
+    // gets nothing, one without gets a certificate ex officio.
+    let with_card = person(&mut conn, KOKI, "3", "1945-01-01", None);
+    let without = person(&mut conn, KOKI, "4", "1945-01-01", None);
+    let file = format!(
+        "insurer_number,symbol,number,branch,card_status\n{KOKI},,3,,registered\n{KOKI},,4,,unregistered\n"
+    );
+    let s = certificates::issue_due(
+        &mut conn,
+        "b.csv",
+        file.as_bytes(),
+        options("2026-08-01"),
+        "batch",
+    )
+    .unwrap();
+    assert_eq!((s.issued_koki, s.issued_ex_officio), (0, 1), "{s:?}");
+    let got = statuses(&mut conn);
+    assert!(!got.iter().any(|r| r.0 == with_card));
+    assert!(got.iter().any(|r| r.0 == without && r.1 == "ex_officio"));
+}
+
+#[test]
+fn a_bad_status_file_issues_nothing() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    setup(&mut conn);
+    person(&mut conn, KUMIAI, "1", "1980-01-01", None);
+    let file = format!(
+        "insurer_number,symbol,number,branch,card_status\n{KUMIAI},,1,,unregistered\n12345678,,2,,unregistered\n{KUMIAI},,3,,lost\n"
+    );
+    let err = certificates::issue_due(
+        &mut conn,
+        "bad.csv",
+        file.as_bytes(),
+        options("2026-06-01"),
+        "batch",
+    )
+    .unwrap_err();
+    let DueError::File { file, errors } = err else {
+        panic!("expected a file error")
+    };
+    assert_eq!(file, "bad.csv");
+    assert_eq!(errors.len(), 2);
+    assert_eq!(
+        (errors[0].line, errors[0].column.as_str()),
+        (3, "insurer_number")
+    );
+    assert_eq!(
+        (errors[1].line, errors[1].column.as_str()),
+        (4, "card_status")
+    );
+    assert!(statuses(&mut conn).is_empty());
+    let err = certificates::issue_due(
+        &mut conn,
+        "h.csv",
+        "a,b\n".as_bytes(),
+        options("2026-06-01"),
+        "batch",
+    )
+    .unwrap_err();
+    assert!(matches!(err, DueError::File { .. }));
+}
