@@ -379,3 +379,65 @@ pub async fn returned_certificate(
     )
     .await
 }
+
+/// The layout of a certificate PDF.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PdfQuery {
+    /// card (85.6 × 54 mm, the default) or a4 (an A4 sheet with cut marks).
+    pub layout: Option<String>,
+}
+
+/// The certificate as PDF, exactly as it was printed when issued.
+#[utoipa::path(
+    tag = "certificates",
+    params(("id" = i64, Path, description = "Certificate id"), PdfQuery),
+    responses((status = 200, content_type = "application/pdf", description = "The certificate"),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 503, description = "No font configured", body = ErrorBody)),
+    security(("bearer" = [])),
+    description = "Roles: clerk, admin. Logged as certificate_print."
+)]
+#[get("/v1/certificates/{id}/pdf")]
+pub async fn certificate_pdf(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    query: web::Query<PdfQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(CLERKS)?;
+    let l = query.layout.as_deref().unwrap_or("card");
+    let layout = shikaku_print::Layout::parse(l)
+        .ok_or_else(|| ApiError::Invalid(format!("layout: {l:?} is not card or a4")))?;
+    let font = state.font.clone().ok_or_else(|| {
+        ApiError::Unavailable("this service was started without a PDF font (SHIKAKU_FONT)".into())
+    })?;
+    let id = id.into_inner();
+    let cert = state
+        .blocking(move |conn| Ok(certificates::get(conn, id)?))
+        .await?;
+    let printed = cert.printed.clone();
+    let pdf = actix_web::web::block(move || {
+        shikaku_print::certificates_pdf(&font, std::slice::from_ref(&printed), layout)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("PDF task failed: {e}")))?
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    log(
+        &state,
+        &caller,
+        "certificate_print",
+        &cert,
+        json!({ "certificate_id": id }),
+        None,
+    )
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((
+            "Content-Disposition",
+            format!("inline; filename=\"certificate-{}.pdf\"", cert.number),
+        ))
+        .body(pdf))
+}

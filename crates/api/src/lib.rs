@@ -55,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .service(certificates::reissue_certificate)
         .service(certificates::revoke_certificate)
         .service(certificates::returned_certificate)
+        .service(certificates::certificate_pdf)
         .service(findings::list_findings)
         .service(findings::show_finding)
         .service(findings::confirm_finding)

@@ -28,6 +28,7 @@ use crate::{certificates, eligibility, fhir, findings, linkages, ops, persons};
         certificates::reissue_certificate,
         certificates::revoke_certificate,
         certificates::returned_certificate,
+        certificates::certificate_pdf,
         findings::list_findings,
         findings::show_finding,
         findings::confirm_finding,

@@ -80,6 +80,8 @@ pub struct AppState {
     pub access_log: AccessLog,
     /// Prometheus registry and instruments.
     pub metrics: Metrics,
+    /// The Japanese font embedded in certificate PDFs; `None` makes the PDF route answer 503.
+    pub font: Option<Arc<Vec<u8>>>,
 }
 
 impl AppState {
@@ -116,10 +118,17 @@ impl AppState {
             limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
             keyring: keyring.map(Arc::new),
             metrics,
+            font: None,
             pool,
             staff_pool,
             config,
         })
+    }
+
+    /// The same state with the font for PDFs (read by the binary: this crate does no file I/O).
+    pub fn with_font(mut self, font: Vec<u8>) -> AppState {
+        self.font = Some(Arc::new(font));
+        self
     }
 
     /// An async connection, or 503 when none comes within the wait timeout.

@@ -119,3 +119,17 @@ pub fn write_key_file(path: &Path, keyring: &Keyring, overwrite: bool) -> anyhow
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
+
+/// The environment variable naming the Japanese font embedded in PDFs.
+pub const FONT_VAR: &str = "SHIKAKU_FONT";
+
+/// Reads the font for PDFs: `SHIKAKU_FONT`, or IPAex Gothic where Debian installs it.
+pub fn load_font() -> anyhow::Result<Vec<u8>> {
+    let path = std::env::var(FONT_VAR).unwrap_or_else(|_| shikaku_print::DEFAULT_FONT.to_string());
+    std::fs::read(&path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the PDF font {path}: {e} (install Debian's fonts-ipaexfont-gothic, or \
+             set {FONT_VAR} to a TrueType font with Japanese glyphs)"
+        )
+    })
+}

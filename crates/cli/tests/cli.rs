@@ -390,3 +390,209 @@ fn tokens_serve_and_the_access_log() {
         text(&o)
     );
 }
+
+#[test]
+fn certificates_at_the_counter_and_by_the_monthly_run() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    assert!(shikaku(
+        &db,
+        &keys,
+        &["keys", "generate", "--out", keys.to_str().unwrap()]
+    )
+    .status
+    .success());
+    let ins = insurer();
+    assert!(shikaku(
+        &db,
+        &keys,
+        &[
+            "insurers",
+            "add",
+            &ins,
+            "--name",
+            "テスト組合",
+            "--cert-years",
+            "3"
+        ]
+    )
+    .status
+    .success());
+    let persons = dir.path().join("persons.csv");
+    std::fs::write(
+        &persons,
+        format!(
+            "{PERSONS_HEADER}\n\
+             {ins},S1,77,00,insured,試験　太郎,シケン　タロウ,1980-05-05,1,1000001,東京都千代田区千代田1番1号,2020-04-01,,,\n\
+             {ins},S1,78,00,insured,試験　花子,シケン　ハナコ,1982-02-02,2,,,2020-04-01,,,\n"
+        ),
+    )
+    .unwrap();
+    assert!(shikaku(
+        &db,
+        &keys,
+        &["import", "persons", persons.to_str().unwrap()]
+    )
+    .status
+    .success());
+    let taro = format!("{ins}:S1:77:00");
+
+    // issue --json prints the id, number, validity and status.
+    let o = shikaku(
+        &db,
+        &keys,
+        &[
+            "certificates",
+            "issue",
+            &taro,
+            "--on",
+            "2026-12-01",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let c: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(c["valid_from"], "2026-12-01");
+    assert_eq!(c["valid_until"], "2029-11-30");
+    assert_eq!(c["status"], "active");
+    let id = c["id"].as_i64().unwrap().to_string();
+    // A second one is refused; a person key that does not exist is named.
+    let o = shikaku(&db, &keys, &["certificates", "issue", &taro]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("reissue it instead"), "{}", text(&o));
+    let o = shikaku(
+        &db,
+        &keys,
+        &["certificates", "issue", &format!("{ins}:S1:99:00")],
+    );
+    assert!(text(&o).contains("no person"), "{}", text(&o));
+
+    // print: a card PDF with the name in it.
+    let pdf = dir.path().join("card.pdf");
+    let o = shikaku(
+        &db,
+        &keys,
+        &["certificates", "print", &id, "--out", pdf.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = Command::new("pdftotext")
+        .args([pdf.to_str().unwrap(), "-"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("テスト組合"));
+
+    let o = shikaku(
+        &db,
+        &keys,
+        &[
+            "certificates",
+            "reissue",
+            &id,
+            "--reason",
+            "紛失",
+            "--on",
+            "2027-01-05",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let new: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(new["valid_until"], "2030-01-04");
+    let new_id = new["id"].as_i64().unwrap().to_string();
+    let o = shikaku(
+        &db,
+        &keys,
+        &[
+            "certificates",
+            "revoke",
+            &new_id,
+            "--reason",
+            "本人申出",
+            "--json",
+        ],
+    );
+    assert!(text(&o).contains("\"revoked\""), "{}", text(&o));
+    let o = shikaku(
+        &db,
+        &keys,
+        &[
+            "certificates",
+            "returned",
+            &new_id,
+            "--reason",
+            "郵送で返納",
+        ],
+    );
+    assert!(text(&o).contains("returned"), "{}", text(&o));
+    let o = shikaku(&db, &keys, &["certificates", "list", &taro, "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let statuses: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["returned", "superseded"]);
+
+    // The monthly run: both are unregistered; 太郎 gets a new one (his were returned), 花子 too.
+    let status = dir.path().join("status.csv");
+    std::fs::write(
+        &status,
+        format!("insurer_number,symbol,number,branch,card_status\n{ins},S1,77,00,unregistered\n{ins},S1,78,00,card_returned\n"),
+    )
+    .unwrap();
+    let mailing = dir.path().join("mailing.pdf");
+    let args = [
+        "certificates",
+        "issue-due",
+        "--status-file",
+        status.to_str().unwrap(),
+        "--on",
+        "2027-02-01",
+        "--out",
+        mailing.to_str().unwrap(),
+    ];
+    let o = shikaku(&db, &keys, &args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("wrote 2 certificate(s) for mailing"),
+        "{}",
+        text(&o)
+    );
+    let out = Command::new("pdftotext")
+        .args([mailing.to_str().unwrap(), "-"])
+        .output()
+        .unwrap();
+    let mail: String = String::from_utf8_lossy(&out.stdout)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    assert!(
+        mail.contains("資格確認書の送付について")
+            && mail.contains("番号77")
+            && mail.contains("番号78"),
+        "{mail}"
+    );
+    // Again: nothing new.
+    let o = shikaku(&db, &keys, &args);
+    assert!(text(&o).contains("no new certificates"), "{}", text(&o));
+    // A bad status file names the line and column.
+    std::fs::write(
+        &status,
+        format!("insurer_number,symbol,number,branch,card_status\n{ins},S1,77,00,maybe\n"),
+    )
+    .unwrap();
+    let o = shikaku(
+        &db,
+        &keys,
+        &[
+            "certificates",
+            "issue-due",
+            "--status-file",
+            status.to_str().unwrap(),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains(":2: card_status:"), "{}", text(&o));
+}

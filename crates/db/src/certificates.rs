@@ -938,3 +938,85 @@ impl From<diesel::result::Error> for DueError {
         DueError::Db(DbError::from(e))
     }
 }
+
+/// The printed items of these certificates, in the order given (for a mailing PDF).
+pub fn printed_of(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<Value>, DbError> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Jsonb)]
+        printed: Value,
+    }
+    Ok(diesel::sql_query(
+        "SELECT c.printed FROM unnest($1::bigint[]) WITH ORDINALITY AS t(id, ord)
+           JOIN certificates c ON c.id = t.id ORDER BY t.ord",
+    )
+    .bind::<Array<BigInt>, _>(ids)
+    .load::<Row>(conn)?
+    .into_iter()
+    .map(|r| r.printed)
+    .collect())
+}
+
+/// What the 資格情報のお知らせ shows for a card holder on a day.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct NoticeData {
+    /// 氏名.
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    /// 生年月日.
+    #[diesel(sql_type = Date)]
+    pub birth_date: NaiveDate,
+    /// 保険者番号.
+    #[diesel(sql_type = Text)]
+    pub insurer_number: String,
+    /// 保険者名称.
+    #[diesel(sql_type = Text)]
+    pub insurer_name: String,
+    /// 記号.
+    #[diesel(sql_type = Text)]
+    pub symbol: String,
+    /// 番号.
+    #[diesel(sql_type = Text)]
+    pub number: String,
+    /// 枝番.
+    #[diesel(sql_type = Text)]
+    pub branch: String,
+    /// 資格取得年月日 of the period in force.
+    #[diesel(sql_type = Date)]
+    pub acquired_on: NaiveDate,
+    /// Co-pay as registered (percent), if any.
+    #[diesel(sql_type = Nullable<SmallInt>)]
+    pub copay_rate: Option<i16>,
+    /// Last 4 digits of the active linked number.
+    #[diesel(sql_type = Text)]
+    pub my_number_last4: String,
+}
+
+/// The notice data for a person insured on `on` with an active linkage; refused otherwise
+/// (the notice is for マイナ保険証 holders).
+pub fn notice_data(
+    conn: &mut PgConnection,
+    person_id: i64,
+    on: NaiveDate,
+) -> Result<NoticeData, DbError> {
+    diesel::sql_query(
+        "SELECT p.name_kanji AS name, p.birth_date, p.insurer_number, i.name AS insurer_name,
+                p.symbol, p.number, p.branch, q.acquired_on, p.copay_rate, l.mn_last4 AS my_number_last4
+           FROM persons p JOIN insurers i ON i.insurer_number = p.insurer_number
+           JOIN qualifications q ON q.person_id = p.id AND q.acquired_on <= $2
+                                AND (q.lost_on IS NULL OR q.lost_on > $2)
+           JOIN LATERAL (SELECT mn_last4 FROM linkages WHERE person_id = p.id AND status = 'active'
+                          ORDER BY linked_on DESC, id DESC LIMIT 1) l ON true
+          WHERE p.id = $1",
+    )
+    .bind::<BigInt, _>(person_id)
+    .bind::<Date, _>(on)
+    .get_result(conn)
+    .optional()?
+    .ok_or_else(|| {
+        DbError::Invalid(format!(
+            "person {person_id} is not insured on {on} with an active My Number linkage: \
+             no 資格情報のお知らせ"
+        ))
+    })
+}

@@ -279,3 +279,73 @@ async fn validity_follows_the_insurer_policy_and_age() {
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[actix_web::test]
+async fn the_pdf_shows_what_was_printed() {
+    let app = TestApp::new();
+    let p = app.person(
+        KUMIAI,
+        "54",
+        "7",
+        "00",
+        "1980-05-05",
+        "プリント",
+        &[("2020-04-01", None)],
+    );
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            "/v1/certificates",
+            json!({ "person_id": p, "on": "2026-12-01" }),
+        )
+        .await;
+    let id = r.json["id"].as_i64().unwrap();
+    let number = r.json["number"].as_str().unwrap().to_string();
+    for layout in ["card", "a4"] {
+        let req = actix_web::test::TestRequest::get()
+            .uri(&format!("/v1/certificates/{id}/pdf?layout={layout}"))
+            .insert_header((
+                "Authorization",
+                format!("Bearer {}", app.token(Role::Clerk)),
+            ));
+        let state = app.state.clone();
+        let svc = actix_web::test::init_service(
+            actix_web::App::new().configure(move |cfg| shikaku_api::configure(cfg, state)),
+        )
+        .await;
+        let res = actix_web::test::call_service(&svc, req.to_request()).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(
+            res.headers().get("content-type").unwrap(),
+            "application/pdf"
+        );
+        let body = actix_web::test::read_body(res).await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.pdf");
+        std::fs::write(&path, &body).unwrap();
+        let out = std::process::Command::new("pdftotext")
+            .args([path.to_str().unwrap(), "-"])
+            .output()
+            .expect("pdftotext (poppler-utils) is needed; scripts/test installs it");
+        let text: String = String::from_utf8_lossy(&out.stdout)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        assert!(text.contains(&number), "{layout}: {text}");
+        assert!(
+            text.contains("テスト健康保険組合") && text.contains("番号7"),
+            "{layout}: {text}"
+        );
+    }
+    let r = app
+        .get(
+            Some(Role::Clerk),
+            &format!("/v1/certificates/{id}/pdf?layout=poster"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(app
+        .access_log()
+        .iter()
+        .any(|e| e.action == "certificate_print"));
+}

@@ -84,7 +84,16 @@ impl TestApp {
         config.pool_size = 4;
         config.staff_pool_size = 2;
         tune(&mut config);
-        let state = web::Data::new(AppState::new(config, Some(keyring)).unwrap());
+        let font_path = std::env::var("SHIKAKU_FONT")
+            .unwrap_or_else(|_| shikaku_print::DEFAULT_FONT.to_string());
+        let font = std::fs::read(&font_path).unwrap_or_else(|e| {
+            panic!("the PDF font {font_path} is needed (scripts/test installs it): {e}")
+        });
+        let state = web::Data::new(
+            AppState::new(config, Some(keyring))
+                .unwrap()
+                .with_font(font),
+        );
         TestApp {
             db,
             state,

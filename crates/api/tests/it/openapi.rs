@@ -23,6 +23,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/certificates/{id}/reissue"),
     ("post", "/v1/certificates/{id}/revoke"),
     ("post", "/v1/certificates/{id}/returned"),
+    ("get", "/v1/certificates/{id}/pdf"),
     ("get", "/v1/findings"),
     ("get", "/v1/findings/{id}"),
     ("post", "/v1/findings/{id}/confirm"),

@@ -81,6 +81,31 @@ pub enum CertificatesCommand {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        /// Write every new certificate to this PDF (A4 with cut marks) for mailing.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Write a certificate as PDF: a card-size page, or an A4 sheet with cut marks.
+    Print {
+        /// Certificate id.
+        id: i64,
+        /// The PDF to write.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// card or a4.
+        #[arg(long, default_value = "card")]
+        layout: String,
+    },
+    /// Write the 資格情報のお知らせ (A4, for a マイナ保険証 holder) as PDF.
+    Notice {
+        /// The person: 保険者番号:記号:番号:枝番.
+        person: String,
+        /// The PDF to write.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Date of the notice (default: today in Asia/Tokyo).
+        #[arg(long)]
+        on: Option<chrono::NaiveDate>,
     },
     /// One certificate with its printed items and history.
     Show {
@@ -218,6 +243,7 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
             renew_within_days,
             koki_until,
             json,
+            out,
         } => {
             let name = status_file.display().to_string();
             let input = std::fs::File::open(&status_file)
@@ -269,6 +295,65 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
                     summary.not_in_registry
                 );
             }
+            if let Some(out) = out {
+                if summary.certificate_ids.is_empty() {
+                    println!("no new certificates: {} not written", out.display());
+                } else {
+                    let printed = certificates::printed_of(&mut conn, &summary.certificate_ids)?;
+                    let pdf = shikaku_print::certificates_pdf(
+                        &crate::config::load_font()?,
+                        &printed,
+                        shikaku_print::Layout::A4,
+                    )?;
+                    std::fs::write(&out, pdf)
+                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+                    println!(
+                        "wrote {} certificate(s) for mailing to {}",
+                        printed.len(),
+                        out.display()
+                    );
+                }
+            }
+        }
+        CertificatesCommand::Print { id, out, layout } => {
+            let layout = shikaku_print::Layout::parse(&layout)
+                .ok_or_else(|| anyhow::anyhow!("--layout must be card or a4"))?;
+            let cert = certificates::get(&mut conn, id)?;
+            let pdf = shikaku_print::certificates_pdf(
+                &crate::config::load_font()?,
+                std::slice::from_ref(&cert.printed),
+                layout,
+            )?;
+            std::fs::write(&out, pdf)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            println!("wrote certificate {} to {}", cert.number, out.display());
+        }
+        CertificatesCommand::Notice { person, out, on } => {
+            let id = certificates::person_id(&mut conn, &key(&person)?)?;
+            let on = on.unwrap_or_else(super::today_tokyo);
+            let n = certificates::notice_data(&mut conn, id, on)?;
+            let rate = shikaku_domain::copay::effective(
+                n.birth_date,
+                on,
+                n.copay_rate.and_then(|r| u8::try_from(r).ok()),
+            );
+            let notice = shikaku_print::Notice {
+                name: n.name,
+                birth_date: n.birth_date.to_string(),
+                insurer_number: n.insurer_number,
+                insurer_name: n.insurer_name,
+                symbol: n.symbol,
+                number: n.number,
+                branch: n.branch,
+                acquired_on: n.acquired_on.to_string(),
+                copay_percent: rate.percent(),
+                my_number_last4: n.my_number_last4,
+                issued_on: on.to_string(),
+            };
+            let pdf = shikaku_print::notice_pdf(&crate::config::load_font()?, &notice)?;
+            std::fs::write(&out, pdf)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            println!("wrote 資格情報のお知らせ for {person} to {}", out.display());
         }
         CertificatesCommand::Show { id } => {
             let c = certificates::get(&mut conn, id)?;

@@ -73,7 +73,11 @@ pub fn run(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
     let bind = args.bind.clone();
     actix_web::rt::System::new()
         .block_on(async move {
-            let state = AppState::new(config, keyring)?;
+            let mut state = AppState::new(config, keyring)?;
+            match crate::config::load_font() {
+                Ok(font) => state = state.with_font(font),
+                Err(e) => tracing::warn!("certificate PDFs will answer 503: {e:#}"),
+            }
             shikaku_api::serve(state, &args.bind, workers, args.shutdown_timeout)
                 .await
                 .map_err(anyhow::Error::from)
