@@ -278,3 +278,51 @@ fn a_bad_status_file_issues_nothing() {
     .unwrap_err();
     assert!(matches!(err, DueError::File { .. }));
 }
+
+#[test]
+fn an_imported_loss_revokes_the_active_certificate() {
+    use crate::util::{import_persons_ok, persons_csv, Person};
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    setup(&mut conn);
+    let p = Person::new(KUMIAI, "S", "1", "00");
+    import_persons_ok(&mut conn, persons_csv(std::slice::from_ref(&p)));
+    let id =
+        certificates::person_id(&mut conn, &format!("{KUMIAI}:S:1:00").parse().unwrap()).unwrap();
+    let cert = certificates::issue(
+        &mut conn,
+        id,
+        Kind::Application,
+        d("2026-06-01"),
+        &IssueOptions::default(),
+        "t",
+    )
+    .unwrap();
+    assert_eq!(cert.status, "active");
+    // The next month's file records the loss.
+    let lost = p.with(|p| {
+        p.lost_on = "2026-09-01".into();
+        p.loss_reason = "03".into();
+    });
+    import_persons_ok(&mut conn, persons_csv(&[lost]));
+    let after = certificates::get(&mut conn, cert.id).unwrap();
+    assert_eq!(after.status, "revoked");
+    let events = certificates::events(&mut conn, cert.id).unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.actor.as_str()),
+        ("revoked", "system:qualification_lost")
+    );
+    assert!(last.reason.as_deref().unwrap().contains("2026-09-01"));
+    // No new certificate can be issued after the loss.
+    let err = certificates::issue(
+        &mut conn,
+        id,
+        Kind::Application,
+        d("2026-10-01"),
+        &IssueOptions::default(),
+        "t",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("not insured"), "{err}");
+}
