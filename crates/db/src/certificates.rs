@@ -647,6 +647,8 @@ pub struct DueSummary {
     pub already_holding: u64,
     /// Due persons for whom no validity remains (e.g. they lose the qualification tomorrow).
     pub skipped: u64,
+    /// Active certificates whose validity had ended before the day, marked expired first.
+    pub expired: u64,
     /// Ids of every certificate created, for the mailing PDF.
     pub certificate_ids: Vec<i64>,
 }
@@ -803,6 +805,9 @@ pub fn issue_due<R: std::io::Read>(
         ..DueSummary::default()
     };
     conn.transaction::<_, DueError, _>(|conn| {
+        // Certificates past their expiry are expired first, so their holders count as holding
+        // none and get a new one when still due.
+        summary.expired = expire(conn, options.on, actor)? as u64;
         diesel::sql_query(
             "CREATE TEMP TABLE card_status (insurer_number text COLLATE \"C\", symbol text COLLATE \"C\",
                  number text COLLATE \"C\", branch text COLLATE \"C\", card_status text) ON COMMIT DROP",

@@ -290,6 +290,7 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
                     summary.already_holding
                 );
                 println!("  no validity left (skipped)   {:>8}", summary.skipped);
+                println!("  expired before the run       {:>8}", summary.expired);
                 println!(
                     "  status lines not in registry {:>8}",
                     summary.not_in_registry

@@ -326,3 +326,69 @@ fn an_imported_loss_revokes_the_active_certificate() {
     .unwrap_err();
     assert!(err.to_string().contains("not insured"), "{err}");
 }
+
+#[test]
+fn expired_certificates_are_marked_and_replaced_when_due() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    setup(&mut conn);
+    let due = person(&mut conn, KUMIAI, "1", "1980-01-01", None);
+    let card = person(&mut conn, KUMIAI, "2", "1980-01-01", None);
+    let short = IssueOptions {
+        residence_until: Some(d("2026-03-31")),
+        ..Default::default()
+    };
+    let a = certificates::issue(
+        &mut conn,
+        due,
+        Kind::Application,
+        d("2026-01-05"),
+        &short,
+        "t",
+    )
+    .unwrap();
+    let b = certificates::issue(
+        &mut conn,
+        card,
+        Kind::Application,
+        d("2026-01-05"),
+        &short,
+        "t",
+    )
+    .unwrap();
+    let file = format!(
+        "insurer_number,symbol,number,branch,card_status\n{KUMIAI},,1,,unregistered\n{KUMIAI},,2,,registered\n"
+    );
+    let s = certificates::issue_due(
+        &mut conn,
+        "s.csv",
+        file.as_bytes(),
+        options("2026-06-01"),
+        "batch",
+    )
+    .unwrap();
+    assert_eq!(s.expired, 2, "{s:?}");
+    assert_eq!(s.issued_ex_officio, 1, "{s:?}");
+    assert_eq!(
+        certificates::get(&mut conn, a.id).unwrap().status,
+        "expired"
+    );
+    assert_eq!(
+        certificates::get(&mut conn, b.id).unwrap().status,
+        "expired"
+    );
+    let events = certificates::events(&mut conn, a.id).unwrap();
+    assert_eq!(events.last().unwrap().action, "expired");
+    assert_eq!(certificates::of_person(&mut conn, card).unwrap().len(), 1);
+    assert_eq!(
+        certificates::of_person(&mut conn, due).unwrap()[0].status,
+        "active"
+    );
+    // An expired card can still be returned.
+    assert_eq!(
+        certificates::returned(&mut conn, b.id, "郵送で返納", "t")
+            .unwrap()
+            .status,
+        "returned"
+    );
+}
