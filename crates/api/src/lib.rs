@@ -6,6 +6,7 @@
 pub mod access;
 pub mod auth;
 pub mod certificates;
+pub mod console;
 pub mod eligibility;
 pub mod error;
 pub mod fhir;
@@ -64,6 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .service(ops::metrics)
         .service(ops::openapi_json)
         .service(ops::docs)
+        .configure(console::configure)
         .default_service(web::to(not_found));
 }
 

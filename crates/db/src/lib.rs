@@ -4,6 +4,7 @@
 
 pub mod access_log;
 pub mod certificates;
+pub mod console;
 pub mod error;
 pub mod export;
 pub mod import;

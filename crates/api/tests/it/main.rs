@@ -10,6 +10,7 @@
 
 mod access_log;
 mod certificates;
+mod console;
 mod eligibility;
 mod errors;
 mod explain;

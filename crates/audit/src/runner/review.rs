@@ -259,3 +259,15 @@ pub enum ExportError {
     #[error("cannot write findings: {0}")]
     Write(#[from] csv::Error),
 }
+
+/// The findings about one person that still need or had a verdict (open and confirmed),
+/// most severe first: what the console's person page shows.
+pub fn of_person(conn: &mut PgConnection, person_id: i64) -> Result<Vec<StoredFinding>, DbError> {
+    Ok(diesel::sql_query(format!(
+        "{SELECT}
+         WHERE f.person_id = $1 AND f.status IN ('open', 'confirmed')
+         ORDER BY array_position(ARRAY['critical','high','medium','low'], f.severity), f.id"
+    ))
+    .bind::<BigInt, _>(person_id)
+    .load(conn)?)
+}
