@@ -335,3 +335,45 @@ pub fn reveal(
     };
     Ok(keyring.open(&sealed)?)
 }
+
+/// What the latest resident-register snapshot holds for a linkage's number.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName, serde::Serialize)]
+pub struct RegisterRecord {
+    /// The snapshot it comes from.
+    #[diesel(sql_type = BigInt)]
+    pub snapshot_id: i64,
+    /// 漢字氏名 as registered (may hold ● for characters outside the register's set).
+    #[diesel(sql_type = Text)]
+    pub name_kanji: String,
+    /// カナ氏名, when the extract carries it.
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub name_kana: Option<String>,
+    /// 生年月日.
+    #[diesel(sql_type = Date)]
+    pub birth_date: chrono::NaiveDate,
+    /// 1 male, 2 female.
+    #[diesel(sql_type = diesel::sql_types::SmallInt)]
+    pub sex: i16,
+    /// 住所.
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub address: Option<String>,
+    /// active or removed.
+    #[diesel(sql_type = Text)]
+    pub status: String,
+}
+
+/// The latest snapshot's record for the linkage's number, if the register has it.
+pub fn register_record(
+    conn: &mut PgConnection,
+    linkage_id: i64,
+) -> Result<Option<RegisterRecord>, DbError> {
+    Ok(diesel::sql_query(
+        "SELECT r.snapshot_id, r.name_kanji, r.name_kana, r.birth_date, r.sex, r.address, r.status
+           FROM linkages l
+           JOIN resident_records r ON r.mn_blind = l.mn_blind
+          WHERE l.id = $1 AND r.snapshot_id = (SELECT max(id) FROM resident_snapshots)",
+    )
+    .bind::<BigInt, _>(linkage_id)
+    .get_result(conn)
+    .optional()?)
+}

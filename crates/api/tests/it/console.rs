@@ -271,7 +271,22 @@ async fn in_a_real_browser() {
         "ヤマダ　タロウ",
         &[("2015-06-06", None)],
     );
-    app.link(person, &my_number(61_000_000_003));
+    let linkage = app.link(person, &my_number(61_000_000_003));
+    crate::findings::seed_finding(&app, person, linkage);
+    // The register's record for that number, with another name: the finding's other side.
+    let mut conn = app.conn();
+    diesel::sql_query(
+        "WITH i AS (INSERT INTO imports (kind, file_name, actor) VALUES ('residents', 'r.csv', 't') RETURNING id),
+              s AS (INSERT INTO resident_snapshots (import_id, file_name) SELECT id, 'r.csv' FROM i RETURNING id)
+         INSERT INTO resident_records (snapshot_id, mn_blind, mn_last4, check_digit_ok, name_kanji, name_kana,
+                                       birth_date, sex, address, status)
+         SELECT s.id, l.mn_blind, l.mn_last4, true, '山田　花子', 'ヤマダ　ハナコ', '1985-03-03', 2,
+                '東京都千代田区千代田一丁目1番1号', 'active'
+           FROM s, linkages l WHERE l.id = $1",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(linkage)
+    .execute(&mut conn)
+    .unwrap();
 
     // The service on a real port.
     let state = app.state.clone();
@@ -443,6 +458,146 @@ async fn in_a_real_browser() {
         "{page}"
     );
     shot(&c, "05-access-log").await;
+
+    // As a clerk again: issue a certificate on the person's page and download its PDF.
+    c.goto(&format!("{base}/console")).await.unwrap();
+    c.find(Locator::Css("header form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("#token")).await.unwrap();
+    c.find(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys(app.token(Role::Clerk))
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.box button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("#kana")).await.unwrap();
+    c.goto(&format!("{base}/console/persons/{person}"))
+        .await
+        .unwrap();
+    c.find(Locator::Css("#issue"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let pdf_link = c
+        .wait()
+        .for_element(Locator::Css("a[download]"))
+        .await
+        .unwrap();
+    let href = pdf_link.attr("href").await.unwrap().unwrap();
+    let page = c.source().await.unwrap();
+    assert!(
+        page.contains("active") && page.contains("application"),
+        "{page}"
+    );
+    shot(&c, "06-certificate").await;
+    let fetched: serde_json::Value = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(arguments[0]).then(async r => {
+               const b = new Uint8Array(await r.arrayBuffer());
+               done([r.status, r.headers.get('content-type'), String.fromCharCode(...b.slice(0, 4)), b.length]);
+             });",
+            vec![serde_json::json!(href)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fetched[0], 200, "{fetched}");
+    assert_eq!(fetched[1], "application/pdf");
+    assert_eq!(fetched[2], "%PDF");
+    assert!(fetched[3].as_u64().unwrap() > 1000);
+    // Revoke it with a reason, from the same page.
+    c.find(Locator::Css(
+        "form.inline[action$='/revoke'] input[name=reason]",
+    ))
+    .await
+    .unwrap()
+    .send_keys("本人申出")
+    .await
+    .unwrap();
+    c.find(Locator::Css("form.inline[action$='/revoke'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("span.badge.revoked"))
+        .await
+        .unwrap();
+
+    // As an auditor: the queue, the finding side by side, dismissed with a reason.
+    c.goto(&format!("{base}/console")).await.unwrap();
+    c.find(Locator::Css("header form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("#token")).await.unwrap();
+    c.find(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys(app.token(Role::Auditor))
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.box button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("#kana")).await.unwrap();
+    c.goto(&format!("{base}/console/findings?severity=critical"))
+        .await
+        .unwrap();
+    shot(&c, "07-findings").await;
+    c.find(Locator::LinkText("identity_mismatch"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("#reason_dismiss"))
+        .await
+        .unwrap();
+    let page = c.source().await.unwrap();
+    assert!(page.contains("登録内容と住民基本台帳の比較"), "{page}");
+    assert!(
+        page.contains("山田　花子") && page.contains("tr class=\"diff\""),
+        "{page}"
+    );
+    shot(&c, "08-finding").await;
+    c.find(Locator::Css("#reason_dismiss"))
+        .await
+        .unwrap()
+        .send_keys("旧姓で登録、同一人物と確認")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#do_dismiss"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::XPath("//dd[contains(., 'dismissed')]"))
+        .await
+        .unwrap();
+    let page = c.source().await.unwrap();
+    assert!(page.contains("旧姓で登録、同一人物と確認"), "{page}");
 
     c.close().await.unwrap();
     handle.stop(true).await;

@@ -271,3 +271,29 @@ pub fn of_person(conn: &mut PgConnection, person_id: i64) -> Result<Vec<StoredFi
     .bind::<BigInt, _>(person_id)
     .load(conn)?)
 }
+
+/// One audit run's counts, for the chart of findings by kind across runs.
+#[derive(Debug, Clone, PartialEq, QueryableByName, serde::Serialize)]
+pub struct RunCounts {
+    /// Run id.
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    /// The day the run judged.
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    pub run_date: chrono::NaiveDate,
+    /// `kind/severity` → findings detected.
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    pub counts: serde_json::Value,
+}
+
+/// The last `n` finished runs, oldest first.
+pub fn recent_runs(conn: &mut PgConnection, n: i64) -> Result<Vec<RunCounts>, DbError> {
+    let mut runs: Vec<RunCounts> = diesel::sql_query(
+        "SELECT id, run_date, counts FROM audit_runs WHERE finished_at IS NOT NULL
+         ORDER BY id DESC LIMIT $1",
+    )
+    .bind::<BigInt, _>(n)
+    .load(conn)?;
+    runs.reverse();
+    Ok(runs)
+}

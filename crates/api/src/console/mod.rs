@@ -27,6 +27,9 @@ use crate::eligibility::{answer_logged, EligibilityQuery};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+mod certificates;
+mod findings;
+
 /// The session cookie's name.
 pub const COOKIE: &str = "shikaku_session";
 /// Minutes without a request after which a session ends.
@@ -172,11 +175,13 @@ th{background:#f3f5f7;font-weight:600;font-size:.9rem}
 .badge{display:inline-block;padding:0 .4rem;border-radius:3px;background:#eef2f6;font-size:.85rem}
 .badge.critical,.badge.high{background:#fde7e4;color:var(--bad)}.badge.active{background:#e3f4ea;color:var(--ok)}
 dl.grid{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dl.grid dt{color:var(--muted)}
+tr.diff{background:#fff4f2}form.inline{display:inline-flex;gap:.3rem;margin:.1rem 0;align-items:center}
+form.inline input{width:9rem}.sr{position:absolute;left:-9999px}pre{background:#f6f8fa;padding:.6rem;overflow:auto}
 @media (max-width:800px){body{font-size:16px}header{gap:.8rem}}
 ";
 
 /// The page frame: header with navigation for the signed-in user, then the content.
-fn page(title: &str, staff: Option<&Staff>, content: Markup) -> Markup {
+pub(crate) fn page(title: &str, staff: Option<&Staff>, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="ja" {
@@ -195,6 +200,9 @@ fn page(title: &str, staff: Option<&Staff>, content: Markup) -> Markup {
                             @if matches!(s.caller.role, Role::Provider | Role::Clerk | Role::Admin) {
                                 a href="/console/eligibility" { "資格確認" } " "
                             }
+                            @if matches!(s.caller.role, Role::Auditor | Role::Admin) {
+                                a href="/console/findings" { "監査所見" } " "
+                            }
                             @if s.caller.role == Role::Admin {
                                 a href="/console/access-log" { "アクセスログ" }
                             }
@@ -212,7 +220,7 @@ fn page(title: &str, staff: Option<&Staff>, content: Markup) -> Markup {
     }
 }
 
-fn html_response(markup: Markup) -> HttpResponse {
+pub(crate) fn html_response(markup: Markup) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -563,23 +571,7 @@ pub async fn person(
                 }
             }
             }
-            h2 { "資格確認書" }
-            @if certificates.is_empty() { p.muted { "交付はありません。" } } @else {
-            table {
-                thead { tr { th { "番号" } th { "状態" } th { "交付日" } th { "有効期限" } th { "種別" } } }
-                tbody {
-                    @for c in &certificates {
-                        tr {
-                            td { (c.number) }
-                            td { span.badge.(c.status) { (c.status) } }
-                            td { (c.issued_on) }
-                            td { (c.valid_until) }
-                            td { (c.kind) }
-                        }
-                    }
-                }
-            }
-            }
+            (certificates::section(&staff, p.id, &certificates))
             h2 { "未解決の監査所見" }
             @if findings.is_empty() { p.muted { "ありません。" } } @else {
             table {
@@ -588,7 +580,7 @@ pub async fn person(
                     @for f in &findings {
                         tr {
                             td { span.badge.(f.severity) { (f.severity) } }
-                            td { (f.kind) }
+                            td { a href={ "/console/findings/" (f.id) } { (f.kind) } }
                             td { (f.detail) }
                             td { (f.status) }
                         }
@@ -805,5 +797,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(eligibility_page)
     .service(eligibility_check)
     .service(access_log_page)
-    .service(access_log_verify);
+    .service(access_log_verify)
+    .service(certificates::issue)
+    .service(certificates::act)
+    .service(certificates::pdf)
+    .service(findings::queue)
+    .service(findings::show)
+    .service(findings::verdict)
+    .service(findings::linkage_action);
 }

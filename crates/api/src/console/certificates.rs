@@ -1,0 +1,277 @@
+//! 資格確認書 at the counter: issue, reissue with a reason, revoke, mark returned, and the PDF
+//! (card or A4) to preview or download. The rules are the db crate's, as for the API and CLI.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::NaiveDate;
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::json;
+use shikaku_db::certificates::{self, CertificateView, IssueOptions, Kind};
+use shikaku_db::tokens::Role;
+
+use super::{ConsoleError, Staff};
+use crate::access::entry;
+use crate::auth::today_tokyo;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const CLERKS: &[Role] = &[Role::Admin, Role::Clerk];
+
+/// The person page's certificate section, with the actions the user may take.
+pub(super) fn section(staff: &Staff, person_id: i64, list: &[CertificateView]) -> Markup {
+    let may_act = CLERKS.contains(&staff.caller.role);
+    let has_active = list.iter().any(|c| c.status == "active");
+    html! {
+        h2 { "資格確認書" }
+        @if list.is_empty() { p.muted { "交付はありません。" } } @else {
+            table {
+                thead { tr { th { "番号" } th { "状態" } th { "交付日" } th { "有効期限" } th { "種別" } th { "PDF" }
+                    @if may_act { th { "操作" } } } }
+                tbody {
+                    @for c in list {
+                        tr {
+                            td { (c.number) }
+                            td { span.badge.(c.status) { (c.status) } }
+                            td { (c.issued_on) }
+                            td { (c.valid_until) }
+                            td { (c.kind) }
+                            td {
+                                @if may_act {
+                                    a href={ "/console/certificates/" (c.id) "/pdf?layout=card" } { "カード" } " / "
+                                    a href={ "/console/certificates/" (c.id) "/pdf?layout=a4" } download { "A4" }
+                                }
+                            }
+                            @if may_act {
+                                td {
+                                    @for (action, label) in actions(&c.status) {
+                                        form.inline method="post" action={ "/console/certificates/" (c.id) "/" (action) } {
+                                            input type="hidden" name="csrf" value=(staff.session.csrf);
+                                            label { span.sr { (label) "の理由" }
+                                                input name="reason" required placeholder={ (label) "の理由" } aria-label={ (label) "の理由" };
+                                            }
+                                            button type="submit" { (label) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if may_act && !has_active {
+            form.box method="post" action={ "/console/persons/" (person_id) "/certificates" } {
+                input type="hidden" name="csrf" value=(staff.session.csrf);
+                label for="c_kind" { "種別"
+                    select #c_kind name="kind" {
+                        option value="application" { "申請による交付" }
+                        option value="ex_officio" { "職権交付" }
+                        option value="koki_automatic" { "後期高齢者（一律交付）" }
+                    }
+                }
+                label for="c_on" { "交付日（省略時は本日）" input #c_on name="on" type="date"; }
+                label for="c_remarks" { "備考" input #c_remarks name="remarks"; }
+                label for="c_sex" { "性別を裏面参照にする" input #c_sex name="sex_on_back" type="checkbox" value="1"; }
+                button.primary #issue type="submit" { "資格確認書を交付" }
+            }
+        }
+    }
+}
+
+/// The actions a certificate in `status` allows, as (path, label).
+fn actions(status: &str) -> Vec<(&'static str, &'static str)> {
+    match status {
+        "active" => vec![
+            ("reissue", "再交付"),
+            ("revoke", "無効化"),
+            ("returned", "返納"),
+        ],
+        "returned" => vec![],
+        _ => vec![("returned", "返納")],
+    }
+}
+
+/// The issue form's body.
+#[derive(Deserialize)]
+pub struct IssueForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    on: String,
+    #[serde(default)]
+    remarks: String,
+    #[serde(default)]
+    sex_on_back: Option<String>,
+}
+
+fn back_to(person_id: i64) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", format!("/console/persons/{person_id}")))
+        .finish()
+}
+
+/// Issues a certificate, then shows the person again.
+#[post("/console/persons/{id}/certificates")]
+pub async fn issue(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<i64>,
+    form: web::Form<IssueForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    staff.require(CLERKS)?;
+    let f = form.into_inner();
+    staff.check_csrf(&f.csrf)?;
+    let person_id = id.into_inner();
+    let kind = Kind::parse(if f.kind.is_empty() {
+        "application"
+    } else {
+        &f.kind
+    })?;
+    let on = if f.on.is_empty() {
+        today_tokyo()
+    } else {
+        NaiveDate::parse_from_str(&f.on, "%Y-%m-%d")
+            .map_err(|_| ApiError::Invalid("交付日: YYYY-MM-DD".into()))?
+    };
+    let options = IssueOptions {
+        sex_on_back: f.sex_on_back.is_some(),
+        remarks: Some(f.remarks.trim().to_string()).filter(|r| !r.is_empty()),
+        ..IssueOptions::default()
+    };
+    let actor = staff.caller.actor();
+    let cert = state
+        .blocking(move |conn| {
+            Ok(certificates::issue(
+                conn, person_id, kind, on, &options, &actor,
+            )?)
+        })
+        .await?;
+    log(&state, &staff, "certificate_issue", &cert, None).await?;
+    Ok(back_to(person_id))
+}
+
+async fn log(
+    state: &AppState,
+    staff: &Staff,
+    action: &str,
+    cert: &CertificateView,
+    reason: Option<&str>,
+) -> Result<(), ConsoleError> {
+    state
+        .access_log
+        .record(vec![entry(
+            &staff.caller,
+            action,
+            Some(format!("person:{}", cert.person_id)),
+            json!({ "certificate_id": cert.id, "console": true }),
+            json!({ "number": cert.number, "status": cert.status }),
+            reason,
+        )])
+        .await?;
+    Ok(())
+}
+
+/// A reason form's body.
+#[derive(Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Reissue, revoke or mark returned, with a reason; then the person again.
+#[post("/console/certificates/{id}/{action}")]
+pub async fn act(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<(i64, String)>,
+    form: web::Form<ReasonForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    staff.require(CLERKS)?;
+    let f = form.into_inner();
+    staff.check_csrf(&f.csrf)?;
+    let (id, action) = path.into_inner();
+    let actor = staff.caller.actor();
+    let reason = f.reason.clone();
+    let a = action.clone();
+    let cert = state
+        .blocking(move |conn| {
+            Ok(match a.as_str() {
+                "reissue" => certificates::reissue(
+                    conn,
+                    id,
+                    today_tokyo(),
+                    &IssueOptions::default(),
+                    &reason,
+                    &actor,
+                )?,
+                "revoke" => certificates::revoke(conn, id, &reason, &actor)?,
+                "returned" => certificates::returned(conn, id, &reason, &actor)?,
+                other => return Err(ApiError::NotFound(format!("no action {other}"))),
+            })
+        })
+        .await?;
+    log(
+        &state,
+        &staff,
+        &format!("certificate_{action}"),
+        &cert,
+        Some(&f.reason),
+    )
+    .await?;
+    Ok(back_to(cert.person_id))
+}
+
+/// The layout asked for.
+#[derive(Deserialize)]
+pub struct PdfQuery {
+    layout: Option<String>,
+}
+
+/// The certificate's PDF, for preview (card, inline) or download (A4).
+#[get("/console/certificates/{id}/pdf")]
+pub async fn pdf(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<i64>,
+    query: web::Query<PdfQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    staff.require(CLERKS)?;
+    let l = query.layout.as_deref().unwrap_or("card");
+    let layout = shikaku_print::Layout::parse(l)
+        .ok_or_else(|| ApiError::Invalid(format!("layout: {l:?} is not card or a4")))?;
+    let font = state
+        .font
+        .clone()
+        .ok_or_else(|| ApiError::Unavailable("PDF font not configured (SHIKAKU_FONT)".into()))?;
+    let id = id.into_inner();
+    let cert = state
+        .blocking(move |conn| Ok(certificates::get(conn, id)?))
+        .await?;
+    let printed = cert.printed.clone();
+    let bytes = web::block(move || {
+        shikaku_print::certificates_pdf(&font, std::slice::from_ref(&printed), layout)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("PDF task failed: {e}")))?
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    log(&state, &staff, "certificate_print", &cert, None).await?;
+    let disposition = if layout == shikaku_print::Layout::A4 {
+        "attachment"
+    } else {
+        "inline"
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((
+            "Content-Disposition",
+            format!(
+                "{disposition}; filename=\"certificate-{}.pdf\"",
+                cert.number
+            ),
+        ))
+        .body(bytes))
+}
