@@ -1025,3 +1025,41 @@ pub fn notice_data(
         ))
     })
 }
+
+/// Signal that rolls a preview back while keeping its summary.
+enum Preview {
+    Done(DueSummary),
+    Failed(DueError),
+}
+
+impl From<diesel::result::Error> for Preview {
+    fn from(e: diesel::result::Error) -> Self {
+        Preview::Failed(e.into())
+    }
+}
+
+/// What [`issue_due`] would do with this file, computed exactly as for real and rolled back
+/// (the certificate ids in the summary are not kept).
+pub fn preview_due<R: std::io::Read>(
+    conn: &mut PgConnection,
+    file: &str,
+    input: R,
+    options: DueOptions,
+    actor: &str,
+) -> Result<DueSummary, DueError> {
+    match conn.transaction::<(), Preview, _>(|conn| {
+        match issue_due(conn, file, input, options, actor) {
+            Ok(s) => Err(Preview::Done(s)),
+            Err(e) => Err(Preview::Failed(e)),
+        }
+    }) {
+        Err(Preview::Done(mut s)) => {
+            s.certificate_ids.clear();
+            Ok(s)
+        }
+        Err(Preview::Failed(e)) => Err(e),
+        Ok(()) => Err(DueError::Db(DbError::Invalid(
+            "the preview did not run".into(),
+        ))),
+    }
+}

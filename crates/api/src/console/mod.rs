@@ -29,6 +29,7 @@ use crate::state::AppState;
 
 mod certificates;
 mod findings;
+mod uploads;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "shikaku_session";
@@ -203,7 +204,11 @@ pub(crate) fn page(title: &str, staff: Option<&Staff>, content: Markup) -> Marku
                             @if matches!(s.caller.role, Role::Auditor | Role::Admin) {
                                 a href="/console/findings" { "監査所見" } " "
                             }
+                            @if matches!(s.caller.role, Role::Clerk | Role::Admin) {
+                                a href="/console/issue-due" { "職権交付" } " "
+                            }
                             @if s.caller.role == Role::Admin {
+                                a href="/console/imports" { "取込" } " "
                                 a href="/console/access-log" { "アクセスログ" }
                             }
                         }
@@ -804,5 +809,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(findings::queue)
     .service(findings::show)
     .service(findings::verdict)
-    .service(findings::linkage_action);
+    .service(findings::linkage_action)
+    .service(uploads::imports_page)
+    .service(uploads::imports_check)
+    .service(uploads::imports_apply)
+    .service(uploads::due_page)
+    .service(uploads::due_check)
+    .service(uploads::due_run)
+    .service(uploads::mailing);
 }

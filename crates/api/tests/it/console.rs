@@ -459,6 +459,116 @@ async fn in_a_real_browser() {
     );
     shot(&c, "05-access-log").await;
 
+    // Imports: a file with an error is reported by line and column and cannot be applied; a
+    // good one is checked, then applied.
+    let dir = tempfile::tempdir().unwrap();
+    let header = "insurer_number,symbol,number,branch,relationship,name_kanji,name_kana,birth_date,sex,postal_code,address,acquired_on,lost_on,loss_reason,copay_rate";
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, format!("{header}\n{KUMIAI},62,1,00,insured,取込　一郎,トリコミ　イチロウ,1990-13-01,1,,,2020-04-01,,,\n")).unwrap();
+    let good = dir.path().join("good.csv");
+    std::fs::write(&good, format!("{header}\n{KUMIAI},62,1,00,insured,取込　一郎,トリコミ　イチロウ,1990-01-01,1,,,2020-04-01,,,\n")).unwrap();
+    c.goto(&format!("{base}/console/imports")).await.unwrap();
+    c.find(Locator::Css("#i_file"))
+        .await
+        .unwrap()
+        .send_keys(bad.to_str().unwrap())
+        .await
+        .unwrap();
+    c.find(Locator::Css("#i_check"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("p.error")).await.unwrap();
+    let page = c.source().await.unwrap();
+    assert!(
+        page.contains("birth_date") && page.contains("登録できません"),
+        "{page}"
+    );
+    assert!(c.find(Locator::Css("#i_apply")).await.is_err());
+    shot(&c, "09-import-report").await;
+    c.find(Locator::Css("#i_file"))
+        .await
+        .unwrap()
+        .send_keys(good.to_str().unwrap())
+        .await
+        .unwrap();
+    c.find(Locator::Css("#i_check"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("#i_apply"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("p.ok")).await.unwrap();
+    let page = c.source().await.unwrap();
+    assert!(page.contains("登録しました"), "{page}");
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let n = diesel::sql_query("SELECT count(*) AS n FROM persons WHERE name_kanji = '取込　一郎'")
+        .get_result::<N>(&mut app.conn())
+        .unwrap()
+        .n;
+    assert_eq!(n, 1);
+
+    // The monthly run from an uploaded status file: preview, run, mailing PDF.
+    let status = dir.path().join("status.csv");
+    std::fs::write(
+        &status,
+        format!("insurer_number,symbol,number,branch,card_status\n{KUMIAI},62,1,00,unregistered\n"),
+    )
+    .unwrap();
+    c.goto(&format!("{base}/console/issue-due")).await.unwrap();
+    c.find(Locator::Css("#d_file"))
+        .await
+        .unwrap()
+        .send_keys(status.to_str().unwrap())
+        .await
+        .unwrap();
+    c.find(Locator::Css("#d_check"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("#d_run")).await.unwrap();
+    let page = c.source().await.unwrap();
+    assert!(page.contains("まだ交付していません"), "{page}");
+    shot(&c, "10-issue-due").await;
+    c.find(Locator::Css("#d_run"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let link = match c.wait().for_element(Locator::Css("#d_mailing")).await {
+        Ok(l) => l,
+        Err(e) => panic!("{e}: {}", c.source().await.unwrap()),
+    };
+    let href = link.attr("href").await.unwrap().unwrap();
+    let fetched: serde_json::Value = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(arguments[0]).then(async r => {
+               const b = new Uint8Array(await r.arrayBuffer());
+               done([r.status, String.fromCharCode(...b.slice(0, 4))]);
+             });",
+            vec![serde_json::json!(href)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fetched, serde_json::json!([200, "%PDF"]));
+
     // As a clerk again: issue a certificate on the person's page and download its PDF.
     c.goto(&format!("{base}/console")).await.unwrap();
     c.find(Locator::Css("header form button"))

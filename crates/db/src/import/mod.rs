@@ -569,3 +569,71 @@ fn in_transaction(
         Err(Outcome::Failed(e)) => Err(e),
     }
 }
+
+/// Which file an import reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// persons.csv.
+    Persons,
+    /// linkages.csv.
+    Linkages,
+    /// residents.csv.
+    Residents,
+}
+
+impl Kind {
+    /// Parses `persons`, `linkages` or `residents`.
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "persons" => Some(Kind::Persons),
+            "linkages" => Some(Kind::Linkages),
+            "residents" => Some(Kind::Residents),
+            _ => None,
+        }
+    }
+}
+
+/// Signal that rolls a checked-only import back while keeping what it found.
+enum DryRun {
+    Done(ImportSummary),
+    Failed(ImportError),
+}
+
+impl From<diesel::result::Error> for DryRun {
+    fn from(e: diesel::result::Error) -> Self {
+        DryRun::Failed(e.into())
+    }
+}
+
+/// Runs the import of `kind`; with `check_only`, everything is checked exactly as for real
+/// and then rolled back, so the report can be read before anything is stored (the console's
+/// "validate, then apply").
+pub fn run(
+    conn: &mut PgConnection,
+    kind: Kind,
+    ctx: &ImportContext<'_>,
+    keyring: &shikaku_domain::Keyring,
+    input: impl Read,
+    sink: &mut dyn IssueSink,
+    check_only: bool,
+) -> Result<ImportSummary, ImportError> {
+    let go = |conn: &mut PgConnection| match kind {
+        Kind::Persons => import_persons(conn, ctx, input, sink),
+        Kind::Linkages => import_linkages(conn, ctx, keyring, input, sink),
+        Kind::Residents => import_residents(conn, ctx, keyring, input, sink),
+    };
+    if !check_only {
+        return go(conn);
+    }
+    match diesel::Connection::transaction::<(), DryRun, _>(conn, |conn| match go(conn) {
+        Ok(summary) => Err(DryRun::Done(summary)),
+        Err(e) => Err(DryRun::Failed(e)),
+    }) {
+        Err(DryRun::Done(summary)) => Ok(ImportSummary {
+            import_id: None,
+            ..summary
+        }),
+        Err(DryRun::Failed(e)) => Err(e),
+        Ok(()) => Err(ImportError::Read("the check did not run".into())),
+    }
+}
