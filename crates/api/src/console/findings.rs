@@ -371,7 +371,14 @@ pub async fn show(
                             button.primary type="submit" { (label) }
                         }
                     }
-                    p.muted { "番号の訂正は番号を扱うため CLI（shikaku linkages correct）または API で行います。" }
+                    form.box method="post" action={ "/console/linkages/" (l.id) "/correct?finding=" (finding.id) } autocomplete="off" {
+                        input type="hidden" name="csrf" value=(staff.session.csrf);
+                        label for="l_number" { "正しい個人番号（12桁・表示されません）"
+                            input #l_number name="my_number" type="password" inputmode="numeric" autocomplete="off" required;
+                        }
+                        label for="l_correct" { "訂正の理由" input #l_correct name="reason" required; }
+                        button.primary type="submit" { "番号を訂正" }
+                    }
                 }
             }
             h2 { "履歴" }
@@ -383,13 +390,16 @@ pub async fn show(
     )))
 }
 
-/// A reason form's body.
+/// A reason form's body (and, to correct a linkage, the right number, which is never echoed
+/// or logged).
 #[derive(Deserialize)]
 pub struct ReasonForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    my_number: zeroize::Zeroizing<String>,
 }
 
 /// Confirm or dismiss (理由付き疑いなし) with a reason.
@@ -436,7 +446,8 @@ pub struct Back {
     finding: Option<i64>,
 }
 
-/// Suspend a linkage or confirm its identity, with a reason.
+/// Suspend a linkage, confirm its identity, or correct its number (revoking it and linking the
+/// right one), with a reason.
 #[post("/console/linkages/{id}/{action}")]
 pub async fn linkage_action(
     state: web::Data<AppState>,
@@ -452,9 +463,28 @@ pub async fn linkage_action(
     let actor = staff.caller.actor();
     let reason = f.reason.clone();
     let a = action.clone();
+    let number = if a == "correct" {
+        Some(
+            shikaku_domain::MyNumber::parse(f.my_number.trim())
+                .map_err(|e| ApiError::Invalid(format!("個人番号: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let keyring = if number.is_some() {
+        Some(state.keyring()?)
+    } else {
+        None
+    };
     let view = state
         .blocking(move |conn| {
             Ok(match a.as_str() {
+                "correct" => match (number, keyring) {
+                    (Some(n), Some(k)) => {
+                        shikaku_db::linkages::correct(conn, &k, id, &n, "jlis", &reason, &actor)?
+                    }
+                    _ => return Err(ApiError::Invalid("個人番号がありません".into())),
+                },
                 "suspend" => shikaku_db::linkages::suspend(conn, id, &reason, &actor)?,
                 "confirm-identity" => {
                     shikaku_db::linkages::confirm_identity(conn, id, &reason, &actor)?

@@ -154,6 +154,21 @@ async fn sessions_csrf_and_roles() {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
+    // An idle session ends after 30 minutes.
+    let idle = sign_in(&app, Role::Admin).await;
+    diesel::sql_query(
+        "UPDATE console_sessions SET last_seen_at = now() - interval '31 minutes' WHERE ended_at IS NULL",
+    )
+    .execute(&mut app.conn())
+    .unwrap();
+    let r = app
+        .send(
+            TestRequest::get()
+                .uri("/console")
+                .insert_header(("Cookie", idle)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
     // A revoked token's session ends too.
     let auditor = sign_in(&app, Role::Auditor).await;
     let mut conn = app.conn();
@@ -708,6 +723,36 @@ async fn in_a_real_browser() {
         .unwrap();
     let page = c.source().await.unwrap();
     assert!(page.contains("旧姓で登録、同一人物と確認"), "{page}");
+    // Correct the linkage's number from the finding page: the number is typed, never shown.
+    let right = my_number(61_000_000_004);
+    c.find(Locator::Css("#l_number"))
+        .await
+        .unwrap()
+        .send_keys(&right)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#l_correct"))
+        .await
+        .unwrap()
+        .send_keys("住基照会で正しい番号を確認")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action*='/correct'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("span.badge.revoked"))
+        .await
+        .unwrap();
+    let page = c.source().await.unwrap();
+    assert!(!page.contains(&right), "the number must not be shown");
+    assert!(app
+        .access_log()
+        .iter()
+        .any(|e| e.action == "linkage_correct" && !e.request.to_string().contains(&right)));
 
     c.close().await.unwrap();
     handle.stop(true).await;
