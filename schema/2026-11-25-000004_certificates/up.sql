@@ -45,8 +45,8 @@ CREATE TABLE certificate_events (
 CREATE INDEX certificate_events_certificate ON certificate_events (certificate_id, at);
 
 -- A lost qualification voids the certificate issued for it, whoever records the loss (an
--- import, the API, psql): the active certificate of a person whose period covering the
--- certificate's start now has a loss date is revoked, with the reason recorded. Statement-level
+-- import, the API, psql): the active certificate issued for a period that now has a loss date
+-- before the certificate's end is revoked, with the reason recorded. Statement-level
 -- with a transition table, so a million-row import pays one join, not a trigger per row.
 CREATE FUNCTION certificates_revoke_on_loss() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -58,8 +58,11 @@ BEGIN
          WHERE c.status = 'active'
            AND c.person_id = q.person_id
            AND q.lost_on IS NOT NULL
-           AND q.acquired_on <= c.valid_from
-           AND q.lost_on > c.valid_from
+           -- The period the certificate was issued for (its 資格取得日 is printed on it),
+           -- lost before the certificate ends: also when the loss is reported late, dated
+           -- before the certificate was even issued.
+           AND q.acquired_on = (c.printed ->> 'acquired_on')::date
+           AND q.lost_on <= c.valid_until
         RETURNING c.id, q.lost_on, q.loss_reason
     )
     INSERT INTO certificate_events (certificate_id, action, reason, actor, details)

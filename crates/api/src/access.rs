@@ -106,14 +106,31 @@ fn writer(url: &str, rx: &Receiver<Job>, metrics: &Metrics) {
             metrics
                 .access_log_entries
                 .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
-        } else {
-            // Drop the connection and the head: the next batch reconnects and re-reads, so a
-            // restarted server is picked up without restarting the service.
-            conn = None;
-            head = None;
+            for job in jobs {
+                let _ = job.done.send(Ok(()));
+            }
+            continue;
         }
+        // Drop the connection and the head: the next write reconnects and re-reads, so a
+        // restarted server is picked up without restarting the service.
+        conn = None;
+        head = None;
+        if jobs.len() == 1 {
+            for job in jobs {
+                let _ = job.done.send(result.clone());
+            }
+            continue;
+        }
+        // One job the database refuses must not fail everyone else's answers: write each job
+        // on its own, so only the one that cannot be stored fails.
         for job in jobs {
-            let _ = job.done.send(result.clone());
+            let alone = std::slice::from_ref(&job);
+            let r = write(url, &mut conn, &mut head, alone);
+            if r.is_err() {
+                conn = None;
+                head = None;
+            }
+            let _ = job.done.send(r);
         }
     }
 }
@@ -164,8 +181,24 @@ pub fn entry(
     let mut e = NewEntry::now(&caller.name, caller.role.as_str(), action);
     e.token_id = Some(caller.token_id);
     e.subject = subject;
-    e.request = request;
-    e.response = response;
-    e.reason = reason.map(str::to_string);
+    e.request = clean(request);
+    e.response = clean(response);
+    e.reason = reason.map(|r| r.replace('\0', ""));
     e
+}
+
+/// PostgreSQL's text and jsonb cannot hold NUL: strip it from every string, so that input
+/// echoed into an entry can never make the log refuse it.
+pub(crate) fn clean(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "")),
+        Value::Array(a) => Value::Array(a.into_iter().map(clean).collect()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| (k.replace('\0', ""), clean(v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }

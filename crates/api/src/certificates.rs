@@ -417,6 +417,13 @@ pub async fn certificate_pdf(
     let cert = state
         .blocking(move |conn| Ok(certificates::get(conn, id)?))
         .await?;
+    if cert.status != "active" {
+        // A void card must not be printable as a clean one.
+        return Err(ApiError::Invalid(format!(
+            "certificate {} is {}; only an active certificate is printed",
+            cert.number, cert.status
+        )));
+    }
     let printed = cert.printed.clone();
     let pdf = actix_web::web::block(move || {
         shikaku_print::certificates_pdf(&font, std::slice::from_ref(&printed), layout)
@@ -435,6 +442,7 @@ pub async fn certificate_pdf(
     .await?;
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
+        .insert_header(("Cache-Control", "no-store"))
         .insert_header((
             "Content-Disposition",
             format!("inline; filename=\"certificate-{}.pdf\"", cert.number),

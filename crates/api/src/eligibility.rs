@@ -157,7 +157,7 @@ pub struct EligiblePerson {
     pub copay_percent: u8,
     /// 未就学者: before compulsory schooling on the day.
     pub preschool: bool,
-    /// The active 資格確認書, when the person holds one.
+    /// The 資格確認書 active and valid on the day, when the person holds one.
     pub certificate: Option<CertificateSummary>,
 }
 
@@ -319,8 +319,8 @@ SELECT k.i AS idx, p.id, p.insurer_number, i.name AS insurer_name, p.symbol, p.n
        coalesce(q.reasons, '{}') AS reasons, c.number AS cert_number,
        c.issued_on AS cert_issued_on, c.valid_from AS cert_valid_from,
        c.valid_until AS cert_valid_until
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[])
-       WITH ORDINALITY AS k(ins, sym, num, br, birth, i)
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[])
+       WITH ORDINALITY AS k(ins, sym, num, br, birth, on_day, i)
   JOIN persons p ON p.insurer_number = k.ins AND p.symbol = k.sym AND p.number = k.num
                 AND (k.br IS NULL OR p.branch = k.br) AND p.birth_date = k.birth
   JOIN insurers i ON i.insurer_number = p.insurer_number
@@ -329,7 +329,8 @@ SELECT k.i AS idx, p.id, p.insurer_number, i.name AS insurer_name, p.symbol, p.n
               array_agg(lost_on ORDER BY acquired_on) AS lost,
               array_agg(loss_reason ORDER BY acquired_on) AS reasons
          FROM qualifications WHERE person_id = p.id) q ON true
-  LEFT JOIN certificates c ON c.person_id = p.id AND c.status = 'active'";
+  LEFT JOIN certificates c ON c.person_id = p.id AND c.status = 'active'
+                          AND k.on_day BETWEEN c.valid_from AND c.valid_until";
 
 /// Persons whose number (any non-revoked linkage) is linked to another person with a period
 /// acquired on or after the given date: their lost answer becomes 3.
@@ -350,6 +351,7 @@ struct LookupQuery<'k> {
     numbers: Vec<&'k str>,
     branches: Vec<Option<&'k str>>,
     births: Vec<NaiveDate>,
+    days: Vec<NaiveDate>,
 }
 
 /// The static query id of [`LookupQuery`].
@@ -366,9 +368,9 @@ impl Query for LookupQuery<'_> {
 
 impl QueryFragment<Pg> for LookupQuery<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        // LOOKUP's text with its $1..$5 replaced by the binds, in order.
+        // LOOKUP's text with its $1..$6 replaced by the binds, in order.
         let mut rest = LOOKUP;
-        for n in 1..=5 {
+        for n in 1..=6 {
             let marker = format!("${n}");
             let Some(at) = rest.find(&marker) else {
                 return Err(diesel::result::Error::QueryBuilderError(
@@ -381,7 +383,8 @@ impl QueryFragment<Pg> for LookupQuery<'_> {
                 2 => out.push_bind_param::<Array<Text>, _>(&self.symbols)?,
                 3 => out.push_bind_param::<Array<Text>, _>(&self.numbers)?,
                 4 => out.push_bind_param::<Array<Nullable<Text>>, _>(&self.branches)?,
-                _ => out.push_bind_param::<Array<Date>, _>(&self.births)?,
+                5 => out.push_bind_param::<Array<Date>, _>(&self.births)?,
+                _ => out.push_bind_param::<Array<Date>, _>(&self.days)?,
             }
             rest = &rest[at + marker.len()..];
         }
@@ -405,6 +408,7 @@ pub(crate) async fn answer(state: &AppState, keys: &[Key]) -> Result<Vec<Answer>
         numbers: keys.iter().map(|k| k.number.as_str()).collect(),
         branches: keys.iter().map(|k| k.branch.as_deref()).collect(),
         births: keys.iter().map(|k| k.birth).collect(),
+        days: keys.iter().map(|k| k.on).collect(),
     };
     let rows: Vec<Row> = lookup.load(&mut conn).await?;
     let mut by_query: Vec<Vec<Row>> = keys.iter().map(|_| Vec::new()).collect();
@@ -559,10 +563,10 @@ fn log_entries(
             e.token_id = Some(caller.token_id);
             let person = a.person.as_ref().map(|p| p.person_id);
             e.subject = person.map(|id| format!("person:{id}"));
-            e.request = serde_json::json!({
+            e.request = crate::access::clean(serde_json::json!({
                 "insurer_number": q.insurer_number, "symbol": q.symbol, "number": q.number,
                 "branch": q.branch, "birth_date": q.birth_date, "on": k.on,
-            });
+            }));
             e.response = serde_json::json!({
                 "validity": u8::from(a.validity), "person_id": person,
             });

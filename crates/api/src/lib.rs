@@ -34,7 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         )
         .app_data(web::PayloadConfig::default().limit(limit))
         .app_data(web::PathConfig::default().error_handler(|err, _req| {
-            ApiError::NotFound(format!("no such resource: {err}")).into()
+            ApiError::NotFound(error::redact_numbers(&format!("no such resource: {err}"))).into()
         }))
         .app_data(web::QueryConfig::default().error_handler(|err, _req| {
             ApiError::Invalid(error::redact_numbers(&format!("invalid query: {err}"))).into()
@@ -70,7 +70,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
-    ApiError::NotFound(format!("no route {} {}", req.method(), req.path())).error_response()
+    ApiError::NotFound(error::redact_numbers(&format!(
+        "no route {} {}",
+        req.method(),
+        req.path()
+    )))
+    .error_response()
 }
 
 /// Runs the service until SIGTERM or SIGINT, then stops accepting connections, lets requests

@@ -353,9 +353,7 @@ pub async fn reveal_number(
     caller.require(&[Role::Admin])?;
     let id = id.into_inner();
     let reason = body.into_inner().reason;
-    if reason.trim().is_empty() {
-        return Err(ApiError::Invalid("reason: a reason is required".into()));
-    }
+    shikaku_db::check_reason(&reason).map_err(|e| ApiError::Invalid(format!("reason: {e}")))?;
     let keyring = state.keyring()?;
     let (view, digits) = state
         .blocking(move |conn| {

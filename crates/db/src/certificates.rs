@@ -125,6 +125,36 @@ pub struct IssueOptions {
     pub remarks: Option<String>,
 }
 
+/// The options a certificate was issued with, read back from its printed items, so that a
+/// reissue or renewal keeps 裏面参照, the remarks and the dates that cut its validity.
+fn options_of(printed: &Value) -> IssueOptions {
+    let date = |key: &str| {
+        printed
+            .pointer(&format!("/options/{key}"))
+            .and_then(Value::as_str)
+            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+    };
+    IssueOptions {
+        sex_on_back: printed.get("sex").and_then(Value::as_str) == Some("裏面参照"),
+        voluntary_until: date("voluntary_until"),
+        residence_until: date("residence_until"),
+        remarks: printed
+            .get("remarks")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    }
+}
+
+/// `new` where it says something, else what the old certificate had.
+fn carried_over(old: &IssueOptions, new: &IssueOptions) -> IssueOptions {
+    IssueOptions {
+        sex_on_back: new.sex_on_back || old.sex_on_back,
+        voluntary_until: new.voluntary_until.or(old.voluntary_until),
+        residence_until: new.residence_until.or(old.residence_until),
+        remarks: new.remarks.clone().or_else(|| old.remarks.clone()),
+    }
+}
+
 /// One certificate.
 pub fn get(conn: &mut PgConnection, id: i64) -> Result<CertificateView, DbError> {
     diesel::sql_query(format!("{SELECT} WHERE id = $1"))
@@ -278,6 +308,11 @@ fn printed(
         "postal_code": s.postal_code,
         "address": s.address,
         "remarks": options.remarks,
+        // Not printed: what a reissue or renewal must carry over.
+        "options": {
+            "voluntary_until": options.voluntary_until,
+            "residence_until": options.residence_until,
+        },
     })
 }
 
@@ -428,6 +463,7 @@ pub fn issue(
 ) -> Result<CertificateView, DbError> {
     conn.transaction(|conn| {
         lock_person(conn, person_id)?;
+        expire_person(conn, person_id, on, actor)?;
         if let Some(active) = active_of(conn, person_id)? {
             return Err(DbError::Conflict(format!(
                 "person {person_id} already holds active certificate {} (valid until {}); \
@@ -448,6 +484,28 @@ pub fn issue(
     })
 }
 
+/// Marks the person's active certificate expired when its validity ended before `on`, so that
+/// a stale status (the monthly run marks expiries in bulk) never blocks a new issue.
+fn expire_person(
+    conn: &mut PgConnection,
+    person_id: i64,
+    on: NaiveDate,
+    actor: &str,
+) -> Result<(), DbError> {
+    diesel::sql_query(
+        "WITH e AS (UPDATE certificates SET status = 'expired', updated_at = now()
+                     WHERE person_id = $1 AND status = 'active' AND valid_until < $2
+                     RETURNING id, valid_until)
+         INSERT INTO certificate_events (certificate_id, action, reason, actor)
+         SELECT id, 'expired', format('valid until %s', valid_until), $3 FROM e",
+    )
+    .bind::<BigInt, _>(person_id)
+    .bind::<Date, _>(on)
+    .bind::<Text, _>(actor)
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Serialises certificate changes for one person (two clerks at two counters).
 fn lock_person(conn: &mut PgConnection, person_id: i64) -> Result<(), DbError> {
     diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('certificate:' || $1, 0))")
@@ -457,10 +515,7 @@ fn lock_person(conn: &mut PgConnection, person_id: i64) -> Result<(), DbError> {
 }
 
 fn require_reason(reason: &str) -> Result<(), DbError> {
-    if reason.trim().is_empty() {
-        return Err(DbError::Invalid("a reason is required".to_string()));
-    }
-    Ok(())
+    crate::error::check_reason(reason)
 }
 
 /// Reissues an active certificate (lost, damaged, or a change of name, address, co-pay or
@@ -491,7 +546,8 @@ pub fn reissue(
         .bind::<BigInt, _>(id)
         .execute(conn)?;
         let kind = Kind::parse(&old.kind)?;
-        let new = create(conn, old.person_id, kind, on, options, Some(id))?;
+        let options = carried_over(&options_of(&old.printed), options);
+        let new = create(conn, old.person_id, kind, on, &options, Some(id))?;
         event(
             conn,
             id,
@@ -705,6 +761,7 @@ fn read_status<R: std::io::Read>(file: &str, input: R) -> Result<Vec<[String; 5]
         });
     }
     let mut rows = Vec::new();
+    let mut seen = std::collections::HashMap::new();
     for record in reader.records() {
         let record = record.map_err(read_err)?;
         let line = record.position().map_or(0, |p| p.line());
@@ -738,7 +795,12 @@ fn read_status<R: std::io::Read>(file: &str, input: R) -> Result<Vec<[String; 5]
         let status = record[4].trim();
         match (insurer, symbol, number, branch) {
             (Ok(i), Ok(s), Ok(n), Ok(b)) if CARD_STATUSES.contains(&status) => {
-                rows.push([i.to_string(), s, n.to_string(), b, status.to_string()]);
+                let key = format!("{i}:{s}:{n}:{b}");
+                if let Some(first) = seen.insert(key, line) {
+                    bad("row", format!("the same person as line {first}"));
+                } else {
+                    rows.push([i.to_string(), s, n.to_string(), b, status.to_string()]);
+                }
             }
             (i, s, n, b) => {
                 if let Err(e) = i {
@@ -784,6 +846,8 @@ struct DueRow {
     active_id: Option<i64>,
     #[diesel(sql_type = Nullable<Date>)]
     active_until: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Jsonb>)]
+    active_printed: Option<Value>,
 }
 
 /// 職権交付: reads the monthly card-registration status file and, in one transaction, issues a
@@ -849,7 +913,7 @@ pub fn issue_due<R: std::io::Read>(
                     i.cert_years, i.cert_fixed_until, p.symbol, p.number, p.branch, p.relationship,
                     p.name_kanji, p.name_kana, p.birth_date, p.sex, p.postal_code, p.address,
                     p.copay_rate, q.acquired_on, q.lost_on, s.card_status,
-                    a.id AS active_id, a.valid_until AS active_until
+                    a.id AS active_id, a.valid_until AS active_until, a.printed AS active_printed
                FROM persons p
                JOIN insurers i ON i.insurer_number = p.insurer_number
                JOIN qualifications q ON q.person_id = p.id AND q.acquired_on <= $1
@@ -884,7 +948,9 @@ pub fn issue_due<R: std::io::Read>(
             match (row.active_id, row.active_until) {
                 (Some(_), Some(until)) if until > renew_by => summary.already_holding += 1,
                 (active, until) => {
-                    match prepare(&row.subject, row.person_id, kind, options.on, &no_options, active) {
+                    let carried = row.active_printed.as_ref().map(options_of);
+                    let opts = carried.as_ref().unwrap_or(&no_options);
+                    match prepare(&row.subject, row.person_id, kind, options.on, opts, active) {
                         // A renewal that would not extend the validity is no renewal.
                         Ok(p) if until.is_some_and(|u| p.until <= u) => summary.already_holding += 1,
                         Ok(p) => {

@@ -20,7 +20,7 @@ pub mod stats;
 pub mod testing;
 pub mod tokens;
 
-pub use error::DbError;
+pub use error::{check_reason, DbError};
 
 use diesel::{Connection, PgConnection};
 

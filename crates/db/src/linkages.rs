@@ -63,10 +63,7 @@ pub fn of_person(conn: &mut PgConnection, person_id: i64) -> Result<Vec<LinkageV
 }
 
 fn require_reason(reason: &str) -> Result<(), DbError> {
-    if reason.trim().is_empty() {
-        return Err(DbError::Invalid("a reason is required".to_string()));
-    }
-    Ok(())
+    crate::error::check_reason(reason)
 }
 
 fn event(

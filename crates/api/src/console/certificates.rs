@@ -36,7 +36,7 @@ pub(super) fn section(staff: &Staff, person_id: i64, list: &[CertificateView]) -
                             td { (c.valid_until) }
                             td { (c.kind) }
                             td {
-                                @if may_act {
+                                @if may_act && c.status == "active" {
                                     a href={ "/console/certificates/" (c.id) "/pdf?layout=card" } { "カード" } " / "
                                     a href={ "/console/certificates/" (c.id) "/pdf?layout=a4" } download { "A4" }
                                 }
@@ -251,6 +251,13 @@ pub async fn pdf(
     let cert = state
         .blocking(move |conn| Ok(certificates::get(conn, id)?))
         .await?;
+    if cert.status != "active" {
+        return Err(ApiError::Invalid(format!(
+            "資格確認書 {} は {} のため印刷できません",
+            cert.number, cert.status
+        ))
+        .into());
+    }
     let printed = cert.printed.clone();
     let bytes = web::block(move || {
         shikaku_print::certificates_pdf(&font, std::slice::from_ref(&printed), layout)
@@ -266,6 +273,7 @@ pub async fn pdf(
     };
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
+        .insert_header(("Cache-Control", "no-store"))
         .insert_header((
             "Content-Disposition",
             format!(

@@ -136,6 +136,17 @@ pub async fn queue(
     let (found, runs) = state
         .blocking(move |conn| Ok((review::list(conn, &filter)?, review::recent_runs(conn, 12)?)))
         .await?;
+    state
+        .access_log
+        .record(vec![entry(
+            &staff.caller,
+            "findings_list",
+            None,
+            json!({ "kind": q.kind, "severity": q.severity, "status": q.status, "run": q.run, "console": true }),
+            json!({ "finding_ids": found.iter().map(|f| f.id).collect::<Vec<_>>() }),
+            None,
+        )])
+        .await?;
     let select = |name: &str, label: &str, options: &[&str], current: &str| {
         html! {
             label for=(name) { (label)

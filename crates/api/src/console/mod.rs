@@ -408,6 +408,9 @@ pub async fn search(
     let f = form.into_inner();
     staff.check_csrf(&f.csrf)?;
     let invalid = |m: String| ConsoleError::Api(ApiError::Invalid(m));
+    if f.by != "kana" && f.by != "key" {
+        return Err(invalid("検索の種類が不正です".into()));
+    }
     let found = if f.by == "kana" {
         let kana = KanaName::parse(&f.kana).map_err(|e| invalid(format!("カナ氏名: {e}")))?;
         let birth = if f.birth_date.is_empty() {
@@ -506,7 +509,8 @@ pub async fn person(
             "person_read",
             Some(format!("person:{id}")),
             json!({ "person_id": id, "console": true }),
-            json!({ "found": true }),
+            // The household's names and birth dates are on the page too.
+            json!({ "found": true, "household": household.iter().map(|m| m.id).collect::<Vec<_>>() }),
             None,
         )])
         .await?;

@@ -433,12 +433,25 @@ pub async fn due_run(
     staff.require(CLERKS)?;
     let f = form.into_inner();
     staff.check_csrf(&f.csrf)?;
+    // The font first: once the run has committed, a missing font must not hide its result.
+    let font = state
+        .font
+        .clone()
+        .ok_or_else(|| ApiError::Unavailable("PDF font not configured (SHIKAKU_FONT)".into()))?;
     let summary = run_due(&state, &staff, f.id.clone(), f.on.clone(), false).await?;
     let _ = std::fs::remove_file(upload_path(&f.id, "csv")?);
+    state
+        .access_log
+        .record(vec![entry(
+            &staff.caller,
+            "certificates_issue_due",
+            None,
+            json!({ "on": f.on, "console": true }),
+            json!({ "issued": summary.certificate_ids }),
+            None,
+        )])
+        .await?;
     if !summary.certificate_ids.is_empty() {
-        let font = state.font.clone().ok_or_else(|| {
-            ApiError::Unavailable("PDF font not configured (SHIKAKU_FONT)".into())
-        })?;
         let ids = summary.certificate_ids.clone();
         let printed = state
             .blocking(move |conn| Ok(certificates::printed_of(conn, &ids)?))
@@ -451,17 +464,6 @@ pub async fn due_run(
         .map_err(|e| ApiError::Internal(e.to_string()))?;
         save(&f.id, "pdf", &pdf)?;
     }
-    state
-        .access_log
-        .record(vec![entry(
-            &staff.caller,
-            "certificates_issue_due",
-            None,
-            json!({ "on": f.on, "console": true }),
-            json!({ "issued": summary.certificate_ids.len() }),
-            None,
-        )])
-        .await?;
     Ok(html_response(page(
         "職権交付の結果",
         Some(&staff),
@@ -479,13 +481,29 @@ pub async fn due_run(
 
 /// The mailing PDF of a run.
 #[get("/console/issue-due/mailing/{id}")]
-pub async fn mailing(staff: Staff, id: web::Path<String>) -> Result<HttpResponse, ConsoleError> {
+pub async fn mailing(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ConsoleError> {
     staff.require(CLERKS)?;
     let path = upload_path(&id, "pdf")?;
     let bytes = std::fs::read(path)
         .map_err(|_| ApiError::NotFound("no mailing PDF for this run".into()))?;
+    state
+        .access_log
+        .record(vec![entry(
+            &staff.caller,
+            "certificate_mailing_download",
+            None,
+            json!({ "run": id.into_inner(), "console": true }),
+            json!({ "bytes": bytes.len() }),
+            None,
+        )])
+        .await?;
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
+        .insert_header(("Cache-Control", "no-store"))
         .insert_header((
             "Content-Disposition",
             "attachment; filename=\"mailing.pdf\"",

@@ -38,6 +38,7 @@ fn eligibility_lookup_uses_the_person_key_index() {
             .bind::<Array<Text>, _>(vec!["107", "208"])
             .bind::<Array<Nullable<Text>>, _>(vec![Some("00"), None])
             .bind::<Array<Date>, _>(vec![d("1950-04-18"), d("1950-07-27")])
+            .bind::<Array<Date>, _>(vec![d("2026-01-01"), d("2026-01-01")])
             .load(&mut conn)
             .unwrap();
     let text: String = plan

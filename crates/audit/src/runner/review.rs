@@ -148,9 +148,7 @@ pub fn review(
     reason: &str,
     actor: &str,
 ) -> Result<StoredFinding, DbError> {
-    if reason.trim().is_empty() {
-        return Err(DbError::Invalid("a review needs a reason".to_string()));
-    }
+    shikaku_db::check_reason(reason)?;
     let status = action.status();
     conn.transaction(|conn| {
         let changed = diesel::sql_query(

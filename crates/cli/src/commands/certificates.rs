@@ -320,6 +320,12 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
             let layout = shikaku_print::Layout::parse(&layout)
                 .ok_or_else(|| anyhow::anyhow!("--layout must be card or a4"))?;
             let cert = certificates::get(&mut conn, id)?;
+            anyhow::ensure!(
+                cert.status == "active",
+                "certificate {} is {}; only an active certificate is printed",
+                cert.number,
+                cert.status
+            );
             let pdf = shikaku_print::certificates_pdf(
                 &crate::config::load_font()?,
                 std::slice::from_ref(&cert.printed),

@@ -110,19 +110,23 @@ fn issues_to_those_without_a_usable_card_once() {
         "t",
     )
     .unwrap();
+    // An older certificate that runs out on 10 June (as if issued under a shorter policy).
     let old = certificates::issue(
         &mut conn,
         expiring,
         Kind::Application,
         d("2026-05-01"),
         &IssueOptions {
-            voluntary_until: Some(d("2026-06-10")),
+            sex_on_back: true,
             ..Default::default()
         },
         "t",
     )
     .unwrap();
-    assert_eq!(old.valid_until, d("2026-06-10"));
+    diesel::sql_query("UPDATE certificates SET valid_until = '2026-06-10' WHERE id = $1")
+        .bind::<BigInt, _>(old.id)
+        .execute(&mut conn)
+        .unwrap();
 
     let file = format!(
         "insurer_number,symbol,number,branch,card_status\n\
@@ -173,6 +177,9 @@ fn issues_to_those_without_a_usable_card_once() {
         .iter()
         .any(|r| r.0 == koki_registered && r.1 == "koki_automatic"));
     assert!(got.iter().any(|r| r.0 == expiring && r.2 == "superseded"));
+    // The renewal keeps 裏面参照.
+    let renewed = certificates::of_person(&mut conn, expiring).unwrap();
+    assert_eq!(renewed[0].printed["sex"], "裏面参照");
 
     // Idempotent: the same file again issues nothing.
     let again = certificates::issue_due(
@@ -391,4 +398,87 @@ fn expired_certificates_are_marked_and_replaced_when_due() {
             .status,
         "returned"
     );
+}
+
+#[test]
+fn a_loss_reported_late_still_revokes() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    setup(&mut conn);
+    let p = person(&mut conn, KUMIAI, "1", "1980-01-01", None);
+    // Issued on 4/20 while the registry still showed cover; the loss on 4/16 arrives on 4/25.
+    let c = certificates::issue(
+        &mut conn,
+        p,
+        Kind::Application,
+        d("2026-04-20"),
+        &IssueOptions::default(),
+        "t",
+    )
+    .unwrap();
+    diesel::sql_query(
+        "UPDATE qualifications SET lost_on = '2026-04-16', loss_reason = '03' WHERE person_id = $1",
+    )
+    .bind::<BigInt, _>(p)
+    .execute(&mut conn)
+    .unwrap();
+    assert_eq!(
+        certificates::get(&mut conn, c.id).unwrap().status,
+        "revoked"
+    );
+}
+
+#[test]
+fn reasons_must_not_hold_a_whole_number() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    setup(&mut conn);
+    let p = person(&mut conn, KUMIAI, "1", "1980-01-01", None);
+    let c = certificates::issue(
+        &mut conn,
+        p,
+        Kind::Application,
+        d("2026-04-20"),
+        &IssueOptions::default(),
+        "t",
+    )
+    .unwrap();
+    for reason in [
+        "番号123456789018の誤り",
+        "1234 5678 9018",
+        "１２３４５６７８９０１８",
+    ] {
+        let err = certificates::revoke(&mut conn, c.id, reason, "t").unwrap_err();
+        assert!(err.to_string().contains("long number"), "{reason}: {err}");
+    }
+    assert_eq!(
+        certificates::revoke(&mut conn, c.id, "番号下4桁9018の誤り", "t")
+            .unwrap()
+            .status,
+        "revoked"
+    );
+}
+
+#[test]
+fn a_person_twice_in_the_status_file_is_an_error() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    setup(&mut conn);
+    person(&mut conn, KUMIAI, "1", "1980-01-01", None);
+    let file = format!(
+        "insurer_number,symbol,number,branch,card_status\n{KUMIAI},,1,,unregistered\n{KUMIAI},,1,,registered\n"
+    );
+    let err = certificates::issue_due(
+        &mut conn,
+        "dup.csv",
+        file.as_bytes(),
+        options("2026-06-01"),
+        "batch",
+    )
+    .unwrap_err();
+    let DueError::File { errors, .. } = err else {
+        panic!("expected a file error")
+    };
+    assert_eq!((errors[0].line, errors[0].column.as_str()), (3, "row"));
+    assert!(errors[0].reason.contains("line 2"));
 }
