@@ -86,7 +86,30 @@ async fn read_upload(mut payload: Multipart) -> Result<Upload, ConsoleError> {
     Ok(up)
 }
 
+/// How long an upload waits for "apply" (and a mailing PDF for its download).
+const KEEP: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// Removes uploads and mailing PDFs older than [`KEEP`]: checked files that were never applied
+/// hold personal data and must not pile up.
+fn sweep() {
+    let Ok(entries) = std::fs::read_dir(upload_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > KEEP);
+        if old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 fn save(id: &str, ext: &str, bytes: &[u8]) -> Result<(), ConsoleError> {
+    sweep();
     let path = upload_path(id, ext)?;
     let dir = upload_dir();
     // Owner-only: uploads hold personal data.
