@@ -380,6 +380,28 @@ pub async fn returned_certificate(
     .await
 }
 
+/// The layout a query names (`card` when absent).
+pub(crate) fn layout_of(name: Option<&str>) -> Result<shikaku_print::Layout, ApiError> {
+    let l = name.unwrap_or("card");
+    shikaku_print::Layout::parse(l)
+        .ok_or_else(|| ApiError::Invalid(format!("layout: {l:?} is not card or a4")))
+}
+
+/// A certificate to print: refused unless active, since a void card must not be printable as
+/// a clean one.
+pub(crate) async fn printable(state: &AppState, id: i64) -> Result<CertificateView, ApiError> {
+    let cert = state
+        .blocking(move |conn| Ok(certificates::get(conn, id)?))
+        .await?;
+    if cert.status != "active" {
+        return Err(ApiError::Invalid(format!(
+            "certificate {} is {}; only an active certificate is printed",
+            cert.number, cert.status
+        )));
+    }
+    Ok(cert)
+}
+
 /// The layout of a certificate PDF.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -407,30 +429,11 @@ pub async fn certificate_pdf(
     query: web::Query<PdfQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(CLERKS)?;
-    let l = query.layout.as_deref().unwrap_or("card");
-    let layout = shikaku_print::Layout::parse(l)
-        .ok_or_else(|| ApiError::Invalid(format!("layout: {l:?} is not card or a4")))?;
-    let font = state.font.clone().ok_or_else(|| {
-        ApiError::Unavailable("this service was started without a PDF font (SHIKAKU_FONT)".into())
-    })?;
-    let id = id.into_inner();
-    let cert = state
-        .blocking(move |conn| Ok(certificates::get(conn, id)?))
-        .await?;
-    if cert.status != "active" {
-        // A void card must not be printable as a clean one.
-        return Err(ApiError::Invalid(format!(
-            "certificate {} is {}; only an active certificate is printed",
-            cert.number, cert.status
-        )));
-    }
-    let printed = cert.printed.clone();
-    let pdf = actix_web::web::block(move || {
-        shikaku_print::certificates_pdf(&font, std::slice::from_ref(&printed), layout)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("PDF task failed: {e}")))?
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let layout = layout_of(query.layout.as_deref())?;
+    state.font()?;
+    let cert = printable(&state, id.into_inner()).await?;
+    let id = cert.id;
+    let pdf = state.render_pdf(vec![cert.printed.clone()], layout).await?;
     log(
         &state,
         &caller,

@@ -370,9 +370,9 @@ impl QueryFragment<Pg> for LookupQuery<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         // LOOKUP's text with its $1..$6 replaced by the binds, in order.
         let mut rest = LOOKUP;
-        for n in 1..=6 {
-            let marker = format!("${n}");
-            let Some(at) = rest.find(&marker) else {
+        for (n, marker) in ["$1", "$2", "$3", "$4", "$5", "$6"].into_iter().enumerate() {
+            let n = n + 1;
+            let Some(at) = rest.find(marker) else {
                 return Err(diesel::result::Error::QueryBuilderError(
                     format!("LOOKUP lacks {marker}").into(),
                 ));

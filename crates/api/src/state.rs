@@ -157,6 +157,29 @@ impl AppState {
         .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
     }
 
+    /// The PDF font, or 503 when the service has none.
+    pub fn font(&self) -> Result<Arc<Vec<u8>>, ApiError> {
+        self.font.clone().ok_or_else(|| {
+            ApiError::Unavailable(
+                "this service was started without a PDF font (SHIKAKU_FONT)".into(),
+            )
+        })
+    }
+
+    /// Renders certificates' printed items as one PDF on the blocking pool (a PDF with an
+    /// embedded font takes milliseconds of CPU, too long for an async worker).
+    pub async fn render_pdf(
+        &self,
+        printed: Vec<serde_json::Value>,
+        layout: shikaku_print::Layout,
+    ) -> Result<Vec<u8>, ApiError> {
+        let font = self.font()?;
+        actix_web::web::block(move || shikaku_print::certificates_pdf(&font, &printed, layout))
+            .await
+            .map_err(|e| ApiError::Internal(format!("PDF task failed: {e}")))?
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
     /// The keyring, or 503 when the service has none.
     pub fn keyring(&self) -> Result<Arc<Keyring>, ApiError> {
         self.keyring.clone().ok_or_else(|| {

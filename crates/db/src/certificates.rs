@@ -263,10 +263,10 @@ fn subject(conn: &mut PgConnection, person_id: i64, on: NaiveDate) -> Result<Sub
     .ok_or_else(|| DbError::NotFound(format!("no person {person_id}")))
 }
 
+/// The sex as printed: 男 or 女, and blank when unset (the card leaves the field empty).
 fn sex_text(code: i16) -> &'static str {
-    match code {
-        1 => "男",
-        2 => "女",
+    match shikaku_domain::Sex::from_code(code) {
+        Ok(sex @ (shikaku_domain::Sex::Male | shikaku_domain::Sex::Female)) => sex.label(),
         _ => "",
     }
 }
@@ -492,18 +492,29 @@ fn expire_person(
     on: NaiveDate,
     actor: &str,
 ) -> Result<(), DbError> {
-    diesel::sql_query(
+    expire_where(conn, Some(person_id), on, actor).map(|_| ())
+}
+
+/// Marks active certificates whose validity ended before `on` as expired, with an event each:
+/// one person's, or (`None`) every one, in one statement.
+fn expire_where(
+    conn: &mut PgConnection,
+    person_id: Option<i64>,
+    on: NaiveDate,
+    actor: &str,
+) -> Result<usize, DbError> {
+    Ok(diesel::sql_query(
         "WITH e AS (UPDATE certificates SET status = 'expired', updated_at = now()
-                     WHERE person_id = $1 AND status = 'active' AND valid_until < $2
+                     WHERE ($1::bigint IS NULL OR person_id = $1)
+                       AND status = 'active' AND valid_until < $2
                      RETURNING id, valid_until)
          INSERT INTO certificate_events (certificate_id, action, reason, actor)
          SELECT id, 'expired', format('valid until %s', valid_until), $3 FROM e",
     )
-    .bind::<BigInt, _>(person_id)
+    .bind::<Nullable<BigInt>, _>(person_id)
     .bind::<Date, _>(on)
     .bind::<Text, _>(actor)
-    .execute(conn)?;
-    Ok(())
+    .execute(conn)?)
 }
 
 /// Serialises certificate changes for one person (two clerks at two counters).
@@ -512,10 +523,6 @@ fn lock_person(conn: &mut PgConnection, person_id: i64) -> Result<(), DbError> {
         .bind::<BigInt, _>(person_id)
         .execute(conn)?;
     Ok(())
-}
-
-fn require_reason(reason: &str) -> Result<(), DbError> {
-    crate::error::check_reason(reason)
 }
 
 /// Reissues an active certificate (lost, damaged, or a change of name, address, co-pay or
@@ -529,7 +536,7 @@ pub fn reissue(
     reason: &str,
     actor: &str,
 ) -> Result<CertificateView, DbError> {
-    require_reason(reason)?;
+    crate::error::check_reason(reason)?;
     conn.transaction(|conn| {
         let old = get(conn, id)?;
         lock_person(conn, old.person_id)?;
@@ -605,7 +612,7 @@ fn transition(
     reason: &str,
     actor: &str,
 ) -> Result<CertificateView, DbError> {
-    require_reason(reason)?;
+    crate::error::check_reason(reason)?;
     conn.transaction(|conn| {
         let cert = get(conn, id)?;
         if !from.contains(&cert.status.as_str()) {
@@ -633,17 +640,7 @@ fn transition(
 /// Marks every active certificate whose validity ended before `on` as expired; returns how
 /// many. Set-based: one statement whatever the registry's size.
 pub fn expire(conn: &mut PgConnection, on: NaiveDate, actor: &str) -> Result<usize, DbError> {
-    conn.transaction(|conn| {
-        Ok(diesel::sql_query(
-            "WITH e AS (UPDATE certificates SET status = 'expired', updated_at = now()
-                         WHERE status = 'active' AND valid_until < $1 RETURNING id, valid_until)
-             INSERT INTO certificate_events (certificate_id, action, reason, actor)
-             SELECT id, 'expired', format('valid until %s', valid_until), $2 FROM e",
-        )
-        .bind::<Date, _>(on)
-        .bind::<Text, _>(actor)
-        .execute(conn)?)
-    })
+    expire_where(conn, None, on, actor)
 }
 
 /// The card-registration statuses of the monthly national file.

@@ -62,10 +62,6 @@ pub fn of_person(conn: &mut PgConnection, person_id: i64) -> Result<Vec<LinkageV
     .load(conn)?)
 }
 
-fn require_reason(reason: &str) -> Result<(), DbError> {
-    crate::error::check_reason(reason)
-}
-
 fn event(
     conn: &mut PgConnection,
     id: i64,
@@ -95,7 +91,7 @@ pub fn suspend(
     reason: &str,
     actor: &str,
 ) -> Result<LinkageView, DbError> {
-    require_reason(reason)?;
+    crate::error::check_reason(reason)?;
     conn.transaction(|conn| {
         let n = diesel::sql_query(
             "UPDATE linkages SET status = 'suspended', updated_at = now()
@@ -119,7 +115,7 @@ pub fn confirm_identity(
     reason: &str,
     actor: &str,
 ) -> Result<LinkageView, DbError> {
-    require_reason(reason)?;
+    crate::error::check_reason(reason)?;
     conn.transaction(|conn| {
         let before = get(conn, id)?;
         if before.status == "revoked" {
@@ -156,7 +152,7 @@ pub fn correct(
     reason: &str,
     actor: &str,
 ) -> Result<LinkageView, DbError> {
-    require_reason(reason)?;
+    crate::error::check_reason(reason)?;
     let digits = number.expose_digits();
     let blind = keyring.blind_index(digits);
     let sealed = keyring.seal(digits);
@@ -231,7 +227,7 @@ pub fn register(
         )));
     }
     if let Some(r) = force_reason {
-        require_reason(r)?;
+        crate::error::check_reason(r)?;
     }
     let digits = number.expose_digits();
     let blind = keyring.blind_index(digits);

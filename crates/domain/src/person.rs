@@ -39,6 +39,20 @@ impl Sex {
         }
     }
 
+    /// How the sex is written on Japanese documents and pages: 男, 女, or 未設定.
+    pub fn label(self) -> &'static str {
+        match self {
+            Sex::Male => "男",
+            Sex::Female => "女",
+            Sex::Unset => "未設定",
+        }
+    }
+
+    /// The label for a stored code; an unknown code reads as 未設定.
+    pub fn label_of(code: i16) -> &'static str {
+        Sex::from_code(code).map_or(Sex::Unset.label(), Sex::label)
+    }
+
     /// From CSV text: only `1` or `2`, since input files must state the sex.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
         match s.trim() {

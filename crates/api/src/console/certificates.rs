@@ -240,31 +240,10 @@ pub async fn pdf(
     query: web::Query<PdfQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(CLERKS)?;
-    let l = query.layout.as_deref().unwrap_or("card");
-    let layout = shikaku_print::Layout::parse(l)
-        .ok_or_else(|| ApiError::Invalid(format!("layout: {l:?} is not card or a4")))?;
-    let font = state
-        .font
-        .clone()
-        .ok_or_else(|| ApiError::Unavailable("PDF font not configured (SHIKAKU_FONT)".into()))?;
-    let id = id.into_inner();
-    let cert = state
-        .blocking(move |conn| Ok(certificates::get(conn, id)?))
-        .await?;
-    if cert.status != "active" {
-        return Err(ApiError::Invalid(format!(
-            "資格確認書 {} は {} のため印刷できません",
-            cert.number, cert.status
-        ))
-        .into());
-    }
-    let printed = cert.printed.clone();
-    let bytes = web::block(move || {
-        shikaku_print::certificates_pdf(&font, std::slice::from_ref(&printed), layout)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("PDF task failed: {e}")))?
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let layout = crate::certificates::layout_of(query.layout.as_deref())?;
+    state.font()?;
+    let cert = crate::certificates::printable(&state, id.into_inner()).await?;
+    let bytes = state.render_pdf(vec![cert.printed.clone()], layout).await?;
     log(&state, &staff, "certificate_print", &cert, None).await?;
     let disposition = if layout == shikaku_print::Layout::A4 {
         "attachment"

@@ -202,14 +202,6 @@ type Compared = (
     Option<FieldMatch>,
 );
 
-fn sex_text(code: i16) -> &'static str {
-    match code {
-        1 => "男",
-        2 => "女",
-        _ => "未設定",
-    }
-}
-
 fn verdict_text(m: FieldMatch) -> (&'static str, bool) {
     match m {
         FieldMatch::Exact => ("一致", false),
@@ -303,8 +295,8 @@ pub async fn show(
                 ),
                 (
                     "性別",
-                    sex_text(p.sex).to_string(),
-                    sex_text(r.sex).to_string(),
+                    shikaku_domain::Sex::label_of(p.sex).to_string(),
+                    shikaku_domain::Sex::label_of(r.sex).to_string(),
                     String::new(),
                     String::new(),
                     (p.sex != 3).then_some(if p.sex == r.sex {

@@ -516,11 +516,7 @@ pub async fn person(
         .await?;
     let today = today_tokyo();
     let copay = crate::eligibility::effective_copay(p.birth_date, today, p.copay_rate);
-    let sex = match p.sex {
-        1 => "男",
-        2 => "女",
-        _ => "未設定",
-    };
+    let sex = shikaku_domain::Sex::label_of(p.sex);
     Ok(html_response(page(
         &p.name_kanji,
         Some(&staff),

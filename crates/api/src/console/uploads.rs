@@ -457,10 +457,7 @@ pub async fn due_run(
     let f = form.into_inner();
     staff.check_csrf(&f.csrf)?;
     // The font first: once the run has committed, a missing font must not hide its result.
-    let font = state
-        .font
-        .clone()
-        .ok_or_else(|| ApiError::Unavailable("PDF font not configured (SHIKAKU_FONT)".into()))?;
+    state.font()?;
     let summary = run_due(&state, &staff, f.id.clone(), f.on.clone(), false).await?;
     let _ = std::fs::remove_file(upload_path(&f.id, "csv")?);
     state
@@ -479,12 +476,7 @@ pub async fn due_run(
         let printed = state
             .blocking(move |conn| Ok(certificates::printed_of(conn, &ids)?))
             .await?;
-        let pdf = web::block(move || {
-            shikaku_print::certificates_pdf(&font, &printed, shikaku_print::Layout::A4)
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("PDF task failed: {e}")))?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let pdf = state.render_pdf(printed, shikaku_print::Layout::A4).await?;
         save(&f.id, "pdf", &pdf)?;
     }
     Ok(html_response(page(
