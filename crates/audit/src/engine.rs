@@ -359,7 +359,12 @@ impl IdentityComparison {
 /// Both values, when both sides have a non-empty one.
 fn both<'a>(a: &'a Option<String>, b: &'a Option<String>) -> Option<(&'a str, &'a str)> {
     match (a.as_deref(), b.as_deref()) {
-        (Some(x), Some(y)) if !x.trim().is_empty() && !y.trim().is_empty() => Some((x, y)),
+        // "Has a non-space character", stopping at the first one (trim would scan both ends).
+        (Some(x), Some(y))
+            if x.chars().any(|c| !c.is_whitespace()) && y.chars().any(|c| !c.is_whitespace()) =>
+        {
+            Some((x, y))
+        }
         _ => None,
     }
 }

@@ -9,6 +9,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: the audit allocates strings on its stream threads
+/// and frees them on others, which glibc's allocator handled at a quarter of the run's CPU.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Insurer-side eligibility registry and My Number linkage audit.
 #[derive(Debug, Parser)]
 #[command(name = "shikaku", version, about)]

@@ -5,8 +5,9 @@
 pub mod persist;
 pub mod read;
 pub mod review;
+pub mod spill;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -17,17 +18,17 @@ use crate::engine::{audit_groups, check_person_numbers, AuditContext, NumberGrou
 use crate::finding::Finding;
 use persist::MergeCounts;
 
-/// Single-number groups checked together: enough work to share between threads, little memory.
-const BATCH: usize = 16_384;
-
 /// How to run.
 pub struct RunOptions<'a> {
     /// Worker threads for the check stage (default: all cores).
     pub threads: Option<usize>,
     /// Who started the run, for the review history.
     pub actor: &'a str,
-    /// Called with (rows read, rows expected) as the stream advances.
+    /// Called with (rows done, rows expected) as the run advances. Every linkage counts twice:
+    /// once when read, once when checked.
     pub progress: &'a (dyn Fn(u64, u64) + Sync),
+    /// Linkages per temporary file (see [`spill`]); `None`: [`spill::ROWS_PER_FILE`].
+    pub rows_per_file: Option<u64>,
 }
 
 /// Wall time of each stage.
@@ -56,6 +57,8 @@ pub struct RunSummary {
     pub merge: MergeCounts,
     /// Time per stage.
     pub timings: Timings,
+    /// Temporary files the linkages went through (see [`spill`]).
+    pub files: usize,
 }
 
 impl RunSummary {
@@ -86,6 +89,9 @@ pub enum RunError {
     /// The streaming connection could not be opened.
     #[error("cannot open the streaming connection: {0}")]
     Connect(postgres::Error),
+    /// The temporary files failed.
+    #[error(transparent)]
+    Spill(#[from] spill::SpillError),
     /// The thread pool could not be built.
     #[error("cannot start the worker threads: {0}")]
     Threads(String),
@@ -160,20 +166,13 @@ fn run_in_transaction(
     run_id: i64,
     snapshot_id: Option<i64>,
 ) -> Result<RunSummary, RunError> {
-    let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(RunError::Connect)?;
-    // The stream's hash joins and aggregates hold millions of rows; with the default 4 MB of
-    // work memory they spill to disk in batches.
-    client
-        .batch_execute("SET work_mem = '512MB'")
-        .map_err(read::ReadError::from)?;
-    let expected: i64 = client
-        .query_one(
-            "SELECT count(*) FROM linkages WHERE status <> 'revoked'",
-            &[],
-        )
-        .map_err(read::ReadError::from)?
-        .get(0);
-    let expected = u64::try_from(expected).unwrap_or(0);
+    let mut shared = read::SharedSnapshot::open(url).map_err(|e| match e {
+        read::ReadError::Db(e) => RunError::Connect(e),
+        e => RunError::Read(e),
+    })?;
+    let estimate = estimate_linkages(shared.client())?;
+    // Each linkage is reported twice: once read, once checked.
+    let mut expected = estimate.max(1) * 2;
 
     conn.transaction::<RunSummary, RunError, _>(|conn| {
         let started = Instant::now();
@@ -196,94 +195,107 @@ fn run_in_transaction(
             Ok(())
         };
 
-        let mut batch: Vec<NumberGroup> = Vec::with_capacity(BATCH);
-        let mut shared: HashMap<[u8; 32], NumberGroup> = HashMap::new();
-        let mut pending_error: Option<RunError> = None;
-        let read_started = Instant::now();
-        let mut check_and_stage_time = Duration::ZERO;
-        let mut seen = 0u64;
-        // Every streamed linkage's person: sorted afterwards, a person id that occurs twice
-        // holds two numbers ((person, number) is unique). 8 bytes a linkage, far cheaper than
-        // grouping every linkage by person in SQL.
-        let mut person_ids: Vec<i64> = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
-        let rows = read::stream_linkages(&mut client, snapshot_id, ctx.run_date, |row| {
-            seen += 1;
-            person_ids.push(row.linkage.person_id);
-            if row.shared {
-                let group = shared.entry(row.blind.0).or_insert_with(|| NumberGroup {
-                    blind: row.blind,
-                    linkages: Vec::new(),
-                    resident: row.resident,
-                });
-                group.linkages.push(row.linkage);
-                return Ok(());
-            }
-            batch.push(NumberGroup {
-                blind: row.blind,
-                linkages: vec![row.linkage],
-                resident: row.resident,
-            });
-            if batch.len() == BATCH {
-                let t = Instant::now();
-                let findings = pool.install(|| audit_groups(ctx, &batch));
-                timings.check += t.elapsed();
-                batch.clear();
-                if let Err(e) = record(findings, conn, &mut timings) {
-                    pending_error.get_or_insert(e);
-                    return Err(read::ReadError::Invalid("could not stage findings"));
+        // Pass 1: the registry in person order, into blind-order files. Persons with several
+        // numbers are adjacent in this order, so they are checked on the way.
+        let t = Instant::now();
+        let mut spill = spill::Spill::new(
+            expected / 2,
+            options.rows_per_file.unwrap_or(spill::ROWS_PER_FILE),
+        )?;
+        let mut spill_error = None;
+        let mut several = Vec::new();
+        let mut read_rows = 0u64;
+        let rows = read::read_registry(
+            &shared.source(),
+            |linkage| {
+                read_rows += 1;
+                if read_rows % 65_536 == 0 {
+                    expected = expected.max(read_rows * 2);
+                    (options.progress)(read_rows, expected);
                 }
-                check_and_stage_time += t.elapsed();
-                (options.progress)(seen, expected);
-            }
-            Ok(())
-        });
-        let rows = match (rows, pending_error) {
-            (_, Some(e)) => return Err(e),
+                spill.push(linkage).map_err(|e| {
+                    spill_error.get_or_insert(e);
+                    read::ReadError::Invalid("could not write the temporary files")
+                })
+            },
+            |p| several.push(p),
+        );
+        let rows = match (rows, spill_error) {
+            (_, Some(e)) => return Err(e.into()),
             (r, None) => r?,
         };
-        timings.read = read_started.elapsed().saturating_sub(check_and_stage_time);
-
-        // Numbers linked to several persons, each as one group, in a fixed order, with the
-        // full period history of their persons (the stream carried only the period in force).
-        let t = Instant::now();
-        let mut groups: Vec<NumberGroup> = shared.into_values().collect();
-        groups.sort_by_key(|g| g.blind.0);
-        let mut shared_persons: Vec<i64> = groups
-            .iter()
-            .flat_map(|g| g.linkages.iter().map(|l| l.person_id))
-            .collect();
-        shared_persons.sort_unstable();
-        shared_persons.dedup();
-        let periods = read::periods_of(&mut client, &shared_persons)?;
-        for group in &mut groups {
-            group.linkages.sort_by_key(|l| l.linkage_id);
-            for linkage in &mut group.linkages {
-                // Cloned, not taken: one person can be in several shared groups.
-                linkage.periods = periods.get(&linkage.person_id).cloned().unwrap_or_default();
-            }
-        }
-        batch.append(&mut groups);
-        person_ids.sort_unstable();
-        let mut several_ids: Vec<i64> = person_ids
-            .windows(2)
-            .filter(|w| w[0] == w[1])
-            .map(|w| w[0])
-            .collect();
-        several_ids.dedup();
-        drop(person_ids);
-        let several = read::numbers_of(&mut client, &several_ids)?;
+        expected = rows * 2;
+        let files = spill.finish()?;
+        let file_count = files.buckets();
         timings.read += t.elapsed();
+        tracing::info!(
+            "audit: read {rows} linkages into {} files in {:.1} s",
+            files.buckets(),
+            t.elapsed().as_secs_f64()
+        );
 
         let t = Instant::now();
-        let mut findings = pool.install(|| audit_groups(ctx, &batch));
-        findings.extend(
-            several
-                .iter()
-                .filter_map(|p| check_person_numbers(&p.person_key, p.person_id, &p.numbers)),
-        );
+        let findings: Vec<Finding> = several
+            .iter()
+            .filter_map(|p| check_person_numbers(&p.person_key, p.person_id, &p.numbers))
+            .collect();
+        drop(several);
         timings.check += t.elapsed();
         record(findings, conn, &mut timings)?;
-        (options.progress)(rows, expected);
+
+        // Pass 2: file by file in blind order, merged with the register (also in blind order):
+        // every linkage of a number arrives together, shared numbers included. One thread
+        // reads and groups the next file while this one checks and stages the last.
+        let mut checked = rows;
+        std::thread::scope(|scope| -> Result<(), RunError> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<NumberGroup>, RunError>>(1);
+            // Checked groups go back to be freed where they were allocated (see read::Stream).
+            let (back, checked_groups) = std::sync::mpsc::channel::<Vec<NumberGroup>>();
+            let mut files = files;
+            let source = shared.source();
+            // The files move to the reading thread and are deleted when it ends.
+            scope.spawn(move || {
+                let mut residents = read::ResidentStream::spawn(scope, &source, snapshot_id);
+                let free = |groups: Vec<NumberGroup>, residents: &mut read::ResidentStream| {
+                    for g in groups {
+                        if let Some(r) = g.resident {
+                            residents.give_back(g.blind, r);
+                        }
+                    }
+                };
+                for i in 0..files.buckets() {
+                    while let Ok(done) = checked_groups.try_recv() {
+                        free(done, &mut residents);
+                    }
+                    let groups = group_file(&mut files, i, &mut residents);
+                    let failed = groups.is_err();
+                    if tx.send(groups).is_err() || failed {
+                        return;
+                    }
+                }
+                drop(tx);
+                for done in checked_groups {
+                    free(done, &mut residents);
+                }
+            });
+            loop {
+                let t = Instant::now();
+                let Ok(groups) = rx.recv() else { break };
+                let groups = groups?;
+                timings.read += t.elapsed();
+                checked += groups.iter().map(|g| g.linkages.len() as u64).sum::<u64>();
+
+                let t = Instant::now();
+                let findings = pool.install(|| audit_groups(ctx, &groups));
+                timings.check += t.elapsed();
+                let _ = back.send(groups);
+                record(findings, conn, &mut timings)?;
+                (options.progress)(checked, expected);
+            }
+            drop(back);
+            Ok(())
+        })?;
+        (options.progress)(expected, expected);
 
         let t = Instant::now();
         let merge = persist::merge(conn, run_id, options.actor)?;
@@ -296,10 +308,53 @@ fn run_in_transaction(
             counts,
             merge,
             timings,
+            files: file_count,
         };
         finish_run(conn, &summary, started.elapsed())?;
         Ok(summary)
     })
+}
+
+/// The planner's estimate of the linkages to audit: enough to size the temporary files and the
+/// progress bar, where an exact count would scan the table once more. Taken from `EXPLAIN`
+/// rather than `pg_class.reltuples`, which is unknown (-1) until the table is first analyzed:
+/// right after a bulk import, exactly when the estimate matters (one file for ten million
+/// linkages would not fit in memory).
+fn estimate_linkages(client: &mut postgres::Client) -> Result<u64, RunError> {
+    let plan = client
+        .simple_query("EXPLAIN (FORMAT JSON) SELECT 1 FROM linkages WHERE status <> 'revoked'")
+        .map_err(read::ReadError::from)?;
+    let rows = plan.iter().find_map(|m| match m {
+        postgres::SimpleQueryMessage::Row(row) => row
+            .get(0)
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+            .and_then(|json| json[0]["Plan"]["Plan Rows"].as_f64()),
+        _ => None,
+    });
+    rows.map(|n| n as u64)
+        .ok_or(RunError::Read(read::ReadError::Invalid(
+            "EXPLAIN gave no row estimate",
+        )))
+}
+
+/// The linkages of spill file `i` as groups by number, each with its register record.
+fn group_file(
+    files: &mut spill::SpillReader,
+    i: usize,
+    residents: &mut read::ResidentStream,
+) -> Result<Vec<NumberGroup>, RunError> {
+    let mut groups: Vec<NumberGroup> = Vec::new();
+    for (blind, linkage) in files.take(i)? {
+        match groups.last_mut() {
+            Some(g) if g.blind == blind => g.linkages.push(linkage),
+            _ => groups.push(NumberGroup {
+                blind,
+                linkages: vec![linkage],
+                resident: residents.find(&blind)?,
+            }),
+        }
+    }
+    Ok(groups)
 }
 
 fn finish_run(conn: &mut PgConnection, s: &RunSummary, total: Duration) -> Result<(), RunError> {
@@ -308,6 +363,7 @@ fn finish_run(conn: &mut PgConnection, s: &RunSummary, total: Duration) -> Resul
         "check_s": s.timings.check.as_secs_f64(),
         "write_s": s.timings.write.as_secs_f64(),
         "total_s": total.as_secs_f64(),
+        "files": s.files,
     });
     let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     diesel::sql_query(

@@ -1,33 +1,39 @@
-//! Streams every audited linkage out of PostgreSQL with binary `COPY`, already joined with its
-//! person, the person's qualification periods and the register entry of the latest snapshot.
+//! Reads the registry and the register out of PostgreSQL as four single-table binary `COPY`
+//! streams, each in the order of an index whose heap is laid out the same way, and joins them
+//! in Rust.
 //!
-//! No global sort: numbers linked to more than one person (a small set, found first with a hash
-//! aggregate) are flagged in the stream and gathered into groups on the side; every other
-//! linkage is a group of its own and is checked as soon as its batch is full.
+//! Why not one joined query: PostgreSQL runs `COPY (query)` on one core, and joining linkages
+//! with persons, periods and the register by hash took 92 s of server time at 10 million
+//! linkages. Each stream here is an index scan with no sort and no hash (about 4 to 9 s at 10
+//! million rows), the streams run on their own connections (so both server cores work), and
+//! each is decoded on its own thread. All connections read one exported snapshot
+//! ([`SharedSnapshot`]), so the streams agree with each other as a single query would.
+//!
+//! - Linkages (by person), persons (by id) and qualification periods (by person) are merged
+//!   here in person order by [`read_registry`]; that order also puts a person's numbers next to
+//!   each other, which is all [`crate::engine::check_person_numbers`] needs.
+//! - The register's records of the snapshot come by blind index ([`ResidentStream`]); the
+//!   runner puts the linkages into blind-index order through [`super::spill`] and merges.
 
-use chrono::NaiveDate;
-use postgres::binary_copy::BinaryCopyOutIter;
-use postgres::fallible_iterator::FallibleIterator;
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::thread::Scope;
+
+use futures_util::StreamExt;
 use postgres::types::Type;
+use postgres::{Client, NoTls};
 use shikaku_domain::records::ResidentStatus;
 use shikaku_domain::{BlindIndex, Sex};
+use tokio_postgres::binary_copy::{BinaryCopyOutRow, BinaryCopyOutStream};
 
-use crate::engine::{Identity, LinkageInput, LinkageStatus, Period, ResidentInput};
+use crate::engine::{Identity, LinkageStatus, Period, ResidentInput};
 
-/// One row of the stream: a linkage ready for the engine, its number's blind index, the
-/// register entry for that number (if any) and whether the number is linked to several persons.
-pub struct StreamRow {
-    /// Keyed hash of the number.
-    pub blind: BlindIndex,
-    /// The linkage with its person.
-    pub linkage: LinkageInput,
-    /// The register's record of the number.
-    pub resident: Option<ResidentInput>,
-    /// The number is also linked to another person.
-    pub shared: bool,
-}
+/// Rows a stream thread decodes before handing them over: large enough that the channel costs
+/// nothing per row, small enough that the streams stay a few megabytes.
+const STREAM_BATCH: usize = 4096;
+/// Batches a stream may run ahead of its reader.
+const STREAM_AHEAD: usize = 4;
 
-/// Errors reading the stream.
+/// Errors reading the streams.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// The database failed.
@@ -36,164 +42,294 @@ pub enum ReadError {
     /// A stored value broke an invariant the schema should guarantee.
     #[error("unexpected stored value: {0}")]
     Invalid(&'static str),
+    /// A stream thread stopped without saying why (it panicked).
+    #[error("a reading thread stopped unexpectedly")]
+    Thread,
 }
 
-const COLUMNS: [Type; 22] = [
-    Type::INT8,       // linkage id
-    Type::INT8,       // person id
-    Type::BYTEA,      // blind index
-    Type::TEXT,       // last4
-    Type::BOOL,       // check digit ok
-    Type::TEXT,       // linkage status
-    Type::TEXT,       // person key (member identifier form)
-    Type::TEXT,       // name_kanji
-    Type::TEXT,       // name_kana
-    Type::DATE,       // birth_date
-    Type::INT2,       // sex
-    Type::TEXT,       // address
-    Type::DATE_ARRAY, // acquired_on, in order
-    Type::DATE_ARRAY, // lost_on, same order
-    Type::BOOL,       // shared number
-    Type::BOOL,       // register entry present
-    Type::TEXT,       // register name_kanji
-    Type::TEXT,       // register name_kana
-    Type::DATE,       // register birth_date
-    Type::INT2,       // register sex
-    Type::TEXT,       // register address
-    Type::TEXT,       // register status
-];
-
-/// The stream's query. Each linkage comes with at most one qualification period: the one in
-/// force on the run date (periods never overlap, so there is at most one). That is all the
-/// engine needs of a number linked to one person (is the person eligible?); the full history of
-/// persons whose number is shared is fetched separately ([`periods_of`]), because only there do
-/// periods of different persons need comparing. Aggregating every person's periods into arrays
-/// cost most of the server's time at a million linkages.
-fn copy_sql(snapshot_id: Option<i64>, run_date: NaiveDate) -> String {
-    let snapshot = snapshot_id.map_or_else(|| "NULL".to_string(), |id| id.to_string());
-    format!(
-        "COPY (
-           WITH shared AS (
-             SELECT mn_blind FROM linkages WHERE status <> 'revoked'
-             GROUP BY mn_blind HAVING min(person_id) <> max(person_id)
-           )
-           SELECT l.id, l.person_id, l.mn_blind, l.mn_last4, l.check_digit_ok, l.status,
-                  p.insurer_number || ':' || p.symbol || ':' || p.number || ':' || p.branch,
-                  p.name_kanji, p.name_kana, p.birth_date, p.sex, p.address,
-                  CASE WHEN q.person_id IS NULL THEN '{{}}'::date[] ELSE ARRAY[q.acquired_on] END,
-                  CASE WHEN q.person_id IS NULL THEN '{{}}'::date[] ELSE ARRAY[q.lost_on] END,
-                  s.mn_blind IS NOT NULL,
-                  r.mn_blind IS NOT NULL, r.name_kanji, r.name_kana, r.birth_date, r.sex,
-                  r.address, r.status
-           FROM linkages l
-           JOIN persons p ON p.id = l.person_id
-           LEFT JOIN qualifications q ON q.person_id = l.person_id
-                AND q.acquired_on <= DATE '{run_date}'
-                AND (q.lost_on IS NULL OR q.lost_on > DATE '{run_date}')
-           LEFT JOIN shared s ON s.mn_blind = l.mn_blind
-           LEFT JOIN resident_records r ON r.snapshot_id = {snapshot} AND r.mn_blind = l.mn_blind
-           WHERE l.status <> 'revoked'
-         ) TO STDOUT (FORMAT binary)"
-    )
+/// A read-only transaction whose snapshot every stream connection imports
+/// (`SET TRANSACTION SNAPSHOT`), as `pg_dump --jobs` does: the streams then see the database
+/// as of one instant even while the registry is being edited. The snapshot lives as long as
+/// this value.
+pub struct SharedSnapshot {
+    client: Client,
+    id: String,
+    url: String,
 }
 
-/// Every qualification period of the given persons, in start order, keyed by person.
-pub fn periods_of(
-    client: &mut postgres::Client,
-    person_ids: &[i64],
-) -> Result<std::collections::HashMap<i64, Vec<Period>>, ReadError> {
-    let mut out: std::collections::HashMap<i64, Vec<Period>> = std::collections::HashMap::new();
-    for row in client.query(
-        "SELECT person_id, acquired_on, lost_on FROM qualifications
-         WHERE person_id = ANY($1) ORDER BY person_id, acquired_on",
-        &[&person_ids],
-    )? {
-        out.entry(row.try_get(0)?).or_default().push(Period {
-            acquired_on: row.try_get(1)?,
-            lost_on: row.try_get(2)?,
+impl SharedSnapshot {
+    /// Opens the exporting transaction on a new connection to `url`.
+    pub fn open(url: &str) -> Result<Self, ReadError> {
+        let mut client = Client::connect(url, NoTls)?;
+        client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        let id: String = client.query_one("SELECT pg_export_snapshot()", &[])?.get(0);
+        Ok(Self {
+            client,
+            id,
+            url: url.to_string(),
+        })
+    }
+
+    /// The connection holding the snapshot, for small queries that must agree with the
+    /// streams.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    /// Where streams connect to read inside the snapshot; can be sent to another thread, the
+    /// snapshot's own connection cannot.
+    pub fn source(&self) -> StreamSource {
+        StreamSource {
+            url: self.url.clone(),
+            // The id comes from pg_export_snapshot(), not from a user; SET TRANSACTION
+            // SNAPSHOT takes no bind parameters.
+            begin: format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}'",
+                self.id.replace('\'', "")
+            ),
+        }
+    }
+}
+
+/// How a stream connection joins a [`SharedSnapshot`]. Valid while the snapshot is open.
+#[derive(Clone)]
+pub struct StreamSource {
+    url: String,
+    begin: String,
+}
+
+/// One `COPY` decoded on its own thread into rows of type `T`, read in order.
+///
+/// Rows the reader is done with can be handed back ([`Stream::give_back`]) to be freed on the
+/// thread that allocated them: freeing another thread's strings by the million cost the
+/// allocator more than allocating them.
+pub struct Stream<T> {
+    rx: Receiver<Result<Vec<T>, ReadError>>,
+    buf: std::vec::IntoIter<T>,
+    peeked: Option<T>,
+    back: Sender<Vec<T>>,
+    spent: Vec<T>,
+}
+
+impl<T: Send> Stream<T> {
+    /// Starts `sql` (a `COPY ... TO STDOUT (FORMAT binary)` of `types`) on a new connection in
+    /// `snapshot`, decoding each row with `decode` on a thread of `scope`.
+    fn spawn<'scope>(
+        scope: &'scope Scope<'scope, '_>,
+        source: &StreamSource,
+        sql: String,
+        types: &'static [Type],
+        decode: fn(&BinaryCopyOutRow) -> Result<T, ReadError>,
+    ) -> Self
+    where
+        T: 'scope,
+    {
+        let (tx, rx) = sync_channel(STREAM_AHEAD);
+        let (back, returned) = channel();
+        let url = source.url.clone();
+        let begin = source.begin.clone();
+        scope.spawn(move || {
+            // The blocking `postgres` client enters its runtime once per row, which cost more
+            // than decoding the row; one runtime per stream thread, entered once, does not.
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .map_err(|_| ReadError::Thread)
+                .and_then(|rt| {
+                    rt.block_on(pump(&url, &begin, &sql, types, decode, &tx, &returned))
+                });
+            if let Err(e) = result {
+                // The reader may be gone already; then nobody needs the error.
+                let _ = tx.send(Err(e));
+            }
+            drop(tx);
+            // Frees what comes back until the reader is gone.
+            for spent in returned {
+                drop(spent);
+            }
         });
+        Self {
+            rx,
+            buf: Vec::new().into_iter(),
+            peeked: None,
+            back,
+            spent: Vec::new(),
+        }
     }
-    Ok(out)
+
+    /// Hands a row back to be freed by the stream's thread.
+    pub fn give_back(&mut self, row: T) {
+        self.spent.push(row);
+        if self.spent.len() >= STREAM_BATCH {
+            // If the thread is gone, the rows are simply freed here.
+            let _ = self.back.send(std::mem::take(&mut self.spent));
+        }
+    }
+
+    /// The next row, `None` at the end of the stream.
+    pub fn next_row(&mut self) -> Result<Option<T>, ReadError> {
+        if let Some(row) = self.peeked.take() {
+            return Ok(Some(row));
+        }
+        loop {
+            if let Some(row) = self.buf.next() {
+                return Ok(Some(row));
+            }
+            match self.rx.recv() {
+                Ok(Ok(batch)) => self.buf = batch.into_iter(),
+                Ok(Err(e)) => return Err(e),
+                // The thread finished (it sends its error before hanging up).
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// The next row without taking it.
+    pub fn peek(&mut self) -> Result<Option<&T>, ReadError> {
+        if self.peeked.is_none() {
+            self.peeked = self.next_row()?;
+        }
+        Ok(self.peeked.as_ref())
+    }
 }
 
-/// Streams every audited linkage into `sink`, in no particular order. Returns the rows read.
-pub fn stream_linkages(
-    client: &mut postgres::Client,
-    snapshot_id: Option<i64>,
-    run_date: NaiveDate,
-    mut sink: impl FnMut(StreamRow) -> Result<(), ReadError>,
-) -> Result<u64, ReadError> {
-    let reader = client.copy_out(copy_sql(snapshot_id, run_date).as_str())?;
-    let mut rows = BinaryCopyOutIter::new(reader, &COLUMNS);
-    let mut n = 0u64;
-    while let Some(row) = rows.next()? {
-        n += 1;
-        let blind_bytes: &[u8] = row.try_get(2)?;
-        let blind = BlindIndex(
-            blind_bytes
-                .try_into()
-                .map_err(|_| ReadError::Invalid("blind index is not 32 bytes"))?,
-        );
-        let status =
-            LinkageStatus::parse(row.try_get(5)?).ok_or(ReadError::Invalid("linkage status"))?;
-        let acquired: Vec<NaiveDate> = row.try_get(12)?;
-        let lost: Vec<Option<NaiveDate>> = row.try_get(13)?;
-        let periods = acquired
-            .into_iter()
-            .zip(lost)
-            .map(|(acquired_on, lost_on)| Period {
-                acquired_on,
-                lost_on,
-            })
-            .collect();
-        let linkage = LinkageInput {
-            linkage_id: row.try_get(0)?,
-            person_id: row.try_get(1)?,
-            person_key: row.try_get::<&str>(6)?.to_string(),
-            last4: row.try_get::<&str>(3)?.to_string(),
-            check_digit_ok: row.try_get(4)?,
-            status,
-            registry: Identity {
-                name_kanji: row.try_get::<&str>(7)?.to_string(),
-                name_kana: Some(row.try_get::<&str>(8)?.to_string()),
-                birth_date: row.try_get(9)?,
-                sex: sex(row.try_get(10)?)?,
-                address: row.try_get::<Option<&str>>(11)?.map(str::to_string),
-            },
-            periods,
-        };
-        let resident = if row.try_get::<bool>(15)? {
-            Some(ResidentInput {
-                identity: Identity {
-                    name_kanji: row.try_get::<&str>(16)?.to_string(),
-                    name_kana: row.try_get::<Option<&str>>(17)?.map(str::to_string),
-                    birth_date: row.try_get(18)?,
-                    sex: sex(row.try_get(19)?)?,
-                    address: row.try_get::<Option<&str>>(20)?.map(str::to_string),
-                },
-                status: match row.try_get::<&str>(21)? {
-                    "removed" => ResidentStatus::Removed,
-                    _ => ResidentStatus::Active,
-                },
-            })
-        } else {
-            None
-        };
-        sink(StreamRow {
-            blind,
-            linkage,
-            resident,
-            shared: row.try_get(14)?,
-        })?;
+/// The stream thread's loop. Returns quietly when the reader hangs up.
+///
+/// Handing a full batch to the reader blocks this thread, runtime and all: the thread runs
+/// nothing else, and the server simply waits, which is the back pressure wanted.
+async fn pump<T>(
+    url: &str,
+    begin: &str,
+    sql: &str,
+    types: &[Type],
+    decode: fn(&BinaryCopyOutRow) -> Result<T, ReadError>,
+    tx: &SyncSender<Result<Vec<T>, ReadError>>,
+    returned: &Receiver<Vec<T>>,
+) -> Result<(), ReadError> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let connection = tokio::spawn(connection);
+    client.batch_execute(begin).await?;
+    let rows = BinaryCopyOutStream::new(client.copy_out(sql).await?, types);
+    let mut rows = std::pin::pin!(rows);
+    let mut batch = Vec::with_capacity(STREAM_BATCH);
+    while let Some(row) = rows.next().await {
+        batch.push(decode(&row?)?);
+        if batch.len() == STREAM_BATCH {
+            while let Ok(spent) = returned.try_recv() {
+                drop(spent);
+            }
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(STREAM_BATCH));
+            if tx.send(Ok(full)).is_err() {
+                break;
+            }
+        }
     }
-    Ok(n)
+    if !batch.is_empty() {
+        let _ = tx.send(Ok(batch));
+    }
+    drop(client);
+    connection.abort();
+    Ok(())
+}
+
+fn blind(row: &BinaryCopyOutRow, idx: usize) -> Result<BlindIndex, ReadError> {
+    let bytes: &[u8] = row.try_get(idx)?;
+    Ok(BlindIndex(bytes.try_into().map_err(|_| {
+        ReadError::Invalid("blind index is not 32 bytes")
+    })?))
 }
 
 fn sex(code: i16) -> Result<Sex, ReadError> {
     Sex::from_code(code).map_err(|_| ReadError::Invalid("sex code"))
 }
 
-/// A person holding several active numbers, for `check_person_numbers`.
+/// A non-revoked linkage, without its person.
+struct LinkageRow {
+    id: i64,
+    person_id: i64,
+    blind: BlindIndex,
+    last4: String,
+    check_digit_ok: bool,
+    status: LinkageStatus,
+}
+
+const LINKAGE_TYPES: &[Type] = &[
+    Type::INT8,
+    Type::INT8,
+    Type::BYTEA,
+    Type::TEXT,
+    Type::BOOL,
+    Type::TEXT,
+];
+
+fn linkage_row(row: &BinaryCopyOutRow) -> Result<LinkageRow, ReadError> {
+    Ok(LinkageRow {
+        id: row.try_get(0)?,
+        person_id: row.try_get(1)?,
+        blind: blind(row, 2)?,
+        last4: row.try_get(3)?,
+        check_digit_ok: row.try_get(4)?,
+        status: LinkageStatus::parse(row.try_get(5)?)
+            .ok_or(ReadError::Invalid("linkage status"))?,
+    })
+}
+
+/// A person: the key in member identifier form and the five items.
+struct PersonRow {
+    id: i64,
+    key: String,
+    identity: Identity,
+}
+
+const PERSON_TYPES: &[Type] = &[
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::DATE,
+    Type::INT2,
+    Type::TEXT,
+];
+
+fn person_row(row: &BinaryCopyOutRow) -> Result<PersonRow, ReadError> {
+    // Joined here rather than by `||` in SQL: concatenating in the server cost a third of the
+    // persons stream's time.
+    let mut key = String::with_capacity(40);
+    for i in 1..=4 {
+        if i > 1 {
+            key.push(':');
+        }
+        key.push_str(row.try_get::<&str>(i)?);
+    }
+    Ok(PersonRow {
+        id: row.try_get(0)?,
+        key,
+        identity: Identity {
+            name_kanji: row.try_get(5)?,
+            name_kana: Some(row.try_get(6)?),
+            birth_date: row.try_get(7)?,
+            sex: sex(row.try_get(8)?)?,
+            address: row.try_get(9)?,
+        },
+    })
+}
+
+const PERIOD_TYPES: &[Type] = &[Type::INT8, Type::DATE, Type::DATE];
+
+fn period_row(row: &BinaryCopyOutRow) -> Result<(i64, Period), ReadError> {
+    Ok((
+        row.try_get(0)?,
+        Period {
+            acquired_on: row.try_get(1)?,
+            lost_on: row.try_get(2)?,
+        },
+    ))
+}
+
+/// A person holding several non-revoked numbers, for `check_person_numbers`.
 pub struct PersonNumbers {
     /// The person.
     pub person_id: i64,
@@ -203,42 +339,206 @@ pub struct PersonNumbers {
     pub numbers: Vec<(String, BlindIndex)>,
 }
 
-/// The numbers of the given persons (their non-revoked linkages), for `check_person_numbers`.
-/// The runner finds the candidates itself while streaming (a person id seen twice), so this
-/// query only touches their rows, through the `(person_id, mn_blind)` index.
-pub fn numbers_of(
-    client: &mut postgres::Client,
-    person_ids: &[i64],
-) -> Result<Vec<PersonNumbers>, ReadError> {
-    let rows = client.query(
-        "SELECT l.person_id,
-                p.insurer_number || ':' || p.symbol || ':' || p.number || ':' || p.branch,
-                array_agg(l.mn_last4 ORDER BY l.mn_blind), array_agg(l.mn_blind ORDER BY l.mn_blind)
-         FROM linkages l JOIN persons p ON p.id = l.person_id
-         WHERE l.person_id = ANY($1) AND l.status <> 'revoked'
-         GROUP BY l.person_id, p.insurer_number, p.symbol, p.number, p.branch
-         ORDER BY l.person_id",
-        &[&person_ids],
-    )?;
-    rows.iter()
-        .map(|row| {
-            let last4: Vec<String> = row.try_get(2)?;
-            let blinds: Vec<Vec<u8>> = row.try_get(3)?;
-            let numbers = last4
-                .into_iter()
-                .zip(blinds)
-                .map(|(l, b)| {
-                    let bytes: [u8; 32] = b
-                        .try_into()
-                        .map_err(|_| ReadError::Invalid("blind index is not 32 bytes"))?;
-                    Ok((l, BlindIndex(bytes)))
-                })
-                .collect::<Result<Vec<_>, ReadError>>()?;
-            Ok(PersonNumbers {
-                person_id: row.try_get(0)?,
-                person_key: row.try_get(1)?,
-                numbers,
-            })
-        })
-        .collect()
+/// One linkage with its person, lent by [`read_registry`] (no copy of the person per linkage).
+pub struct RegistryLinkage<'a> {
+    /// Keyed hash of the number.
+    pub blind: BlindIndex,
+    /// `linkages.id`.
+    pub linkage_id: i64,
+    /// `persons.id`.
+    pub person_id: i64,
+    /// Member identifier form of the person key.
+    pub person_key: &'a str,
+    /// Last 4 digits of the number.
+    pub last4: &'a str,
+    /// Whether the number passes the check digit.
+    pub check_digit_ok: bool,
+    /// Active or suspended.
+    pub status: LinkageStatus,
+    /// The person's five items.
+    pub registry: &'a Identity,
+    /// Every qualification period of the person.
+    pub periods: &'a [Period],
+}
+
+/// Reads every non-revoked linkage with its person and every qualification period of the
+/// person, in person order, handing each to `linkage`, and each person with several numbers to
+/// `several`. Returns the linkages read.
+pub fn read_registry(
+    source: &StreamSource,
+    mut linkage: impl FnMut(&RegistryLinkage<'_>) -> Result<(), ReadError>,
+    mut several: impl FnMut(PersonNumbers),
+) -> Result<u64, ReadError> {
+    std::thread::scope(|scope| {
+        // Each ORDER BY is the order of an index (linkages_person_number, persons_pkey,
+        // qualifications_person_acquired) on a heap loaded in that order, so the server walks
+        // the index instead of sorting.
+        let mut linkages = Stream::spawn(
+            scope,
+            source,
+            "COPY (SELECT id, person_id, mn_blind, mn_last4, check_digit_ok, status
+                   FROM linkages WHERE status <> 'revoked'
+                   ORDER BY person_id, mn_blind) TO STDOUT (FORMAT binary)"
+                .to_string(),
+            LINKAGE_TYPES,
+            linkage_row,
+        );
+        let mut persons = Stream::spawn(
+            scope,
+            source,
+            "COPY (SELECT id, insurer_number, symbol, number, branch, name_kanji, name_kana,
+                          birth_date, sex, address
+                   FROM persons ORDER BY id) TO STDOUT (FORMAT binary)"
+                .to_string(),
+            PERSON_TYPES,
+            person_row,
+        );
+        let mut periods = Stream::spawn(
+            scope,
+            source,
+            "COPY (SELECT person_id, acquired_on, lost_on FROM qualifications
+                   ORDER BY person_id, acquired_on) TO STDOUT (FORMAT binary)"
+                .to_string(),
+            PERIOD_TYPES,
+            period_row,
+        );
+
+        let mut n = 0u64;
+        let mut person: Option<PersonRow> = None;
+        let mut person_periods: Vec<Period> = Vec::new();
+        let mut numbers: Vec<(String, BlindIndex)> = Vec::new();
+        let mut flush = |person: &Option<PersonRow>, numbers: &mut Vec<(String, BlindIndex)>| {
+            if let (Some(p), true) = (person, numbers.len() > 1) {
+                several(PersonNumbers {
+                    person_id: p.id,
+                    person_key: p.key.clone(),
+                    numbers: std::mem::take(numbers),
+                });
+            }
+            numbers.clear();
+        };
+        while let Some(l) = linkages.next_row()? {
+            n += 1;
+            if person.as_ref().is_none_or(|p| p.id != l.person_id) {
+                flush(&person, &mut numbers);
+                // Persons without a linkage are passed over.
+                let found = loop {
+                    match persons.next_row()? {
+                        Some(p) if p.id < l.person_id => persons.give_back(p),
+                        Some(p) if p.id == l.person_id => break p,
+                        _ => return Err(ReadError::Invalid("a linkage's person is missing")),
+                    }
+                };
+                person_periods.clear();
+                while let Some(&(pid, _)) = periods.peek()? {
+                    if pid > l.person_id {
+                        break;
+                    }
+                    if let Some((pid, period)) = periods.next_row()? {
+                        if pid == l.person_id {
+                            person_periods.push(period);
+                        }
+                    }
+                }
+                if let Some(old) = person.replace(found) {
+                    persons.give_back(old);
+                }
+            }
+            let Some(p) = person.as_ref() else {
+                return Err(ReadError::Invalid("a linkage's person is missing"));
+            };
+            linkage(&RegistryLinkage {
+                blind: l.blind,
+                linkage_id: l.id,
+                person_id: l.person_id,
+                person_key: &p.key,
+                last4: &l.last4,
+                check_digit_ok: l.check_digit_ok,
+                status: l.status,
+                registry: &p.identity,
+                periods: &person_periods,
+            })?;
+            numbers.push((l.last4.clone(), l.blind));
+            linkages.give_back(l);
+        }
+        flush(&person, &mut numbers);
+        Ok(n)
+    })
+}
+
+/// The register's records of one snapshot, by blind index.
+pub struct ResidentStream {
+    stream: Stream<(BlindIndex, ResidentInput)>,
+}
+
+const RESIDENT_TYPES: &[Type] = &[
+    Type::BYTEA,
+    Type::TEXT,
+    Type::TEXT,
+    Type::DATE,
+    Type::INT2,
+    Type::TEXT,
+    Type::TEXT,
+];
+
+fn resident_row(row: &BinaryCopyOutRow) -> Result<(BlindIndex, ResidentInput), ReadError> {
+    Ok((
+        blind(row, 0)?,
+        ResidentInput {
+            identity: Identity {
+                name_kanji: row.try_get(1)?,
+                name_kana: row.try_get(2)?,
+                birth_date: row.try_get(3)?,
+                sex: sex(row.try_get(4)?)?,
+                address: row.try_get(5)?,
+            },
+            status: match row.try_get::<&str>(6)? {
+                "removed" => ResidentStatus::Removed,
+                _ => ResidentStatus::Active,
+            },
+        },
+    ))
+}
+
+impl ResidentStream {
+    /// Starts streaming snapshot `snapshot_id` (none: an empty stream) on a thread of `scope`.
+    pub fn spawn<'scope>(
+        scope: &'scope Scope<'scope, '_>,
+        source: &StreamSource,
+        snapshot_id: Option<i64>,
+    ) -> Self {
+        // The records are stored in blind-index order per snapshot (the import inserts them
+        // so), so the primary key walk reads the heap front to back.
+        let sql = format!(
+            "COPY (SELECT mn_blind, name_kanji, name_kana, birth_date, sex, address, status
+                   FROM resident_records WHERE snapshot_id = {}
+                   ORDER BY mn_blind) TO STDOUT (FORMAT binary)",
+            snapshot_id.map_or_else(|| "NULL".to_string(), |id| id.to_string())
+        );
+        Self {
+            stream: Stream::spawn(scope, source, sql, RESIDENT_TYPES, resident_row),
+        }
+    }
+
+    /// Hands a record back to be freed by the stream's thread.
+    pub fn give_back(&mut self, blind: BlindIndex, record: ResidentInput) {
+        self.stream.give_back((blind, record));
+    }
+
+    /// The record of `blind`, if the register has it. Calls must come in ascending blind order;
+    /// records passed over (numbers nobody is linked to) are dropped.
+    pub fn find(&mut self, blind: &BlindIndex) -> Result<Option<ResidentInput>, ReadError> {
+        while let Some((b, _)) = self.stream.peek()? {
+            if b > blind {
+                return Ok(None);
+            }
+            if let Some((b, r)) = self.stream.next_row()? {
+                if &b == blind {
+                    return Ok(Some(r));
+                }
+                self.stream.give_back((b, r));
+            }
+        }
+        Ok(None)
+    }
 }

@@ -64,6 +64,7 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                     threads,
                     actor: &actor,
                     progress: &report,
+                    rows_per_file: None,
                 },
             )?;
             progress.finish();
