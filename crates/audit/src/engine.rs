@@ -4,7 +4,8 @@
 //! together with the number's register entry as a [`NumberGroup`]; [`check_group`] finds every
 //! problem of that number, and [`audit_groups`] runs it over a batch on the rayon pool, keeping
 //! the batch's order. The one check that needs another grouping, [`FindingKind::MultipleNumbers`]
-//! (a person with several numbers), is [`check_person_numbers`], fed by a per-person query.
+//! (a person with several numbers), is [`check_person_numbers`], fed by the runner's pass in
+//! person order.
 //!
 //! Which linkages are checked:
 //! - Revoked linkages are history and are not checked at all. Suspended ones (blocked from
