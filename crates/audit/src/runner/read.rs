@@ -178,7 +178,9 @@ impl<T: Send> Stream<T> {
             match self.rx.recv() {
                 Ok(Ok(batch)) => self.buf = batch.into_iter(),
                 Ok(Err(e)) => return Err(e),
-                // The thread finished (it sends its error before hanging up).
+                // The thread finished: it sends its error before hanging up, and one that
+                // panicked instead makes `std::thread::scope` panic when the scope ends, so a
+                // stream cut short never completes a run.
                 Err(_) => return Ok(None),
             }
         }
