@@ -92,10 +92,7 @@ struct TokenRow {
     expires_on: Option<NaiveDate>,
 }
 
-/// Today in Japan, the calendar every date in the registry is in.
-pub fn today_tokyo() -> NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive()
-}
+pub use shikaku_db::today_tokyo;
 
 async fn authenticate(state: &AppState, header: Option<String>) -> Result<Caller, ApiError> {
     let header = header.ok_or(ApiError::Unauthorized)?;

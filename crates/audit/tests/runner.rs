@@ -621,6 +621,29 @@ fn the_streams_read_the_database_as_of_one_instant() {
 }
 
 #[test]
+fn a_database_url_with_a_connect_timeout_works() {
+    // tokio-postgres needs the runtime's timers for connect_timeout: every stream thread must
+    // have them.
+    let data = data_set(25, 100);
+    let k = Keyring::generate();
+    let (db, _conn) = load(&data, &k, true);
+    let sep = if db.url().contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}connect_timeout=10", db.url());
+    let s = run_audit(
+        &url,
+        &AuditContext::new(data.config.reference_date),
+        &RunOptions {
+            threads: Some(1),
+            actor: "test",
+            progress: &no_run_progress,
+            rows_per_file: None,
+        },
+    )
+    .unwrap();
+    assert!(s.linkages_checked > 50, "{}", s.linkages_checked);
+}
+
+#[test]
 fn audit_runs_are_history_and_cannot_be_deleted() {
     let data = data_set(24, 100);
     let k = Keyring::generate();

@@ -24,6 +24,13 @@ pub use error::{check_reason, DbError};
 
 use diesel::{Connection, PgConnection};
 
+/// Today in Asia/Tokyo, the date every eligibility rule is judged in (see
+/// [`shikaku_domain::calendar`]). Here rather than in the pure domain crate because it reads
+/// the clock.
+pub fn today_tokyo() -> chrono::NaiveDate {
+    shikaku_domain::calendar::tokyo_date(chrono::Utc::now())
+}
+
 /// Opens a connection to `url`. The URL may carry a password, so it is never logged.
 pub fn connect(url: &str) -> Result<PgConnection, DbError> {
     Ok(PgConnection::establish(url)?)

@@ -5,6 +5,7 @@
 //! and cannot hold invalid data afterwards. A My Number never appears in `Debug`, `Display`,
 //! error messages or panics.
 //!
+//! - [`calendar`]: the date in Japan, which every date in the registry is.
 //! - [`ids`]: 保険者番号, 記号, 番号, 枝番 and the person key.
 //! - [`my_number`]: 個人番号 parsing and check digit, with masking types.
 //! - [`person`]: sex, relationship, loss reason, postal code, names.
@@ -14,6 +15,7 @@
 //! - [`records`]: validation of the persons / linkages / residents CSV rows.
 //! - [`error`]: the domain error type.
 
+pub mod calendar;
 pub mod certificate;
 pub mod copay;
 pub mod error;

@@ -178,6 +178,9 @@ fn run_in_transaction(
         let started = Instant::now();
         let mut timings = Timings::default();
         let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+        // The first pass stages nothing for a while; a server-wide idle timeout must not end
+        // the transaction meanwhile.
+        diesel::sql_query("SET LOCAL idle_in_transaction_session_timeout = 0").execute(conn)?;
         persist::begin(conn)?;
 
         let mut record = |findings: Vec<Finding>,
@@ -248,7 +251,8 @@ fn run_in_transaction(
         // reads and groups the next file while this one checks and stages the last.
         let mut checked = rows;
         std::thread::scope(|scope| -> Result<(), RunError> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<NumberGroup>, RunError>>(1);
+            // A rendezvous: the reader prepares one file while the last is checked, no more.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<NumberGroup>, RunError>>(0);
             // Checked groups go back to be freed where they were allocated (see read::Stream).
             let (back, checked_groups) = std::sync::mpsc::channel::<Vec<NumberGroup>>();
             let mut files = files;

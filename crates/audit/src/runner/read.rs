@@ -61,7 +61,12 @@ impl SharedSnapshot {
     /// Opens the exporting transaction on a new connection to `url`.
     pub fn open(url: &str) -> Result<Self, ReadError> {
         let mut client = Client::connect(url, NoTls)?;
-        client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        // The transaction idles while the streams work; a server-wide idle timeout must not
+        // end it (the streams could no longer import the snapshot).
+        client.batch_execute(
+            "SET idle_in_transaction_session_timeout = 0;
+             BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )?;
         let id: String = client.query_one("SELECT pg_export_snapshot()", &[])?.get(0);
         Ok(Self {
             client,
@@ -132,7 +137,7 @@ impl<T: Send> Stream<T> {
             // The blocking `postgres` client enters its runtime once per row, which cost more
             // than decoding the row; one runtime per stream thread, entered once, does not.
             let result = tokio::runtime::Builder::new_current_thread()
-                .enable_io()
+                .enable_all()
                 .build()
                 .map_err(|_| ReadError::Thread)
                 .and_then(|rt| {
@@ -222,15 +227,18 @@ async fn pump<T>(
             }
             let full = std::mem::replace(&mut batch, Vec::with_capacity(STREAM_BATCH));
             if tx.send(Ok(full)).is_err() {
-                break;
+                // The reader is gone (it failed): drop the connection mid-COPY.
+                connection.abort();
+                return Ok(());
             }
         }
     }
     if !batch.is_empty() {
         let _ = tx.send(Ok(batch));
     }
+    // A clean goodbye (Terminate), so the server logs no lost connection.
     drop(client);
-    connection.abort();
+    let _ = connection.await;
     Ok(())
 }
 

@@ -4,14 +4,15 @@
 //! blind order; each file is small enough to read back and sort in memory on its own. The
 //! blind index is an HMAC, so the files come out the same size.
 //!
-//! The files hold names, birth dates and addresses (never a number: only its blind index and
-//! last 4 digits), so they are created readable by the owner only, in a fresh directory under
-//! the system temporary directory (`TMPDIR`), and removed as soon as they are read and when
-//! the run ends, however it ends.
+//! The files hold names, birth dates, addresses, person keys and qualification periods (never a
+//! number: only its blind index and last 4 digits), so they are unnamed files in the system
+//! temporary directory (`TMPDIR`; `O_TMPFILE` on Linux, otherwise unlinked at once), readable
+//! by the owner only: nothing else can open them, and the kernel reclaims them when the process
+//! ends, however it ends (a kill or a crash included). Each is also freed as soon as it is read.
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use chrono::{Datelike, NaiveDate};
@@ -24,14 +25,15 @@ use crate::engine::{Identity, LinkageInput, LinkageStatus, Period};
 /// Linkages per file the file count aims at by default: about 30 MB of memory when a file is
 /// read back, and about 100 files at 10 million linkages.
 pub const ROWS_PER_FILE: u64 = 100_000;
-/// At most this many files are open for writing at once.
-const MAX_BUCKETS: usize = 1024;
+/// At most this many files are open at once: half the usual limit of 1,024 open files, leaving
+/// room for connections (about 50 million linkages per file at 100 million).
+const MAX_BUCKETS: usize = 512;
 
 /// Errors of the temporary files.
 #[derive(Debug, thiserror::Error)]
 pub enum SpillError {
     /// The file system refused.
-    #[error("cannot use the audit's temporary files in {dir}: {source}")]
+    #[error("cannot use the audit's temporary files in {dir} (TMPDIR): {source}")]
     Io {
         /// The directory of the files.
         dir: PathBuf,
@@ -39,10 +41,10 @@ pub enum SpillError {
         source: std::io::Error,
     },
     /// A file did not read back as it was written.
-    #[error("the audit's temporary file {file} is damaged: {source}")]
+    #[error("the audit's temporary file number {file} is damaged: {source}")]
     Format {
-        /// The file.
-        file: PathBuf,
+        /// Which file.
+        file: usize,
         /// What failed.
         source: postcard::Error,
     },
@@ -116,9 +118,15 @@ fn bucket_of(blind: &BlindIndex, n: usize) -> usize {
     (usize::from(u16::from_be_bytes([blind.0[0], blind.0[1]])) * n) >> 16
 }
 
+fn io_error(source: std::io::Error) -> SpillError {
+    SpillError::Io {
+        dir: std::env::temp_dir(),
+        source,
+    }
+}
+
 /// The files being written.
 pub struct Spill {
-    dir: tempfile::TempDir,
     files: Vec<BufWriter<File>>,
     /// One record's bytes, reused.
     buf: Vec<u8>,
@@ -126,39 +134,20 @@ pub struct Spill {
 
 impl Spill {
     /// Opens enough files for about `expected` linkages at `rows_per_file` each (at most
-    /// 1,024 files).
+    /// 512 files).
     pub fn new(expected: u64, rows_per_file: u64) -> Result<Self, SpillError> {
         let n = usize::try_from(expected / rows_per_file.max(1) + 1)
             .unwrap_or(MAX_BUCKETS)
             .clamp(1, MAX_BUCKETS);
-        let io = |source| SpillError::Io {
-            dir: std::env::temp_dir(),
-            source,
-        };
-        // tempfile creates the directory with mode 0700.
-        let dir = tempfile::Builder::new()
-            .prefix("shikaku-audit-")
-            .tempdir()
-            .map_err(io)?;
+        // tempfile() creates the file with mode 0600 and no name.
         let files = (0..n)
-            .map(|i| {
-                File::create(dir.path().join(i.to_string()))
-                    .map(|f| BufWriter::with_capacity(1 << 16, f))
-            })
+            .map(|_| tempfile::tempfile().map(|f| BufWriter::with_capacity(1 << 16, f)))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(io)?;
+            .map_err(io_error)?;
         Ok(Self {
-            dir,
             files,
             buf: Vec::with_capacity(512),
         })
-    }
-
-    fn io_error(&self, source: std::io::Error) -> SpillError {
-        SpillError::Io {
-            dir: self.dir.path().to_path_buf(),
-            source,
-        }
     }
 
     /// Writes one linkage.
@@ -180,24 +169,27 @@ impl Spill {
         };
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        let buf = postcard::to_extend(&record, buf)
-            .map_err(|e| self.io_error(std::io::Error::other(e)))?;
+        let buf =
+            postcard::to_extend(&record, buf).map_err(|e| io_error(std::io::Error::other(e)))?;
         let n = self.files.len();
         let written = self.files[bucket_of(&l.blind, n)].write_all(&buf);
         self.buf = buf;
-        written.map_err(|e| self.io_error(e))
+        written.map_err(io_error)
     }
 
     /// Flushes the files for reading back.
-    pub fn finish(mut self) -> Result<SpillReader, SpillError> {
-        for i in 0..self.files.len() {
-            if let Err(e) = self.files[i].flush() {
-                return Err(self.io_error(e));
-            }
-        }
+    pub fn finish(self) -> Result<SpillReader, SpillError> {
+        let files = self
+            .files
+            .into_iter()
+            .map(|f| {
+                f.into_inner()
+                    .map(Some)
+                    .map_err(|e| io_error(e.into_error()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(SpillReader {
-            buckets: self.files.len(),
-            dir: self.dir,
+            files,
             buf: Vec::new(),
         })
     }
@@ -205,8 +197,8 @@ impl Spill {
 
 /// The written files, read back one at a time in blind order.
 pub struct SpillReader {
-    dir: tempfile::TempDir,
-    buckets: usize,
+    /// `None` once read (and freed).
+    files: Vec<Option<File>>,
     /// The file being read, reused from file to file.
     buf: Vec<u8>,
 }
@@ -214,27 +206,21 @@ pub struct SpillReader {
 impl SpillReader {
     /// How many files there are.
     pub fn buckets(&self) -> usize {
-        self.buckets
+        self.files.len()
     }
 
-    /// The linkages of file `i`, sorted by blind index and then linkage id, and removes the
-    /// file.
+    /// The linkages of file `i`, sorted by blind index and then linkage id, and frees the file
+    /// (a file taken again is empty).
     pub fn take(&mut self, i: usize) -> Result<Vec<(BlindIndex, LinkageInput)>, SpillError> {
-        let path = self.dir.path().join(i.to_string());
         let mut bytes = std::mem::take(&mut self.buf);
         bytes.clear();
-        File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|source| SpillError::Io {
-                dir: self.dir.path().to_path_buf(),
-                source,
-            })?;
-        // Removed at once: the data is personal and the disk is better given back early.
-        let _ = std::fs::remove_file(&path);
-        let damaged = |source| SpillError::Format {
-            file: path.clone(),
-            source,
-        };
+        // Taken out, so the file is closed and its space freed when this returns.
+        if let Some(mut file) = self.files.get_mut(i).and_then(Option::take) {
+            file.seek(SeekFrom::Start(0))
+                .and_then(|_| file.read_to_end(&mut bytes))
+                .map_err(io_error)?;
+        }
+        let damaged = |source| SpillError::Format { file: i, source };
         let mut out = Vec::new();
         let mut rest = bytes.as_slice();
         while !rest.is_empty() {
@@ -374,15 +360,13 @@ mod tests {
     }
 
     #[test]
-    fn files_are_removed_when_done() {
+    fn a_file_is_freed_once_read() {
         let mut spill = Spill::new(10, ROWS_PER_FILE).unwrap();
         push(&mut spill, BlindIndex([7; 32]), &linkage(1));
         let mut reader = spill.finish().unwrap();
-        let dir = reader.dir.path().to_path_buf();
-        assert!(dir.join("0").exists());
+        assert_eq!(reader.buckets(), 1);
         assert_eq!(reader.take(0).unwrap().len(), 1);
-        assert!(!dir.join("0").exists());
-        drop(reader);
-        assert!(!dir.exists());
+        assert!(reader.files[0].is_none());
+        assert!(reader.take(0).unwrap().is_empty());
     }
 }

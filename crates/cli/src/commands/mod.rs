@@ -15,11 +15,7 @@ pub mod serve;
 pub mod stats;
 pub mod token;
 
-/// Today in Asia/Tokyo, the date every eligibility rule is judged in. Japan has had no DST
-/// since 1951, so a fixed +09:00 offset is exact.
-pub fn today_tokyo() -> chrono::NaiveDate {
-    (chrono::Utc::now().naive_utc() + chrono::Duration::hours(9)).date()
-}
+pub use shikaku_db::today_tokyo;
 
 /// Who is acting, as recorded in histories: `ROLE:$USER` (for example `user:tanaka`,
 /// `import:tanaka`), so the same login reads the same in every table.
