@@ -42,9 +42,9 @@ pub enum ReadError {
     /// A stored value broke an invariant the schema should guarantee.
     #[error("unexpected stored value: {0}")]
     Invalid(&'static str),
-    /// A stream thread stopped without saying why (it panicked).
-    #[error("a reading thread stopped unexpectedly")]
-    Thread,
+    /// A stream thread could not start its runtime.
+    #[error("cannot start a reading thread: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// A read-only transaction whose snapshot every stream connection imports
@@ -139,7 +139,7 @@ impl<T: Send> Stream<T> {
             let result = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map_err(|_| ReadError::Thread)
+                .map_err(ReadError::Runtime)
                 .and_then(|rt| {
                     rt.block_on(pump(&url, &begin, &sql, types, decode, &tx, &returned))
                 });
