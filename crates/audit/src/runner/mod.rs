@@ -232,8 +232,7 @@ fn run_in_transaction(
         let file_count = files.buckets();
         timings.read += t.elapsed();
         tracing::info!(
-            "audit: read {rows} linkages into {} files in {:.1} s",
-            files.buckets(),
+            "audit: read {rows} linkages into {file_count} files in {:.1} s",
             t.elapsed().as_secs_f64()
         );
 

@@ -416,21 +416,13 @@ pub fn read_registry(
         let mut n = 0u64;
         let mut person: Option<PersonRow> = None;
         let mut person_periods: Vec<Period> = Vec::new();
-        let mut numbers: Vec<(String, BlindIndex)> = Vec::new();
-        let mut flush = |person: &Option<PersonRow>, numbers: &mut Vec<(String, BlindIndex)>| {
-            if let (Some(p), true) = (person, numbers.len() > 1) {
-                several(PersonNumbers {
-                    person_id: p.id,
-                    person_key: p.key.clone(),
-                    numbers: std::mem::take(numbers),
-                });
-            }
-            numbers.clear();
-        };
+        // The current person's linkages, kept until the person changes: only then is it known
+        // whether the person has several numbers.
+        let mut pending: Vec<LinkageRow> = Vec::new();
         while let Some(l) = linkages.next_row()? {
             n += 1;
             if person.as_ref().is_none_or(|p| p.id != l.person_id) {
-                flush(&person, &mut numbers);
+                flush(person.as_ref(), &mut pending, &mut linkages, &mut several);
                 // Persons without a linkage are passed over.
                 let found = loop {
                     match persons.next_row()? {
@@ -468,12 +460,31 @@ pub fn read_registry(
                 registry: &p.identity,
                 periods: &person_periods,
             })?;
-            numbers.push((l.last4.clone(), l.blind));
-            linkages.give_back(l);
+            pending.push(l);
         }
-        flush(&person, &mut numbers);
+        flush(person.as_ref(), &mut pending, &mut linkages, &mut several);
         Ok(n)
     })
+}
+
+/// Ends a person in [`read_registry`]: reports the person if they hold several numbers, and
+/// hands their linkage rows back to be freed.
+fn flush(
+    person: Option<&PersonRow>,
+    pending: &mut Vec<LinkageRow>,
+    linkages: &mut Stream<LinkageRow>,
+    several: &mut impl FnMut(PersonNumbers),
+) {
+    if let (Some(p), true) = (person, pending.len() > 1) {
+        several(PersonNumbers {
+            person_id: p.id,
+            person_key: p.key.clone(),
+            numbers: pending.iter().map(|l| (l.last4.clone(), l.blind)).collect(),
+        });
+    }
+    for l in pending.drain(..) {
+        linkages.give_back(l);
+    }
 }
 
 /// The register's records of one snapshot, by blind index.

@@ -226,14 +226,14 @@ impl SpillReader {
         while !rest.is_empty() {
             let (r, tail) = postcard::take_from_bytes::<Record<'_>>(rest).map_err(damaged)?;
             rest = tail;
-            let bad_date = || damaged(postcard::Error::DeserializeBadEncoding);
+            let bad_value = || damaged(postcard::Error::DeserializeBadEncoding);
             let periods = r
                 .periods
                 .iter()
                 .map(|&(a, l)| {
                     Ok(Period {
-                        acquired_on: date(a).ok_or_else(bad_date)?,
-                        lost_on: l.map(|l| date(l).ok_or_else(bad_date)).transpose()?,
+                        acquired_on: date(a).ok_or_else(bad_value)?,
+                        lost_on: l.map(|l| date(l).ok_or_else(bad_value)).transpose()?,
                     })
                 })
                 .collect::<Result<Vec<_>, SpillError>>()?;
@@ -253,8 +253,8 @@ impl SpillReader {
                     registry: Identity {
                         name_kanji: r.name_kanji.into_owned(),
                         name_kana: r.name_kana.map(Cow::into_owned),
-                        birth_date: date(r.birth_date).ok_or_else(bad_date)?,
-                        sex: Sex::from_code(r.sex).map_err(|_| bad_date())?,
+                        birth_date: date(r.birth_date).ok_or_else(bad_value)?,
+                        sex: Sex::from_code(r.sex).map_err(|_| bad_value())?,
                         address: r.address.map(Cow::into_owned),
                     },
                     periods,
