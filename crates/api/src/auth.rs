@@ -10,10 +10,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, FromRequest, HttpRequest};
 use chrono::NaiveDate;
-use diesel::sql_types::{BigInt, Bytea, Date, Nullable, Text};
-use diesel::QueryableByName;
-use diesel_async::RunQueryDsl;
-use shikaku_db::tokens::{hash_secret, Role};
+use shikaku_db::tokens::{self, hash_secret, Role};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -80,18 +77,6 @@ impl TokenCache {
     }
 }
 
-#[derive(QueryableByName)]
-struct TokenRow {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = Text)]
-    role: String,
-    #[diesel(sql_type = Nullable<Date>)]
-    expires_on: Option<NaiveDate>,
-}
-
 pub use shikaku_db::today_tokyo;
 
 async fn authenticate(state: &AppState, header: Option<String>) -> Result<Caller, ApiError> {
@@ -106,23 +91,13 @@ async fn authenticate(state: &AppState, header: Option<String>) -> Result<Caller
         Some(hit) => hit,
         None => {
             let mut conn = state.conn().await?;
-            let row = diesel::sql_query(
-                "SELECT id, name, role, expires_on FROM api_tokens
-                 WHERE token_hash = $1 AND revoked_at IS NULL",
-            )
-            .bind::<Bytea, _>(hash.as_slice())
-            .get_result::<TokenRow>(&mut conn)
-            .await;
-            let row = match row {
-                Ok(row) => row,
-                Err(diesel::result::Error::NotFound) => return Err(ApiError::Unauthorized),
-                Err(e) => return Err(e.into()),
-            };
-            let role = Role::parse(&row.role).map_err(|_| ApiError::Unauthorized)?;
+            let row = tokens::find_live(&mut conn, &hash)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
             let caller = Caller {
                 token_id: row.id,
                 name: row.name,
-                role,
+                role: row.role,
             };
             state.tokens.put(hash, caller.clone(), row.expires_on);
             (caller, row.expires_on)

@@ -6,8 +6,9 @@ use actix_web::{get, post, web, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use shikaku_db::certificates::{self, CertificateView, IssueOptions, Kind};
+use shikaku_db::certificates::{self, CertificateView, Event, IssueOptions};
 use shikaku_db::tokens::Role;
+use shikaku_domain::CertificateKind;
 use utoipa::ToSchema;
 
 use crate::access::entry;
@@ -16,55 +17,6 @@ use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
 const CLERKS: &[Role] = &[Role::Admin, Role::Clerk];
-
-/// A certificate as answered.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Certificate {
-    /// Database id.
-    pub id: i64,
-    /// Certificate number (unique per insurer).
-    pub number: String,
-    /// 保険者番号.
-    pub insurer_number: String,
-    /// The holder.
-    pub person_id: i64,
-    /// application, ex_officio or koki_automatic.
-    pub kind: String,
-    /// 交付年月日.
-    pub issued_on: NaiveDate,
-    /// First valid day.
-    pub valid_from: NaiveDate,
-    /// 有効期限.
-    pub valid_until: NaiveDate,
-    /// Which rule set the expiry (policy, seventy_five, seventy, preschool, qualification_lost…).
-    pub valid_until_reason: String,
-    /// active, superseded, revoked, returned or expired.
-    pub status: String,
-    /// The certificate this one replaced.
-    pub supersedes: Option<i64>,
-    /// The printed items, as printed.
-    #[schema(value_type = Object)]
-    pub printed: serde_json::Value,
-}
-
-impl From<CertificateView> for Certificate {
-    fn from(c: CertificateView) -> Self {
-        Certificate {
-            id: c.id,
-            number: c.number,
-            insurer_number: c.insurer_number,
-            person_id: c.person_id,
-            kind: c.kind,
-            issued_on: c.issued_on,
-            valid_from: c.valid_from,
-            valid_until: c.valid_until,
-            valid_until_reason: c.valid_until_reason,
-            status: c.status,
-            supersedes: c.supersedes,
-            printed: c.printed,
-        }
-    }
-}
 
 /// Issuing a certificate.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -76,9 +28,9 @@ pub struct IssueRequest {
     /// …or by JP Core member identifier `保険者番号:記号:番号:枝番`.
     #[serde(default)]
     pub member_id: Option<String>,
-    /// application (default), ex_officio or koki_automatic.
+    /// How it is issued; application when absent.
     #[serde(default)]
-    pub kind: Option<String>,
+    pub kind: Option<CertificateKind>,
     /// Issue date; today in Japan when absent.
     #[serde(default)]
     pub on: Option<NaiveDate>,
@@ -114,13 +66,12 @@ pub struct ReissueRequest {
 }
 
 /// A certificate with its history.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CertificateDetail {
     /// The certificate.
-    pub certificate: Certificate,
+    pub certificate: CertificateView,
     /// What happened to it, oldest first.
-    #[schema(value_type = Vec<Object>)]
-    pub events: Vec<serde_json::Value>,
+    pub events: Vec<Event>,
 }
 
 async fn log(
@@ -138,7 +89,7 @@ async fn log(
             action,
             Some(format!("person:{}", cert.person_id)),
             request,
-            json!({ "certificate_id": cert.id, "number": cert.number, "status": cert.status }),
+            json!({ "certificate_id": cert.id, "number": cert.number, "status": cert.status.as_str() }),
             reason,
         )])
         .await
@@ -148,7 +99,7 @@ async fn log(
 #[utoipa::path(
     tag = "certificates",
     request_body = IssueRequest,
-    responses((status = 201, body = Certificate), (status = 404, body = ErrorBody),
+    responses((status = 201, body = CertificateView), (status = 404, body = ErrorBody),
               (status = 409, description = "An active certificate exists; reissue it", body = ErrorBody),
               (status = 422, description = "Not insured on the day, or bad input", body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
@@ -164,7 +115,7 @@ pub async fn issue_certificate(
     caller.require(CLERKS)?;
     let req = body.into_inner();
     let request = serde_json::to_value(&req).unwrap_or_default();
-    let kind = Kind::parse(req.kind.as_deref().unwrap_or("application"))?;
+    let kind = req.kind.unwrap_or(CertificateKind::Application);
     let member = match (&req.person_id, &req.member_id) {
         (Some(_), None) => None,
         (None, Some(m)) => Some(
@@ -197,7 +148,7 @@ pub async fn issue_certificate(
         })
         .await?;
     log(&state, &caller, "certificate_issue", &cert, request, None).await?;
-    Ok(HttpResponse::Created().json(Certificate::from(cert)))
+    Ok(HttpResponse::Created().json(cert))
 }
 
 /// One certificate with its printed items and history.
@@ -234,11 +185,8 @@ pub async fn get_certificate(
     )
     .await?;
     Ok(HttpResponse::Ok().json(CertificateDetail {
-        certificate: Certificate::from(cert),
-        events: events
-            .iter()
-            .map(|e| serde_json::to_value(e).unwrap_or_default())
-            .collect(),
+        certificate: cert,
+        events,
     }))
 }
 
@@ -247,7 +195,7 @@ pub async fn get_certificate(
     tag = "certificates",
     params(("id" = i64, Path, description = "Certificate id")),
     request_body = ReissueRequest,
-    responses((status = 201, description = "The new certificate", body = Certificate),
+    responses((status = 201, description = "The new certificate", body = CertificateView),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])),
@@ -287,7 +235,7 @@ pub async fn reissue_certificate(
         Some(&req.reason),
     )
     .await?;
-    Ok(HttpResponse::Created().json(Certificate::from(cert)))
+    Ok(HttpResponse::Created().json(cert))
 }
 
 async fn change(
@@ -323,7 +271,7 @@ async fn change(
         Some(&reason),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(Certificate::from(cert)))
+    Ok(HttpResponse::Ok().json(cert))
 }
 
 /// Revokes an active certificate.
@@ -331,7 +279,7 @@ async fn change(
     tag = "certificates",
     params(("id" = i64, Path, description = "Certificate id")),
     request_body = crate::linkages::Reason,
-    responses((status = 200, body = Certificate), (status = 404, body = ErrorBody),
+    responses((status = 200, body = CertificateView), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])),
     description = "Roles: clerk, admin."
@@ -358,7 +306,7 @@ pub async fn revoke_certificate(
     tag = "certificates",
     params(("id" = i64, Path, description = "Certificate id")),
     request_body = crate::linkages::Reason,
-    responses((status = 200, body = Certificate), (status = 404, body = ErrorBody),
+    responses((status = 200, body = CertificateView), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])),
     description = "Roles: clerk, admin."
@@ -390,16 +338,9 @@ pub(crate) fn layout_of(name: Option<&str>) -> Result<shikaku_print::Layout, Api
 /// A certificate to print: refused unless active, since a void card must not be printable as
 /// a clean one.
 pub(crate) async fn printable(state: &AppState, id: i64) -> Result<CertificateView, ApiError> {
-    let cert = state
-        .blocking(move |conn| Ok(certificates::get(conn, id)?))
-        .await?;
-    if cert.status != "active" {
-        return Err(ApiError::Invalid(format!(
-            "certificate {} is {}; only an active certificate is printed",
-            cert.number, cert.status
-        )));
-    }
-    Ok(cert)
+    state
+        .blocking(move |conn| Ok(certificates::printable(conn, id)?))
+        .await
 }
 
 /// The layout of a certificate PDF.
@@ -443,12 +384,22 @@ pub async fn certificate_pdf(
         None,
     )
     .await?;
-    Ok(HttpResponse::Ok()
+    Ok(pdf_response(
+        pdf,
+        "inline",
+        &format!("certificate-{}.pdf", cert.number),
+    ))
+}
+
+/// A PDF answer: never cached (certificates carry personal data), shown inline or offered as
+/// a download under `filename` (made of digits and ASCII only by every caller).
+pub(crate) fn pdf_response(bytes: Vec<u8>, disposition: &str, filename: &str) -> HttpResponse {
+    HttpResponse::Ok()
         .content_type("application/pdf")
         .insert_header(("Cache-Control", "no-store"))
         .insert_header((
             "Content-Disposition",
-            format!("inline; filename=\"certificate-{}.pdf\"", cert.number),
+            format!("{disposition}; filename=\"{filename}\""),
         ))
-        .body(pdf))
+        .body(bytes)
 }

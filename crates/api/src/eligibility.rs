@@ -1,19 +1,19 @@
-//! Eligibility answers, keyed as オンライン資格確認 keys a certificate holder: 保険者番号, 記号,
-//! 番号, 枝番 and the birth date. The whole day list of a clinic (up to 1,000 queries) is answered
-//! with one SQL statement (plus one more only when some answer is "lost"), and every answer is
-//! in the access log before the response leaves.
+//! Eligibility answers over HTTP, keyed as オンライン資格確認 keys a certificate holder: 保険者番号,
+//! 記号, 番号, 枝番 and the birth date. The whole day list of a clinic (up to 1,000 queries) is
+//! answered with one SQL statement (plus one more only when some answer is "lost"), and every
+//! answer is in the access log before the response leaves.
+//!
+//! This module holds the request and response types and the handlers; the rule (validity codes
+//! 1–5) is [`shikaku_domain::eligibility`], the SQL is [`shikaku_db::eligibility`].
 
 use actix_web::{post, web, HttpResponse};
-use chrono::{Days, NaiveDate};
-use diesel::pg::Pg;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Array, BigInt, Date, Nullable, SmallInt, Text, Untyped};
-use diesel::{QueryResult, QueryableByName};
-use diesel_async::RunQueryDsl;
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use shikaku_db::access_log::NewEntry;
+use shikaku_db::eligibility::{self as lookup, Candidate, CertificateSummary, LookupKey};
 use shikaku_db::tokens::Role;
-use shikaku_domain::{copay, Branch, CopayRate, InsuredNumber, InsurerNumber, KanaName, Symbol};
+use shikaku_domain::eligibility::{by_match_count, judge, standing, Standing, Validity};
+use shikaku_domain::{copay, kana, Branch, InsuredNumber, InsurerNumber, Symbol};
 use utoipa::ToSchema;
 
 use crate::auth::{today_tokyo, Caller};
@@ -60,48 +60,6 @@ pub struct BatchQuery {
 pub struct BatchAnswer {
     /// One answer per query, same order.
     pub answers: Vec<Answer>,
-}
-
-/// 資格有効性: the validity code a clinic receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(into = "u8", try_from = "u8")]
-pub enum Validity {
-    /// 1: insured on the day.
-    Valid,
-    /// 2: not insured on the day (lost, or not yet acquired).
-    Invalid,
-    /// 3: not insured on the day under this key, but a newer qualification exists.
-    InvalidNewerExists,
-    /// 4: no person with this key and birth date.
-    NoMatch,
-    /// 5: several persons match; the clinic must ask for the 枝番.
-    SeveralMatches,
-}
-
-impl From<Validity> for u8 {
-    fn from(v: Validity) -> u8 {
-        match v {
-            Validity::Valid => 1,
-            Validity::Invalid => 2,
-            Validity::InvalidNewerExists => 3,
-            Validity::NoMatch => 4,
-            Validity::SeveralMatches => 5,
-        }
-    }
-}
-
-impl TryFrom<u8> for Validity {
-    type Error = String;
-    fn try_from(v: u8) -> Result<Self, String> {
-        Ok(match v {
-            1 => Validity::Valid,
-            2 => Validity::Invalid,
-            3 => Validity::InvalidNewerExists,
-            4 => Validity::NoMatch,
-            5 => Validity::SeveralMatches,
-            _ => return Err(format!("unknown validity code {v}")),
-        })
-    }
 }
 
 /// The answer to one query.
@@ -161,65 +119,6 @@ pub struct EligiblePerson {
     pub certificate: Option<CertificateSummary>,
 }
 
-/// The active certificate's number and validity.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct CertificateSummary {
-    /// 資格確認書 number.
-    pub number: String,
-    /// 交付年月日.
-    pub issued_on: NaiveDate,
-    /// 有効開始日.
-    pub valid_from: NaiveDate,
-    /// 有効期限.
-    pub valid_until: NaiveDate,
-}
-
-/// One qualification period, [acquired_on, lost_on).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Period {
-    /// 資格取得日.
-    pub acquired_on: NaiveDate,
-    /// 資格喪失日.
-    pub lost_on: Option<NaiveDate>,
-    /// 喪失事由.
-    pub loss_reason: Option<String>,
-}
-
-/// Where a person's periods put a day.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Standing {
-    /// The period containing the day.
-    Insured(usize),
-    /// The last period ended on or before the day, and a later one of the same person exists.
-    LostNewerHere(usize),
-    /// The last period ended on or before the day and nothing later under this key (another
-    /// key with the same number may still hold a newer one).
-    Lost(usize),
-    /// The first period starts after the day.
-    NotYet(usize),
-    /// No periods at all.
-    Never,
-}
-
-/// Pure: where `periods` (sorted by acquired_on) put `on`.
-pub fn standing(periods: &[Period], on: NaiveDate) -> Standing {
-    if let Some(i) = periods
-        .iter()
-        .position(|p| p.acquired_on <= on && p.lost_on.is_none_or(|l| on < l))
-    {
-        return Standing::Insured(i);
-    }
-    let last_past = periods
-        .iter()
-        .rposition(|p| p.lost_on.is_some_and(|l| l <= on));
-    match last_past {
-        Some(i) if periods.iter().any(|p| p.acquired_on > on) => Standing::LostNewerHere(i),
-        Some(i) => Standing::Lost(i),
-        None if periods.is_empty() => Standing::Never,
-        None => Standing::NotYet(0),
-    }
-}
-
 /// A query checked and normalised: the stored forms of the key.
 #[derive(Debug, Clone)]
 pub(crate) struct Key {
@@ -266,286 +165,91 @@ impl Key {
     }
 }
 
-#[derive(QueryableByName)]
-struct Row {
-    #[diesel(sql_type = BigInt)]
-    idx: i64,
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = Text)]
-    insurer_number: String,
-    #[diesel(sql_type = Text)]
-    insurer_name: String,
-    #[diesel(sql_type = Text)]
-    symbol: String,
-    #[diesel(sql_type = Text)]
-    number: String,
-    #[diesel(sql_type = Text)]
-    branch: String,
-    #[diesel(sql_type = SmallInt)]
-    relationship: i16,
-    #[diesel(sql_type = Text)]
-    name_kanji: String,
-    #[diesel(sql_type = Text)]
-    name_kana: String,
-    #[diesel(sql_type = Date)]
-    birth_date: NaiveDate,
-    #[diesel(sql_type = SmallInt)]
-    sex: i16,
-    #[diesel(sql_type = Nullable<SmallInt>)]
-    copay_rate: Option<i16>,
-    #[diesel(sql_type = Array<Date>)]
-    acquired: Vec<NaiveDate>,
-    #[diesel(sql_type = Array<Nullable<Date>>)]
-    lost: Vec<Option<NaiveDate>>,
-    #[diesel(sql_type = Array<Nullable<Text>>)]
-    reasons: Vec<Option<String>>,
-    #[diesel(sql_type = Nullable<Text>)]
-    cert_number: Option<String>,
-    #[diesel(sql_type = Nullable<Date>)]
-    cert_issued_on: Option<NaiveDate>,
-    #[diesel(sql_type = Nullable<Date>)]
-    cert_valid_from: Option<NaiveDate>,
-    #[diesel(sql_type = Nullable<Date>)]
-    cert_valid_until: Option<NaiveDate>,
-}
-
-/// The lookup: keys in as arrays, matching persons with their periods out, in one statement.
-/// Public so that a test can check its plan uses the person-key index.
-pub const LOOKUP: &str = "
-SELECT k.i AS idx, p.id, p.insurer_number, i.name AS insurer_name, p.symbol, p.number, p.branch,
-       p.relationship, p.name_kanji, p.name_kana, p.birth_date, p.sex, p.copay_rate,
-       coalesce(q.acquired, '{}') AS acquired, coalesce(q.lost, '{}') AS lost,
-       coalesce(q.reasons, '{}') AS reasons, c.number AS cert_number,
-       c.issued_on AS cert_issued_on, c.valid_from AS cert_valid_from,
-       c.valid_until AS cert_valid_until
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[])
-       WITH ORDINALITY AS k(ins, sym, num, br, birth, on_day, i)
-  JOIN persons p ON p.insurer_number = k.ins AND p.symbol = k.sym AND p.number = k.num
-                AND (k.br IS NULL OR p.branch = k.br) AND p.birth_date = k.birth
-  JOIN insurers i ON i.insurer_number = p.insurer_number
-  LEFT JOIN LATERAL (
-       SELECT array_agg(acquired_on ORDER BY acquired_on) AS acquired,
-              array_agg(lost_on ORDER BY acquired_on) AS lost,
-              array_agg(loss_reason ORDER BY acquired_on) AS reasons
-         FROM qualifications WHERE person_id = p.id) q ON true
-  LEFT JOIN certificates c ON c.person_id = p.id AND c.status = 'active'
-                          AND k.on_day BETWEEN c.valid_from AND c.valid_until";
-
-/// Persons whose number (any non-revoked linkage) is linked to another person with a period
-/// acquired on or after the given date: their lost answer becomes 3.
-const NEWER_ELSEWHERE: &str = "
-SELECT DISTINCT x.pid AS id
-  FROM unnest($1::bigint[], $2::date[]) AS x(pid, since)
-  JOIN linkages l ON l.person_id = x.pid AND l.status <> 'revoked'
-  JOIN linkages o ON o.mn_blind = l.mn_blind AND o.person_id <> x.pid AND o.status <> 'revoked'
-  JOIN qualifications q ON q.person_id = o.person_id AND q.acquired_on >= x.since";
-
-/// [`LOOKUP`] as a query type of its own. diesel caches a prepared statement only for a query
-/// with a static id, and `sql_query` never has one: as a `sql_query` the lookup was parsed and
-/// planned on every request (about 1 ms of server CPU, measured). With this type it is
-/// prepared once per connection and then only bound and executed.
-struct LookupQuery<'k> {
-    insurers: Vec<&'k str>,
-    symbols: Vec<&'k str>,
-    numbers: Vec<&'k str>,
-    branches: Vec<Option<&'k str>>,
-    births: Vec<NaiveDate>,
-    days: Vec<NaiveDate>,
-}
-
-/// The static query id of [`LookupQuery`].
-struct LookupQueryId;
-
-impl QueryId for LookupQuery<'_> {
-    type QueryId = LookupQueryId;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl Query for LookupQuery<'_> {
-    type SqlType = Untyped;
-}
-
-impl QueryFragment<Pg> for LookupQuery<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        // LOOKUP's text with its $1..$6 replaced by the binds, in order.
-        let mut rest = LOOKUP;
-        for (n, marker) in ["$1", "$2", "$3", "$4", "$5", "$6"].into_iter().enumerate() {
-            let n = n + 1;
-            let Some(at) = rest.find(marker) else {
-                return Err(diesel::result::Error::QueryBuilderError(
-                    format!("LOOKUP lacks {marker}").into(),
-                ));
-            };
-            out.push_sql(&rest[..at]);
-            match n {
-                1 => out.push_bind_param::<Array<Text>, _>(&self.insurers)?,
-                2 => out.push_bind_param::<Array<Text>, _>(&self.symbols)?,
-                3 => out.push_bind_param::<Array<Text>, _>(&self.numbers)?,
-                4 => out.push_bind_param::<Array<Nullable<Text>>, _>(&self.branches)?,
-                5 => out.push_bind_param::<Array<Date>, _>(&self.births)?,
-                _ => out.push_bind_param::<Array<Date>, _>(&self.days)?,
-            }
-            rest = &rest[at + marker.len()..];
+impl Key {
+    fn lookup(&self) -> LookupKey<'_> {
+        LookupKey {
+            insurer: &self.insurer,
+            symbol: &self.symbol,
+            number: &self.number,
+            branch: self.branch.as_deref(),
+            birth: self.birth,
+            on: self.on,
         }
-        out.push_sql(rest);
-        Ok(())
     }
-}
-
-#[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
 }
 
 /// Answers `keys` in order.
 pub(crate) async fn answer(state: &AppState, keys: &[Key]) -> Result<Vec<Answer>, ApiError> {
     let mut conn = state.conn().await?;
-    let lookup = LookupQuery {
-        insurers: keys.iter().map(|k| k.insurer.as_str()).collect(),
-        symbols: keys.iter().map(|k| k.symbol.as_str()).collect(),
-        numbers: keys.iter().map(|k| k.number.as_str()).collect(),
-        branches: keys.iter().map(|k| k.branch.as_deref()).collect(),
-        births: keys.iter().map(|k| k.birth).collect(),
-        days: keys.iter().map(|k| k.on).collect(),
-    };
-    let rows: Vec<Row> = lookup.load(&mut conn).await?;
-    let mut by_query: Vec<Vec<Row>> = keys.iter().map(|_| Vec::new()).collect();
-    for row in rows {
-        let i = usize::try_from(row.idx - 1).unwrap_or(usize::MAX);
-        if let Some(slot) = by_query.get_mut(i) {
-            slot.push(row);
-        }
-    }
+    let lookups: Vec<LookupKey<'_>> = keys.iter().map(Key::lookup).collect();
+    let found = lookup::lookup(&mut conn, &lookups).await?;
     // Persons lost on their day with nothing later under their own key: does their number
     // hold a newer qualification elsewhere?
     let mut lost: Vec<(i64, NaiveDate)> = Vec::new();
-    for (rows, key) in by_query.iter().zip(keys) {
-        if let [row] = rows.as_slice() {
-            let periods = periods_of(row);
-            if let Standing::Lost(i) = standing(&periods, key.on) {
-                if let Some(l) = periods[i].lost_on {
-                    lost.push((row.id, l));
+    for (candidates, key) in found.iter().zip(keys) {
+        if let [c] = candidates.as_slice() {
+            if let Standing::Lost(i) = standing(&c.periods, key.on) {
+                if let Some(l) = c.periods[i].lost_on {
+                    lost.push((c.person_id, l));
                 }
             }
         }
     }
-    let newer: Vec<i64> = if lost.is_empty() {
-        Vec::new()
-    } else {
-        diesel::sql_query(NEWER_ELSEWHERE)
-            .bind::<Array<BigInt>, _>(lost.iter().map(|l| l.0).collect::<Vec<_>>())
-            .bind::<Array<Date>, _>(lost.iter().map(|l| l.1).collect::<Vec<_>>())
-            .load::<Id>(&mut conn)
-            .await?
-            .into_iter()
-            .map(|r| r.id)
-            .collect()
-    };
+    let newer = lookup::newer_elsewhere(&mut conn, &lost).await?;
     drop(conn);
-    Ok(by_query
+    Ok(found
         .into_iter()
         .zip(keys)
-        .map(|(rows, key)| build(rows, key, &newer))
+        .map(|(candidates, key)| build(candidates, key.on, &newer))
         .collect())
 }
 
-fn periods_of(row: &Row) -> Vec<Period> {
-    row.acquired
-        .iter()
-        .enumerate()
-        .map(|(i, a)| Period {
-            acquired_on: *a,
-            lost_on: row.lost.get(i).copied().flatten(),
-            loss_reason: row.reasons.get(i).cloned().flatten(),
-        })
-        .collect()
-}
-
-fn build(mut rows: Vec<Row>, key: &Key, newer_elsewhere: &[i64]) -> Answer {
-    let on = key.on;
+/// The answer for one key from the persons matching it.
+fn build(mut candidates: Vec<Candidate>, on: NaiveDate, newer_elsewhere: &[i64]) -> Answer {
     let none = |validity| Answer {
         validity,
         on,
         person: None,
     };
-    let row = match rows.len() {
-        0 => return none(Validity::NoMatch),
-        1 => rows.remove(0),
-        _ => return none(Validity::SeveralMatches),
-    };
-    let periods = periods_of(&row);
-    let (validity, period) = match standing(&periods, on) {
-        Standing::Insured(i) => (Validity::Valid, Some(i)),
-        Standing::LostNewerHere(i) => (Validity::InvalidNewerExists, Some(i)),
-        Standing::Lost(i) if newer_elsewhere.contains(&row.id) => {
-            (Validity::InvalidNewerExists, Some(i))
-        }
-        Standing::Lost(i) | Standing::NotYet(i) => (Validity::Invalid, Some(i)),
-        Standing::Never => (Validity::Invalid, None),
-    };
-    let Some(period) = period.and_then(|i| periods.get(i)) else {
-        return none(validity);
+    if let Some(v) = by_match_count(candidates.len()) {
+        return none(v);
+    }
+    let c = candidates.remove(0);
+    let judgement = judge(
+        standing(&c.periods, on),
+        newer_elsewhere.contains(&c.person_id),
+    );
+    let Some(period) = judgement.period.and_then(|i| c.periods.get(i)).copied() else {
+        return none(judgement.validity);
     };
     // The rate on the day, or on the last insured day when the period has ended.
-    let rate_day = match period.lost_on {
-        Some(l) if l <= on => l.checked_sub_days(Days::new(1)).unwrap_or(l),
-        _ if period.acquired_on > on => period.acquired_on,
-        _ => on,
-    };
-    let rate = effective_copay(row.birth_date, rate_day, row.copay_rate);
-    let kana = KanaName::parse(&row.name_kana).ok();
-    let koki = row.insurer_number.starts_with("39");
+    let rate = copay::effective(c.birth_date, period.terms_day(on), c.copay_rate);
+    let koki = InsurerNumber::parse(&c.insurer_number).is_ok_and(|i| i.is_koki());
     Answer {
-        validity,
+        validity: judgement.validity,
         on,
         person: Some(EligiblePerson {
-            person_id: row.id,
-            insurer_number: row.insurer_number,
-            insurer_name: row.insurer_name,
-            symbol: Some(row.symbol).filter(|s| !s.is_empty()),
-            number: row.number,
-            branch: Some(row.branch).filter(|s| !s.is_empty()),
-            relationship: (!koki).then(|| u8::try_from(row.relationship).unwrap_or(0)),
-            name: row.name_kanji,
-            kana: kana
-                .as_ref()
-                .map_or_else(|| row.name_kana.clone(), KanaName::to_full_width_katakana),
-            kana_half_width: kana
-                .as_ref()
-                .map_or_else(|| row.name_kana.clone(), KanaName::to_half_width_katakana),
-            sex: u8::try_from(row.sex).unwrap_or(3),
-            birth_date: row.birth_date,
+            person_id: c.person_id,
+            insurer_number: c.insurer_number,
+            insurer_name: c.insurer_name,
+            symbol: Some(c.symbol).filter(|s| !s.is_empty()),
+            number: c.number,
+            branch: Some(c.branch).filter(|s| !s.is_empty()),
+            relationship: (!koki).then(|| u8::try_from(c.relationship.code()).unwrap_or(0)),
+            name: c.name_kanji,
+            kana: kana::to_full_width_katakana(&c.name_kana),
+            kana_half_width: kana::to_half_width_katakana(&c.name_kana),
+            sex: u8::try_from(c.sex.code()).unwrap_or(3),
+            birth_date: c.birth_date,
             acquired_on: period.acquired_on,
             lost_on: period.lost_on,
-            loss_reason: period.loss_reason.clone(),
+            loss_reason: period.loss_reason.map(|r| r.as_str().to_string()),
             copay_code: rate.online_code().to_string(),
             copay_percent: rate.percent(),
-            preschool: copay::is_preschool(row.birth_date, on),
-            certificate: match (
-                row.cert_number,
-                row.cert_issued_on,
-                row.cert_valid_from,
-                row.cert_valid_until,
-            ) {
-                (Some(number), Some(issued_on), Some(valid_from), Some(valid_until)) => {
-                    Some(CertificateSummary {
-                        number,
-                        issued_on,
-                        valid_from,
-                        valid_until,
-                    })
-                }
-                _ => None,
-            },
+            preschool: copay::is_preschool(c.birth_date, on),
+            certificate: c.certificate,
         }),
     }
-}
-
-/// The co-pay on the day for a stored rate in percent ([`copay::effective`]).
-pub fn effective_copay(birth: NaiveDate, on: NaiveDate, stored: Option<i16>) -> CopayRate {
-    copay::effective(birth, on, stored.and_then(|p| u8::try_from(p).ok()))
 }
 
 fn log_entries(
@@ -677,56 +381,4 @@ pub async fn eligibility_batch(
     }
     let answers = answer_logged(&state, &caller, &batch.queries).await?;
     Ok(HttpResponse::Ok().json(BatchAnswer { answers }))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn d(s: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-    }
-
-    fn p(a: &str, l: Option<&str>) -> Period {
-        Period {
-            acquired_on: d(a),
-            lost_on: l.map(d),
-            loss_reason: l.map(|_| "03".to_string()),
-        }
-    }
-
-    #[test]
-    fn standing_on_dated_histories() {
-        let hist = [p("2020-04-01", Some("2024-04-01")), p("2025-01-01", None)];
-        assert_eq!(standing(&hist, d("2021-01-01")), Standing::Insured(0));
-        // The loss date is the first day without cover.
-        assert_eq!(standing(&hist, d("2024-03-31")), Standing::Insured(0));
-        assert_eq!(standing(&hist, d("2024-04-01")), Standing::LostNewerHere(0));
-        assert_eq!(standing(&hist, d("2025-01-01")), Standing::Insured(1));
-        assert_eq!(standing(&hist, d("2019-01-01")), Standing::NotYet(0));
-        let lost = [p("2020-04-01", Some("2024-04-01"))];
-        assert_eq!(standing(&lost, d("2026-01-01")), Standing::Lost(0));
-        assert_eq!(standing(&[], d("2026-01-01")), Standing::Never);
-    }
-
-    #[test]
-    fn stored_rate_kept_only_when_the_age_allows_it() {
-        // 72 years old: 30% (現役並み) is allowed, 10% is not.
-        let birth = d("1954-05-10");
-        let on = d("2026-11-25");
-        assert_eq!(effective_copay(birth, on, Some(30)), CopayRate::Thirty);
-        assert_eq!(effective_copay(birth, on, Some(10)), CopayRate::Twenty);
-        assert_eq!(effective_copay(birth, on, None), CopayRate::Twenty);
-        // A child registered at 20% keeps it only until the March after turning 6.
-        let child = d("2019-06-01");
-        assert_eq!(
-            effective_copay(child, d("2026-03-31"), Some(20)),
-            CopayRate::Twenty
-        );
-        assert_eq!(
-            effective_copay(child, d("2026-04-01"), Some(20)),
-            CopayRate::Thirty
-        );
-    }
 }

@@ -10,9 +10,10 @@ use chrono::{Days, NaiveDate};
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
-use crate::eligibility::{answer_logged, Answer, EligibilityQuery, Validity};
+use crate::eligibility::{answer_logged, Answer, EligibilityQuery};
 use crate::error::{redact_numbers, ApiError};
 use crate::state::AppState;
+use shikaku_domain::eligibility::Validity;
 
 /// JP Core's identifier system for 保険者番号.
 pub const INSURER_SYSTEM: &str = "urn:oid:1.2.392.100495.20.3.61";

@@ -4,8 +4,9 @@
 use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use shikaku_audit::runner::review::{self, Filter, ReviewAction};
+use shikaku_db::findings::{self, Filter, FindingDetail, StoredFinding};
 use shikaku_db::tokens::Role;
+use shikaku_domain::finding::{FindingKind, FindingStatus, ReviewAction, Severity};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::access::entry;
@@ -20,12 +21,12 @@ const REVIEWERS: &[Role] = &[Role::Admin, Role::Auditor];
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct FindingQuery {
-    /// open, confirmed, dismissed or resolved.
-    pub status: Option<String>,
-    /// A finding kind (formats.md).
-    pub kind: Option<String>,
-    /// critical, high, medium or low.
-    pub severity: Option<String>,
+    /// Only this review status.
+    pub status: Option<FindingStatus>,
+    /// Only this kind (formats.md).
+    pub kind: Option<FindingKind>,
+    /// Only this severity.
+    pub severity: Option<Severity>,
     /// Only findings last seen by this audit run.
     pub run: Option<i64>,
     /// At most this many (default 100, at most 1000).
@@ -33,11 +34,10 @@ pub struct FindingQuery {
 }
 
 /// The queue.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FindingList {
     /// Most severe first.
-    #[schema(value_type = Vec<Object>)]
-    pub findings: Vec<serde_json::Value>,
+    pub findings: Vec<StoredFinding>,
 }
 
 /// The review queue.
@@ -64,7 +64,7 @@ pub async fn list_findings(
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
     };
     let found = state
-        .blocking(move |conn| Ok(review::list(conn, &filter)?))
+        .blocking(move |conn| Ok(findings::list(conn, &filter)?))
         .await?;
     state
         .access_log
@@ -77,23 +77,7 @@ pub async fn list_findings(
             None,
         )])
         .await?;
-    Ok(HttpResponse::Ok().json(FindingList {
-        findings: found
-            .iter()
-            .map(|f| serde_json::to_value(f).unwrap_or_default())
-            .collect(),
-    }))
-}
-
-/// One finding and its history.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct FindingDetail {
-    /// The finding.
-    #[schema(value_type = Object)]
-    pub finding: serde_json::Value,
-    /// What happened to it.
-    #[schema(value_type = Vec<Object>)]
-    pub events: Vec<serde_json::Value>,
+    Ok(HttpResponse::Ok().json(FindingList { findings: found }))
 }
 
 /// One finding.
@@ -113,8 +97,8 @@ pub async fn show_finding(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(REVIEWERS)?;
     let id = id.into_inner();
-    let (finding, events) = state
-        .blocking(move |conn| Ok(review::show(conn, id)?))
+    let detail = state
+        .blocking(move |conn| Ok(findings::show(conn, id)?))
         .await?;
     state
         .access_log
@@ -123,17 +107,11 @@ pub async fn show_finding(
             "finding_read",
             None,
             json!({ "finding_id": id }),
-            json!({ "status": finding.status }),
+            json!({ "status": detail.finding.status }),
             None,
         )])
         .await?;
-    Ok(HttpResponse::Ok().json(FindingDetail {
-        finding: serde_json::to_value(&finding).unwrap_or_default(),
-        events: events
-            .iter()
-            .map(|e| serde_json::to_value(e).unwrap_or_default())
-            .collect(),
-    }))
+    Ok(HttpResponse::Ok().json(detail))
 }
 
 async fn verdict(
@@ -147,7 +125,7 @@ async fn verdict(
     let actor = caller.actor();
     let r = reason.clone();
     let finding = state
-        .blocking(move |conn| Ok(review::review(conn, id, action, &r, &actor)?))
+        .blocking(move |conn| Ok(findings::review(conn, id, action, &r, &actor)?))
         .await?;
     state
         .access_log
@@ -163,7 +141,7 @@ async fn verdict(
             Some(&reason),
         )])
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::to_value(&finding).unwrap_or_default()))
+    Ok(HttpResponse::Ok().json(finding))
 }
 
 /// Confirms a finding: the problem is real.
@@ -171,7 +149,7 @@ async fn verdict(
     tag = "findings",
     params(("id" = i64, Path, description = "Finding id")),
     request_body = Reason,
-    responses((status = 200, description = "The finding"), (status = 404, body = ErrorBody),
+    responses((status = 200, description = "The finding", body = StoredFinding), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])),
     description = "Roles: admin, auditor."
@@ -198,7 +176,7 @@ pub async fn confirm_finding(
     tag = "findings",
     params(("id" = i64, Path, description = "Finding id")),
     request_body = Reason,
-    responses((status = 200, description = "The finding"), (status = 404, body = ErrorBody),
+    responses((status = 200, description = "The finding", body = StoredFinding), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])),
     description = "Roles: admin, auditor."

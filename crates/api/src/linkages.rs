@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shikaku_db::linkages::{self, LinkageView};
 use shikaku_db::tokens::Role;
-use shikaku_domain::MyNumber;
+use shikaku_domain::records::LinkageSource;
+use shikaku_domain::{LinkageStatus, MyNumber};
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
@@ -31,12 +32,12 @@ pub struct Linkage {
     pub my_number_last4: String,
     /// Whether the number passes its check digit.
     pub check_digit_ok: bool,
-    /// employer, applicant, jlis or other.
-    pub source: String,
+    /// Where the number came from.
+    pub source: LinkageSource,
     /// When it was registered.
     pub linked_on: NaiveDate,
-    /// active, suspended or revoked.
-    pub status: String,
+    /// In use, blocked from online viewing, or withdrawn.
+    pub status: LinkageStatus,
     /// Whether a person confirmed the 5-item match.
     pub identity_confirmed: bool,
 }
@@ -68,8 +69,8 @@ pub struct RegisterLinkage {
     /// The 12-digit 個人番号 (check digit validated).
     #[schema(value_type = String, example = "123456789018")]
     pub my_number: Zeroizing<String>,
-    /// employer, applicant, jlis or other.
-    pub source: String,
+    /// Where the number came from.
+    pub source: LinkageSource,
     /// When linked; today when absent.
     #[serde(default)]
     pub linked_on: Option<NaiveDate>,
@@ -102,7 +103,7 @@ pub async fn register_linkage(
     let number = parse_number(&body.my_number)?;
     let keyring = state.keyring()?;
     let actor = caller.actor();
-    let source = body.source.clone();
+    let source = body.source;
     let force = body.force_reason.clone();
     let linked_on = body.linked_on.unwrap_or_else(today_tokyo);
     let last4 = number.last4().to_string();
@@ -113,7 +114,7 @@ pub async fn register_linkage(
                 &keyring,
                 person_id,
                 &number,
-                &source,
+                source,
                 linked_on,
                 force.as_deref(),
                 &actor,
@@ -126,7 +127,7 @@ pub async fn register_linkage(
             &caller,
             "linkage_register",
             Some(format!("person:{person_id}")),
-            json!({ "person_id": person_id, "my_number_last4": last4, "source": body.source,
+            json!({ "person_id": person_id, "my_number_last4": last4, "source": body.source.as_str(),
                     "forced": body.force_reason.is_some() }),
             json!({ "linkage_id": view.id }),
             body.force_reason.as_deref(),
@@ -274,7 +275,7 @@ pub struct Correction {
     pub reason: String,
     /// Source of the right number; jlis when absent.
     #[serde(default)]
-    pub source: Option<String>,
+    pub source: Option<LinkageSource>,
 }
 
 /// Revokes a wrong linkage and links the right number to the same person.
@@ -301,12 +302,12 @@ pub async fn correct_linkage(
     let keyring = state.keyring()?;
     let actor = caller.actor();
     let reason = body.reason.clone();
-    let source = body.source.clone().unwrap_or_else(|| "jlis".to_string());
+    let source = body.source.unwrap_or(LinkageSource::Jlis);
     let last4 = number.last4().to_string();
     let view = state
         .blocking(move |conn| {
             Ok(linkages::correct(
-                conn, &keyring, id, &number, &source, &reason, &actor,
+                conn, &keyring, id, &number, source, &reason, &actor,
             )?)
         })
         .await?;

@@ -6,14 +6,13 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shikaku_db::linkages::LinkageView;
-use shikaku_db::persons::{self, Change, Period, PersonView};
+use shikaku_db::persons::{self, Change, PersonView};
 use shikaku_db::tokens::Role;
-use shikaku_domain::{Branch, InsuredNumber, InsurerNumber, KanaName, Symbol};
+use shikaku_domain::{copay, Branch, InsuredNumber, InsurerNumber, KanaName, Period, Symbol};
 use utoipa::ToSchema;
 
 use crate::access::entry;
 use crate::auth::{today_tokyo, Caller};
-use crate::eligibility::effective_copay;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -21,34 +20,29 @@ use crate::state::AppState;
 pub const READERS: &[Role] = &[Role::Admin, Role::Clerk, Role::Auditor];
 
 /// A person with everything staff see on one page.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PersonDetail {
     /// The registry record.
-    #[schema(value_type = Object)]
-    pub person: serde_json::Value,
+    pub person: PersonView,
     /// Qualification periods, oldest first.
-    #[schema(value_type = Vec<Object>)]
-    pub periods: Vec<serde_json::Value>,
+    pub periods: Vec<Period>,
     /// Linkages: last 4 digits only.
-    #[schema(value_type = Vec<Object>)]
-    pub linkages: Vec<serde_json::Value>,
+    pub linkages: Vec<LinkageView>,
     /// Co-pay rate today, in percent.
     pub copay_percent_today: u8,
 }
 
-fn detail(person: &PersonView, periods: &[Period], linkages: &[LinkageView]) -> PersonDetail {
-    PersonDetail {
-        person: serde_json::to_value(person).unwrap_or_default(),
-        periods: periods
-            .iter()
-            .map(|p| serde_json::to_value(p).unwrap_or_default())
-            .collect(),
-        linkages: linkages
-            .iter()
-            .map(|l| serde_json::to_value(l).unwrap_or_default())
-            .collect(),
-        copay_percent_today: effective_copay(person.birth_date, today_tokyo(), person.copay_rate)
-            .percent(),
+impl PersonDetail {
+    fn new(person: PersonView, periods: Vec<Period>, linkages: Vec<LinkageView>) -> Self {
+        let rate = person.record.copay_rate.and_then(|r| u8::try_from(r).ok());
+        let copay_percent_today =
+            copay::effective(person.record.birth_date, today_tokyo(), rate).percent();
+        PersonDetail {
+            person,
+            periods,
+            linkages,
+            copay_percent_today,
+        }
     }
 }
 
@@ -88,7 +82,7 @@ pub async fn get_person(
             None,
         )])
         .await?;
-    Ok(HttpResponse::Ok().json(detail(&person, &periods, &linkages)))
+    Ok(HttpResponse::Ok().json(PersonDetail::new(person, periods, linkages)))
 }
 
 /// A search by key (記号・番号, optionally 枝番) or by kana name (any width, hiragana or
@@ -117,11 +111,10 @@ pub struct PersonSearch {
 }
 
 /// Search results.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResult {
     /// Matching persons, at most 100.
-    #[schema(value_type = Vec<Object>)]
-    pub persons: Vec<serde_json::Value>,
+    pub persons: Vec<PersonView>,
 }
 
 fn invalid(field: &str, e: impl std::fmt::Display) -> ApiError {
@@ -208,20 +201,14 @@ pub async fn search_persons(
             None,
         )])
         .await?;
-    Ok(HttpResponse::Ok().json(SearchResult {
-        persons: found
-            .iter()
-            .map(|p| serde_json::to_value(p).unwrap_or_default())
-            .collect(),
-    }))
+    Ok(HttpResponse::Ok().json(SearchResult { persons: found }))
 }
 
 /// A person's change history.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct History {
     /// Changes, oldest first.
-    #[schema(value_type = Vec<Object>)]
-    pub changes: Vec<serde_json::Value>,
+    pub changes: Vec<Change>,
 }
 
 /// What changed in a person's record, when and by whom.
@@ -255,10 +242,5 @@ pub async fn person_history(
             None,
         )])
         .await?;
-    Ok(HttpResponse::Ok().json(History {
-        changes: changes
-            .iter()
-            .map(|c| serde_json::to_value(c).unwrap_or_default())
-            .collect(),
-    }))
+    Ok(HttpResponse::Ok().json(History { changes }))
 }

@@ -170,7 +170,7 @@ impl AppState {
     /// embedded font takes milliseconds of CPU, too long for an async worker).
     pub async fn render_pdf(
         &self,
-        printed: Vec<serde_json::Value>,
+        printed: Vec<shikaku_domain::certificate::PrintedItems>,
         layout: shikaku_print::Layout,
     ) -> Result<Vec<u8>, ApiError> {
         let font = self.font()?;

@@ -5,6 +5,7 @@
 //! [`FieldMatch::Similar`] (a similarity score at or above the threshold) or
 //! [`FieldMatch::Different`]. Byte-identical values are recognised before any normalization,
 //! because on a clean registry that is nearly every comparison and normalization costs far more.
+//! The verdict type is the domain's, because the registry stores it with the finding.
 //!
 //! Similarity is the normalized Levenshtein similarity over the keys' characters:
 //! `1 - distance / max(len_a, len_b)`, with the register's ● matching anything. See
@@ -13,7 +14,9 @@
 use chrono::NaiveDate;
 use shikaku_domain::Sex;
 
-use crate::normalize::{address_key, is_wildcard, kana_key, name_key, VariantTable};
+pub use shikaku_domain::FieldMatch;
+
+use crate::normalize::{address_key, is_wildcard, kana_match_key, name_key, VariantTable};
 
 /// Similarity at or above which a non-equivalent text counts as [`FieldMatch::Similar`].
 ///
@@ -22,55 +25,6 @@ use crate::normalize::{address_key, is_wildcard, kana_key, name_key, VariantTabl
 /// must count as different; twins differ in exactly one character of the given name. Kana
 /// names are 5–10 characters, so one slip in a longer kana name is "similar" (typo-level).
 pub const DEFAULT_SIMILARITY_THRESHOLD: f64 = 0.85;
-
-/// How one item of the registry compares with the register.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum FieldMatch {
-    /// Byte-identical.
-    Exact,
-    /// Identical after normalization (a spelling variant): not a mismatch.
-    Equivalent,
-    /// Not equivalent, but the similarity score is at or above the threshold.
-    Similar {
-        /// Normalized Levenshtein similarity of the keys, 0..1.
-        score: f64,
-    },
-    /// Not equivalent and below the threshold (or a date/code that differs: score 0).
-    Different {
-        /// Normalized Levenshtein similarity of the keys, 0..1.
-        score: f64,
-    },
-}
-
-impl FieldMatch {
-    /// Exact or equivalent: no mismatch.
-    pub fn agrees(self) -> bool {
-        matches!(self, FieldMatch::Exact | FieldMatch::Equivalent)
-    }
-
-    /// Similar or different: a mismatch.
-    pub fn disagrees(self) -> bool {
-        !self.agrees()
-    }
-
-    /// Different (not merely similar).
-    pub fn is_different(self) -> bool {
-        matches!(self, FieldMatch::Different { .. })
-    }
-
-    /// Similar (not different).
-    pub fn is_similar(self) -> bool {
-        matches!(self, FieldMatch::Similar { .. })
-    }
-
-    /// The similarity score of a mismatch.
-    pub fn score(self) -> Option<f64> {
-        match self {
-            FieldMatch::Similar { score } | FieldMatch::Different { score } => Some(score),
-            _ => None,
-        }
-    }
-}
 
 /// Compares two comparison keys, `register` possibly holding wildcards.
 fn compare_keys(registry: &str, register: &str, threshold: f64) -> FieldMatch {
@@ -145,7 +99,11 @@ pub fn compare_kana_name(registry: &str, register: &str, threshold: f64) -> Fiel
     if registry == register {
         return FieldMatch::Exact;
     }
-    compare_keys(&kana_key(registry), &kana_key(register), threshold)
+    compare_keys(
+        &kana_match_key(registry),
+        &kana_match_key(register),
+        threshold,
+    )
 }
 
 /// Compares 住所 in normalized notation; a prefecture missing on one side is not a difference.

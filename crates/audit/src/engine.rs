@@ -22,14 +22,16 @@
 use chrono::NaiveDate;
 use rayon::prelude::*;
 use shikaku_domain::records::ResidentStatus;
-use shikaku_domain::{BlindIndex, Sex};
+use shikaku_domain::{BlindIndex, LinkageStatus, Period, Sex};
 
 use crate::compare::{
     compare_address, compare_birth_date, compare_kana_name, compare_kanji_name, compare_sex,
     FieldMatch, DEFAULT_SIMILARITY_THRESHOLD,
 };
-use crate::finding::{fingerprint, Field, Finding, FindingKind, Severity};
-use crate::normalize::VariantTable;
+use crate::normalize::{address_key, kana_match_key, name_key, VariantTable};
+use shikaku_domain::finding::{
+    fingerprint, Field, FieldComparison, Finding, FindingKind, Severity,
+};
 
 /// The five items (5情報) of one human as one side records them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,61 +46,6 @@ pub struct Identity {
     pub sex: Sex,
     /// 住所; `None` (or empty) when the side has none.
     pub address: Option<String>,
-}
-
-/// The state of a linkage (`linkages.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LinkageStatus {
-    /// In use.
-    Active,
-    /// Blocked from online viewing until corrected or confirmed; still audited.
-    Suspended,
-    /// Withdrawn; kept as history and not audited.
-    Revoked,
-}
-
-impl LinkageStatus {
-    /// From `active`, `suspended` or `revoked`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "active" => Some(LinkageStatus::Active),
-            "suspended" => Some(LinkageStatus::Suspended),
-            "revoked" => Some(LinkageStatus::Revoked),
-            _ => None,
-        }
-    }
-
-    /// `active`, `suspended` or `revoked`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkageStatus::Active => "active",
-            LinkageStatus::Suspended => "suspended",
-            LinkageStatus::Revoked => "revoked",
-        }
-    }
-}
-
-/// A qualification period: 資格取得日 to 資格喪失日, the loss date being the first day without
-/// eligibility, so the period is `[acquired_on, lost_on)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Period {
-    /// 資格取得日.
-    pub acquired_on: NaiveDate,
-    /// 資格喪失日, if lost.
-    pub lost_on: Option<NaiveDate>,
-}
-
-impl Period {
-    /// Whether the person is eligible on `day` under this period.
-    pub fn covers(&self, day: NaiveDate) -> bool {
-        self.acquired_on <= day && self.lost_on.is_none_or(|l| day < l)
-    }
-
-    /// Whether the two periods share at least one day.
-    pub fn overlaps(&self, other: &Period) -> bool {
-        self.lost_on.is_none_or(|l| other.acquired_on < l)
-            && other.lost_on.is_none_or(|l| self.acquired_on < l)
-    }
 }
 
 /// One linkage of the number, with the person it links to.
@@ -320,6 +267,73 @@ impl IdentityComparison {
         out
     }
 
+    /// Each item as compared, with both values and their comparison keys, in [`Field`] order:
+    /// what the registry stores with the finding so that a reviewer sees the verdicts this
+    /// comparison made, under this run's variant table. Called only for findings, so the keys
+    /// are computed again here rather than kept for every comparison.
+    pub fn stored(
+        &self,
+        ctx: &AuditContext,
+        registry: &Identity,
+        register: &Identity,
+    ) -> Vec<FieldComparison> {
+        let text = |field, a: Option<&str>, b: Option<&str>, key: &dyn Fn(&str) -> String, m| {
+            FieldComparison {
+                field,
+                registry: a.map(str::to_owned),
+                register: b.map(str::to_owned),
+                registry_key: a.map(key),
+                register_key: b.map(key),
+                verdict: m,
+            }
+        };
+        let plain = |field, a: String, b: String, m| FieldComparison {
+            field,
+            registry: Some(a),
+            register: Some(b),
+            registry_key: None,
+            register_key: None,
+            verdict: m,
+        };
+        let name = |s: &str| name_key(s, &ctx.variants);
+        let address = |s: &str| address_key(s).rest;
+        vec![
+            text(
+                Field::NameKanji,
+                Some(&registry.name_kanji),
+                Some(&register.name_kanji),
+                &name,
+                Some(self.name_kanji),
+            ),
+            text(
+                Field::NameKana,
+                registry.name_kana.as_deref(),
+                register.name_kana.as_deref(),
+                &kana_match_key,
+                self.name_kana,
+            ),
+            plain(
+                Field::BirthDate,
+                registry.birth_date.to_string(),
+                register.birth_date.to_string(),
+                Some(self.birth_date),
+            ),
+            plain(
+                Field::Sex,
+                registry.sex.label().to_owned(),
+                register.sex.label().to_owned(),
+                self.sex,
+            ),
+            text(
+                Field::Address,
+                registry.address.as_deref(),
+                register.address.as_deref(),
+                &address,
+                self.address,
+            ),
+        ]
+    }
+
     /// The severity rule that applies, or `None` when every compared item agrees (spelling
     /// variants raise nothing). Rules are tried from the most severe down.
     pub fn rule(&self) -> Option<Rule> {
@@ -475,6 +489,7 @@ fn finding(
         last4: l.last4.clone(),
         fields,
         detail,
+        comparison: Vec::new(),
     }
 }
 
@@ -629,14 +644,16 @@ pub fn check_group(ctx: &AuditContext, group: &NumberGroup) -> Vec<Finding> {
                 continue;
             }
             let detail = mismatch_detail(rule, &cmp, &l.last4, &l.registry, &resident.identity);
-            out.push(finding(
+            let mut f = finding(
                 rule.kind(),
                 rule.severity(),
                 l,
                 &hex(),
                 cmp.differing(),
                 detail,
-            ));
+            );
+            f.comparison = cmp.stored(ctx, &l.registry, &resident.identity);
+            out.push(f);
         }
     }
     out
@@ -674,6 +691,7 @@ pub fn check_person_numbers<S: AsRef<str>>(
             distinct.len(),
             shown.join(", ")
         ),
+        comparison: Vec::new(),
     })
 }
 

@@ -10,19 +10,19 @@
 //! - [`normalize`]: comparison keys of names and addresses, and the kanji [`VariantTable`].
 //! - [`compare`]: one item against the register: exact, equivalent, similar or different.
 //! - [`engine`]: the checks, one per finding kind, and the severity rules.
-//! - [`finding`]: findings, kinds, severities and fingerprints.
-//! - [`runner`]: the PostgreSQL run, the review queue and the findings.csv export.
+//! - [`runner`]: the PostgreSQL run: streams, temporary files, and the hand-over of findings to
+//!   the registry's findings repository (`shikaku_db::findings`).
+//!
+//! Depends on the domain and db crates only; nothing but the binary depends on it.
 
 pub mod compare;
 pub mod engine;
-pub mod finding;
 pub mod normalize;
 pub mod runner;
 
-pub use compare::{FieldMatch, DEFAULT_SIMILARITY_THRESHOLD};
+pub use compare::DEFAULT_SIMILARITY_THRESHOLD;
 pub use engine::{
     audit_groups, check_group, check_person_numbers, AuditContext, Identity, IdentityComparison,
-    LinkageInput, LinkageStatus, NumberGroup, Period, ResidentInput, Rule,
+    LinkageInput, NumberGroup, ResidentInput, Rule,
 };
-pub use finding::{fingerprint, Field, Finding, FindingKind, Severity};
 pub use normalize::{VariantTable, VariantTableError, DEFAULT_KANJI_VARIANTS};

@@ -5,11 +5,12 @@ use std::io::Write;
 
 use diesel::pg::PgRowByRowLoadingMode;
 use diesel::prelude::*;
-use diesel::sql_types::{Date, Nullable, SmallInt, Text};
+use diesel::sql_types::{Date, Nullable, Text};
 
 use shikaku_domain::records::FileKind;
 
 use crate::error::DbError;
+use crate::persons::{PersonRecord, PERSON_COLUMNS};
 
 /// Errors while exporting.
 #[derive(Debug, thiserror::Error)]
@@ -30,36 +31,14 @@ impl From<diesel::result::Error> for ExportError {
 
 #[derive(QueryableByName)]
 struct PersonPeriod {
-    #[diesel(sql_type = Text)]
-    insurer_number: String,
-    #[diesel(sql_type = Text)]
-    symbol: String,
-    #[diesel(sql_type = Text)]
-    number: String,
-    #[diesel(sql_type = Text)]
-    branch: String,
-    #[diesel(sql_type = SmallInt)]
-    relationship: i16,
-    #[diesel(sql_type = Text)]
-    name_kanji: String,
-    #[diesel(sql_type = Text)]
-    name_kana: String,
-    #[diesel(sql_type = Date)]
-    birth_date: chrono::NaiveDate,
-    #[diesel(sql_type = SmallInt)]
-    sex: i16,
-    #[diesel(sql_type = Nullable<Text>)]
-    postal_code: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    address: Option<String>,
+    #[diesel(embed)]
+    person: PersonRecord,
     #[diesel(sql_type = Date)]
     acquired_on: chrono::NaiveDate,
     #[diesel(sql_type = Nullable<Date>)]
     lost_on: Option<chrono::NaiveDate>,
     #[diesel(sql_type = Nullable<Text>)]
     loss_reason: Option<String>,
-    #[diesel(sql_type = Nullable<SmallInt>)]
-    copay_rate: Option<i16>,
 }
 
 /// Writes every person's qualification periods as persons.csv (one row per period, ordered by
@@ -68,38 +47,38 @@ pub fn export_persons<W: Write>(conn: &mut PgConnection, out: W) -> Result<u64, 
     let mut writer = csv::Writer::from_writer(out);
     // The header comes from the one definition of the format, which the import also checks.
     writer.write_record(FileKind::Persons.columns().iter().map(|c| c.name))?;
-    let rows = diesel::sql_query(
-        "SELECT p.insurer_number, p.symbol, p.number, p.branch, p.relationship, p.name_kanji,
-                p.name_kana, p.birth_date, p.sex, p.postal_code, p.address, q.acquired_on,
-                q.lost_on, q.loss_reason, p.copay_rate
-         FROM persons p JOIN qualifications q ON q.person_id = p.id
-         ORDER BY p.insurer_number, p.symbol, p.number, p.branch, q.acquired_on",
-    )
+    let rows = diesel::sql_query(format!(
+        "SELECT {PERSON_COLUMNS}, q.acquired_on, q.lost_on, q.loss_reason
+         FROM persons p JOIN insurers i ON i.insurer_number = p.insurer_number
+         JOIN qualifications q ON q.person_id = p.id
+         ORDER BY p.insurer_number, p.symbol, p.number, p.branch, q.acquired_on"
+    ))
     .load_iter::<PersonPeriod, PgRowByRowLoadingMode>(conn)?;
     let mut written = 0u64;
     for row in rows {
         let r = row?;
+        let p = r.person;
         let date = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
         writer.write_record([
-            r.insurer_number,
-            r.symbol,
-            r.number,
-            r.branch,
-            if r.relationship == 1 {
+            p.insurer_number,
+            p.symbol,
+            p.number,
+            p.branch,
+            if p.relationship == 1 {
                 "insured".to_string()
             } else {
                 "dependent".to_string()
             },
-            r.name_kanji,
-            r.name_kana,
-            date(r.birth_date),
-            r.sex.to_string(),
-            r.postal_code.unwrap_or_default(),
-            r.address.unwrap_or_default(),
+            p.name_kanji,
+            p.name_kana,
+            date(p.birth_date),
+            p.sex.to_string(),
+            p.postal_code.unwrap_or_default(),
+            p.address.unwrap_or_default(),
             date(r.acquired_on),
             r.lost_on.map(date).unwrap_or_default(),
             r.loss_reason.unwrap_or_default(),
-            r.copay_rate.map(|c| c.to_string()).unwrap_or_default(),
+            p.copay_rate.map(|c| c.to_string()).unwrap_or_default(),
         ])?;
         written += 1;
     }

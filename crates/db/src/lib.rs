@@ -1,12 +1,19 @@
 //! The PostgreSQL layer of shikaku: embedded migrations, the generated diesel schema, and the
-//! repository functions the CLI, the audit and the API call. Functions take `&mut
-//! PgConnection` and know nothing of HTTP or terminals; bulk paths use `COPY`.
+//! repository functions the CLI, the audit and the API call. Every SQL statement of the
+//! project lives here (the audit's four COPY streams aside, which are its runner's by design).
+//! Functions take `&mut PgConnection` (or, on the API's hot path, `&mut AsyncPgConnection`)
+//! and know nothing of HTTP or terminals; bulk paths use `COPY`.
+//!
+//! Depends on the domain crate only; the audit, the API and the binary depend on it.
 
 pub mod access_log;
 pub mod certificates;
 pub mod console;
+pub mod eligibility;
 pub mod error;
 pub mod export;
+pub mod findings;
+pub mod history;
 pub mod import;
 pub mod insurers;
 pub mod keys;

@@ -5,61 +5,94 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Bytea, Date, Integer, Jsonb, Text};
-use shikaku_domain::{Keyring, MyNumber};
+use shikaku_domain::records::LinkageSource;
+use shikaku_domain::{Keyring, LinkageStatus, MyNumber};
 
 use crate::error::DbError;
 
 /// A linkage as people may see it: never more of the number than its last 4 digits.
-#[derive(Debug, Clone, PartialEq, Eq, QueryableByName, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkageView {
     /// Database id.
-    #[diesel(sql_type = BigInt)]
     pub id: i64,
     /// The person it links.
-    #[diesel(sql_type = BigInt)]
     pub person_id: i64,
     /// Last 4 digits.
-    #[diesel(sql_type = Text)]
     pub mn_last4: String,
     /// Whether the number passes its check digit.
-    #[diesel(sql_type = Bool)]
     pub check_digit_ok: bool,
-    /// employer, applicant, jlis or other.
-    #[diesel(sql_type = Text)]
-    pub source: String,
+    /// Where the number came from.
+    pub source: LinkageSource,
     /// When it was registered.
-    #[diesel(sql_type = Date)]
     pub linked_on: chrono::NaiveDate,
-    /// active, suspended or revoked.
-    #[diesel(sql_type = Text)]
-    pub status: String,
+    /// Whether it is in use, blocked from online viewing, or withdrawn.
+    pub status: LinkageStatus,
     /// Whether a person confirmed the 5-item match.
-    #[diesel(sql_type = Bool)]
     pub identity_confirmed: bool,
 }
 
+/// The row as read; [`LinkageView`] is its typed form.
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = BigInt)]
+    person_id: i64,
+    #[diesel(sql_type = Text)]
+    mn_last4: String,
+    #[diesel(sql_type = Bool)]
+    check_digit_ok: bool,
+    #[diesel(sql_type = Text)]
+    source: String,
+    #[diesel(sql_type = Date)]
+    linked_on: chrono::NaiveDate,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Bool)]
+    identity_confirmed: bool,
+}
+
+impl TryFrom<Row> for LinkageView {
+    type Error = DbError;
+
+    fn try_from(r: Row) -> Result<Self, DbError> {
+        let bad =
+            |what: &str| DbError::Invalid(format!("unexpected stored {what} of linkage {}", r.id));
+        Ok(LinkageView {
+            source: LinkageSource::parse(&r.source).map_err(|_| bad("source"))?,
+            status: LinkageStatus::parse(&r.status).ok_or_else(|| bad("status"))?,
+            id: r.id,
+            person_id: r.person_id,
+            mn_last4: r.mn_last4,
+            check_digit_ok: r.check_digit_ok,
+            linked_on: r.linked_on,
+            identity_confirmed: r.identity_confirmed,
+        })
+    }
+}
+
+const SELECT: &str = "SELECT id, person_id, mn_last4, check_digit_ok, source, linked_on, status,
+        identity_confirmed FROM linkages";
+
 /// One linkage.
 pub fn get(conn: &mut PgConnection, id: i64) -> Result<LinkageView, DbError> {
-    diesel::sql_query(
-        "SELECT id, person_id, mn_last4, check_digit_ok, source, linked_on, status,
-                identity_confirmed
-         FROM linkages WHERE id = $1",
-    )
-    .bind::<BigInt, _>(id)
-    .get_result(conn)
-    .optional()?
-    .ok_or_else(|| DbError::NotFound(format!("no linkage {id}")))
+    diesel::sql_query(format!("{SELECT} WHERE id = $1"))
+        .bind::<BigInt, _>(id)
+        .get_result::<Row>(conn)
+        .optional()?
+        .ok_or_else(|| DbError::NotFound(format!("no linkage {id}")))?
+        .try_into()
 }
 
 /// The linkages of a person, any status.
 pub fn of_person(conn: &mut PgConnection, person_id: i64) -> Result<Vec<LinkageView>, DbError> {
-    Ok(diesel::sql_query(
-        "SELECT id, person_id, mn_last4, check_digit_ok, source, linked_on, status,
-                identity_confirmed
-         FROM linkages WHERE person_id = $1 ORDER BY id",
-    )
-    .bind::<BigInt, _>(person_id)
-    .load(conn)?)
+    diesel::sql_query(format!("{SELECT} WHERE person_id = $1 ORDER BY id"))
+        .bind::<BigInt, _>(person_id)
+        .load::<Row>(conn)?
+        .into_iter()
+        .map(LinkageView::try_from)
+        .collect()
 }
 
 fn event(
@@ -118,7 +151,7 @@ pub fn confirm_identity(
     crate::error::check_reason(reason)?;
     conn.transaction(|conn| {
         let before = get(conn, id)?;
-        if before.status == "revoked" {
+        if before.status == LinkageStatus::Revoked {
             return Err(DbError::Invalid(format!(
                 "linkage {id} is revoked; register the right number instead"
             )));
@@ -135,7 +168,7 @@ pub fn confirm_identity(
             "identity_confirmed",
             reason,
             actor,
-            serde_json::json!({ "previous_status": before.status }),
+            serde_json::json!({ "previous_status": before.status.as_str() }),
         )?;
         get(conn, id)
     })
@@ -148,7 +181,7 @@ pub fn correct(
     keyring: &Keyring,
     id: i64,
     number: &MyNumber,
-    source: &str,
+    source: LinkageSource,
     reason: &str,
     actor: &str,
 ) -> Result<LinkageView, DbError> {
@@ -158,7 +191,7 @@ pub fn correct(
     let sealed = keyring.seal(digits);
     conn.transaction(|conn| {
         let old = get(conn, id)?;
-        if old.status == "revoked" {
+        if old.status == LinkageStatus::Revoked {
             return Err(DbError::Invalid(format!("linkage {id} is already revoked")));
         }
         diesel::sql_query(
@@ -184,7 +217,7 @@ pub fn correct(
         .bind::<Bytea, _>(&sealed.ciphertext)
         .bind::<Integer, _>(i32::try_from(sealed.key_id).unwrap_or(i32::MAX))
         .bind::<Text, _>(number.last4())
-        .bind::<Text, _>(source)
+        .bind::<Text, _>(source.as_str())
         .get_result::<Id>(conn)?
         .id;
         event(
@@ -216,16 +249,11 @@ pub fn register(
     keyring: &Keyring,
     person_id: i64,
     number: &MyNumber,
-    source: &str,
+    source: LinkageSource,
     linked_on: chrono::NaiveDate,
     force_reason: Option<&str>,
     actor: &str,
 ) -> Result<LinkageView, DbError> {
-    if !["employer", "applicant", "jlis", "other"].contains(&source) {
-        return Err(DbError::Invalid(format!(
-            "source {source:?} is not one of employer, applicant, jlis, other"
-        )));
-    }
     if let Some(r) = force_reason {
         crate::error::check_reason(r)?;
     }
@@ -280,7 +308,7 @@ pub fn register(
         .bind::<Bytea, _>(&sealed.ciphertext)
         .bind::<Integer, _>(i32::try_from(sealed.key_id).unwrap_or(i32::MAX))
         .bind::<Text, _>(number.last4())
-        .bind::<Text, _>(source)
+        .bind::<Text, _>(source.as_str())
         .bind::<Date, _>(linked_on)
         .get_result::<NewId>(conn)?
         .id;
@@ -290,7 +318,7 @@ pub fn register(
             "registered",
             force_reason.unwrap_or(""),
             actor,
-            serde_json::json!({ "source": source, "forced": force_reason.is_some(),
+            serde_json::json!({ "source": source.as_str(), "forced": force_reason.is_some(),
                                 "other_holders": holders.len() }),
         )?;
         get(conn, new_id)
@@ -331,6 +359,7 @@ pub fn reveal(
 
 /// What the latest resident-register snapshot holds for a linkage's number.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterRecord {
     /// The snapshot it comes from.
     #[diesel(sql_type = BigInt)]

@@ -6,14 +6,16 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Jsonb, Nullable, SmallInt, Text, Timestamptz};
 
+use shikaku_domain::{LossReason, Period};
+
 use crate::error::DbError;
 
-/// One insured person as staff see it.
+/// A person's registry record as every read selects it ([`PERSON_COLUMNS`], from `persons p
+/// JOIN insurers i`): the one row shape that the staff reads, the eligibility lookup,
+/// certificate issuance, the notice and the export share (each embeds it with what it adds).
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName, serde::Serialize)]
-pub struct PersonView {
-    /// Database id.
-    #[diesel(sql_type = BigInt)]
-    pub id: i64,
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PersonRecord {
     /// 保険者番号.
     #[diesel(sql_type = Text)]
     pub insurer_number: String,
@@ -53,33 +55,66 @@ pub struct PersonView {
     /// Co-pay rate in percent as the insurer registered it.
     #[diesel(sql_type = Nullable<SmallInt>)]
     pub copay_rate: Option<i16>,
+}
+
+/// The select list of [`PersonRecord`], over `persons p JOIN insurers i`.
+pub const PERSON_COLUMNS: &str = "p.insurer_number, i.name AS insurer_name, p.symbol, p.number,
+        p.branch, p.relationship, p.name_kanji, p.name_kana, p.birth_date, p.sex, p.postal_code,
+        p.address, p.copay_rate";
+
+impl PersonRecord {
+    /// The registered co-pay as a percentage, if one is registered.
+    pub fn copay_percent(&self) -> Option<u8> {
+        self.copay_rate.and_then(|r| u8::try_from(r).ok())
+    }
+
+    /// The key as the JP Core member identifier `保険者番号:記号:番号:枝番`.
+    pub fn member_id(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.insurer_number, self.symbol, self.number, self.branch
+        )
+    }
+}
+
+/// One insured person as staff see it.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PersonView {
+    /// Database id.
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    /// The registry record.
+    #[diesel(embed)]
+    #[serde(flatten)]
+    pub record: PersonRecord,
     /// Last change.
     #[diesel(sql_type = Timestamptz)]
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// One qualification period: [acquired_on, lost_on).
-#[derive(Debug, Clone, PartialEq, Eq, QueryableByName, serde::Serialize)]
-pub struct Period {
-    /// 資格取得日.
+/// A stored qualification period; [`Period`] is its typed form.
+#[derive(QueryableByName)]
+struct PeriodRow {
     #[diesel(sql_type = Date)]
-    pub acquired_on: NaiveDate,
-    /// 資格喪失日: the first day without eligibility.
+    acquired_on: NaiveDate,
     #[diesel(sql_type = Nullable<Date>)]
-    pub lost_on: Option<NaiveDate>,
-    /// 喪失事由 code.
+    lost_on: Option<NaiveDate>,
     #[diesel(sql_type = Nullable<Text>)]
-    pub loss_reason: Option<String>,
+    loss_reason: Option<String>,
 }
 
-const SELECT: &str = "SELECT p.id, p.insurer_number, i.name AS insurer_name, p.symbol, p.number,
-        p.branch, p.relationship, p.name_kanji, p.name_kana, p.birth_date, p.sex, p.postal_code,
-        p.address, p.copay_rate, p.updated_at
-     FROM persons p JOIN insurers i ON i.insurer_number = p.insurer_number";
+/// [`PersonView`]'s select, to be followed by a WHERE clause.
+fn select() -> String {
+    format!(
+        "SELECT p.id, {PERSON_COLUMNS}, p.updated_at
+           FROM persons p JOIN insurers i ON i.insurer_number = p.insurer_number"
+    )
+}
 
 /// One person.
 pub fn get(conn: &mut PgConnection, id: i64) -> Result<PersonView, DbError> {
-    diesel::sql_query(format!("{SELECT} WHERE p.id = $1"))
+    diesel::sql_query(format!("{} WHERE p.id = $1", select()))
         .bind::<BigInt, _>(id)
         .get_result(conn)
         .optional()?
@@ -88,12 +123,23 @@ pub fn get(conn: &mut PgConnection, id: i64) -> Result<PersonView, DbError> {
 
 /// A person's qualification periods, oldest first.
 pub fn periods(conn: &mut PgConnection, person_id: i64) -> Result<Vec<Period>, DbError> {
-    Ok(diesel::sql_query(
+    diesel::sql_query(
         "SELECT acquired_on, lost_on, loss_reason FROM qualifications
          WHERE person_id = $1 ORDER BY acquired_on",
     )
     .bind::<BigInt, _>(person_id)
-    .load(conn)?)
+    .load::<PeriodRow>(conn)?
+    .into_iter()
+    .map(|r| {
+        let reason = match r.loss_reason {
+            Some(code) => Some(LossReason::parse(&code).map_err(|_| {
+                DbError::Invalid(format!("unexpected stored loss reason {code:?}"))
+            })?),
+            None => None,
+        };
+        Ok(Period::new(r.acquired_on, r.lost_on, reason))
+    })
+    .collect()
 }
 
 /// The persons under a 記号・番号, or the one with the given 枝番 too. `symbol` and `branch`
@@ -106,9 +152,10 @@ pub fn by_key(
     branch: Option<&str>,
 ) -> Result<Vec<PersonView>, DbError> {
     Ok(diesel::sql_query(format!(
-        "{SELECT} WHERE p.insurer_number = $1 AND p.symbol = $2 AND p.number = $3
+        "{} WHERE p.insurer_number = $1 AND p.symbol = $2 AND p.number = $3
                     AND ($4::text IS NULL OR p.branch = $4)
-         ORDER BY p.branch LIMIT 100"
+         ORDER BY p.branch LIMIT 100",
+        select()
     ))
     .bind::<Text, _>(insurer_number)
     .bind::<Text, _>(symbol)
@@ -124,10 +171,11 @@ pub fn by_kana(
     kana: &shikaku_domain::KanaName,
     birth_date: Option<NaiveDate>,
 ) -> Result<Vec<PersonView>, DbError> {
-    let key = crate::import::persons::kana_key(&kana.to_full_width_katakana());
+    let key = kana.search_key();
     Ok(diesel::sql_query(format!(
-        "{SELECT} WHERE p.kana_key = $1 AND ($2::date IS NULL OR p.birth_date = $2)
-         ORDER BY p.birth_date, p.id LIMIT 100"
+        "{} WHERE p.kana_key = $1 AND ($2::date IS NULL OR p.birth_date = $2)
+         ORDER BY p.birth_date, p.id LIMIT 100",
+        select()
     ))
     .bind::<Text, _>(key)
     .bind::<Nullable<Date>, _>(birth_date)
@@ -136,6 +184,7 @@ pub fn by_kana(
 
 /// One recorded change to a person or its periods.
 #[derive(Debug, Clone, PartialEq, QueryableByName, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
     /// When.
     #[diesel(sql_type = Timestamptz)]
@@ -146,8 +195,10 @@ pub struct Change {
     /// updated, qualification_added or qualification_changed.
     #[diesel(sql_type = Text)]
     pub action: String,
-    /// Field → {from, to}.
+    /// Field → its change: `{"old": …, "new": …}` for an update, the value for an added
+    /// period. The values are the stored ones, of the field's own type.
     #[diesel(sql_type = Jsonb)]
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::HashMap<String, serde_json::Value>))]
     pub changes: serde_json::Value,
 }
 

@@ -11,8 +11,22 @@ use sha2::{Digest, Sha256};
 use crate::error::DbError;
 
 /// What a token may be used for. The API maps each route to the roles allowed on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     /// Everything, including revealing a whole My Number (with a reason).
     Admin,
@@ -30,30 +44,26 @@ impl Role {
 
     /// The stored name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Clerk => "clerk",
-            Role::Auditor => "auditor",
-            Role::Provider => "provider",
-        }
+        self.into()
     }
 
     /// Parses a stored or typed role name.
     pub fn parse(s: &str) -> Result<Role, DbError> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                DbError::Invalid(format!(
-                    "unknown role {s:?}: expected admin, clerk, auditor or provider"
-                ))
-            })
+        s.parse().map_err(|_| {
+            DbError::Invalid(format!(
+                "unknown role {s:?}: expected admin, clerk, auditor or provider"
+            ))
+        })
     }
-}
 
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+    /// 管理者, 窓口担当, 監査担当 or 医療機関: how the console names the role.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Admin => "管理者",
+            Role::Clerk => "窓口担当",
+            Role::Auditor => "監査担当",
+            Role::Provider => "医療機関",
+        }
     }
 }
 
@@ -149,4 +159,55 @@ pub fn revoke(conn: &mut PgConnection, id: i64) -> Result<TokenInfo, DbError> {
 /// Every token, newest first.
 pub fn list(conn: &mut PgConnection) -> Result<Vec<TokenInfo>, DbError> {
     Ok(diesel::sql_query(format!("{SELECT} ORDER BY id DESC")).load(conn)?)
+}
+
+/// A live token as the API authenticates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveToken {
+    /// Token id.
+    pub id: i64,
+    /// The token's name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// Last valid day, if it expires.
+    pub expires_on: Option<NaiveDate>,
+}
+
+/// The unrevoked token whose secret hashes to `hash`, on the API's async pool; `None` when
+/// there is none (an expired token is returned: its expiry is the caller's to judge against
+/// the day in Japan).
+pub async fn find_live(
+    conn: &mut diesel_async::AsyncPgConnection,
+    hash: &[u8; 32],
+) -> Result<Option<LiveToken>, DbError> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Text)]
+        role: String,
+        #[diesel(sql_type = Nullable<Date>)]
+        expires_on: Option<NaiveDate>,
+    }
+    let query = diesel::sql_query(
+        "SELECT id, name, role, expires_on FROM api_tokens
+         WHERE token_hash = $1 AND revoked_at IS NULL",
+    )
+    .bind::<Bytea, _>(hash.as_slice());
+    // This module's other functions are sync diesel's; this one runs on the API's async pool.
+    let row = diesel_async::RunQueryDsl::get_result::<Row>(query, conn)
+        .await
+        .optional()?;
+    row.map(|r| {
+        Ok(LiveToken {
+            id: r.id,
+            name: r.name,
+            role: Role::parse(&r.role)?,
+            expires_on: r.expires_on,
+        })
+    })
+    .transpose()
 }

@@ -16,8 +16,12 @@
 
 use chrono::{Datelike, Days, Months, NaiveDate};
 
-use crate::copay::{preschool_ends, seventy_five_on, seventy_rate_starts};
+use serde::{Deserialize, Serialize};
+
+use crate::copay::{effective, preschool_ends, seventy_five_on, seventy_rate_starts};
 use crate::error::DomainError;
+use crate::ids::InsurerNumber;
+use crate::person::{Relationship, Sex};
 
 /// Most years a certificate may be valid.
 pub const MAX_YEARS: u32 = 5;
@@ -199,6 +203,225 @@ pub fn validity(
         until: best.0,
         reason: best.1,
     })
+}
+
+/// A person's マイナ保険証 status as the monthly national registration file reports it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum CardStatus {
+    /// The card is registered for insurance use: a usable マイナ保険証.
+    Registered,
+    /// No card, or a card not registered for insurance.
+    Unregistered,
+    /// The card's electronic certificate has expired.
+    CertificateExpired,
+    /// The card was returned.
+    CardReturned,
+    /// The insurance registration was cancelled.
+    RegistrationCancelled,
+}
+
+impl CardStatus {
+    /// From the file's `card_status` value.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        s.trim()
+            .parse()
+            .map_err(|_| DomainError::Certificate("card_status must be registered, unregistered, certificate_expired, card_returned or registration_cancelled"))
+    }
+
+    /// The file's value.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Whether the person can prove eligibility with the card: only a registered one can.
+    pub fn usable(self) -> bool {
+        self == CardStatus::Registered
+    }
+}
+
+/// What a certificate carries besides its printed face, so that a reissue or a renewal keeps the
+/// dates that cut its validity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CarriedDates {
+    /// Last day of 任意継続, for such members.
+    #[serde(default)]
+    pub voluntary_until: Option<NaiveDate>,
+    /// Last day of the residence permit, when known.
+    #[serde(default)]
+    pub residence_until: Option<NaiveDate>,
+}
+
+/// The registry's facts about a holder that a certificate prints, as of its issue day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrintSubject<'a> {
+    /// 保険者番号.
+    pub insurer: &'a InsurerNumber,
+    /// 保険者名称.
+    pub insurer_name: &'a str,
+    /// 記号 ('' when absent).
+    pub symbol: &'a str,
+    /// 番号.
+    pub number: &'a str,
+    /// 枝番 ('' when absent).
+    pub branch: &'a str,
+    /// 本人・家族.
+    pub relationship: Relationship,
+    /// 漢字氏名.
+    pub name: &'a str,
+    /// カナ氏名.
+    pub kana: &'a str,
+    /// 生年月日.
+    pub birth: NaiveDate,
+    /// 性別.
+    pub sex: Sex,
+    /// 郵便番号.
+    pub postal_code: Option<&'a str>,
+    /// 住所.
+    pub address: Option<&'a str>,
+    /// Co-pay as the insurer registered it (percent), if any.
+    pub copay_rate: Option<u8>,
+    /// 資格取得年月日 of the period in force.
+    pub acquired_on: NaiveDate,
+}
+
+/// The printed items of a 資格確認書 (domain.md), frozen when it is issued so that what was
+/// printed can be printed again identically. Stored as JSON in `certificates.printed`; the
+/// field names are that JSON's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PrintedItems {
+    /// The certificate's number, drawn when it is stored (empty before).
+    #[serde(default)]
+    pub certificate_number: String,
+    /// 氏名.
+    pub name: String,
+    /// カナ氏名.
+    pub kana: String,
+    /// 生年月日.
+    pub birth_date: NaiveDate,
+    /// 性別 as printed: 男, 女, blank when unset, or 裏面参照.
+    pub sex: String,
+    /// With 裏面参照: the registered sex, printed on the back.
+    #[serde(default)]
+    pub sex_on_back: Option<String>,
+    /// 保険者番号.
+    pub insurer_number: String,
+    /// 保険者名称.
+    pub insurer_name: String,
+    /// 記号 ('' when absent).
+    pub symbol: String,
+    /// 番号.
+    pub number: String,
+    /// 枝番 ('' when absent).
+    pub branch: String,
+    /// 本人 or 家族; absent for 後期高齢者, who have no such distinction.
+    #[serde(default)]
+    pub relationship: Option<String>,
+    /// 交付年月日.
+    pub issued_on: NaiveDate,
+    /// 有効期限.
+    pub valid_until: NaiveDate,
+    /// 資格取得年月日.
+    pub acquired_on: NaiveDate,
+    /// 一部負担金の割合 in percent.
+    pub copay_percent: u8,
+    /// 70–74: the day the 高齢受給者 rate took effect (発効期日).
+    #[serde(default)]
+    pub copay_effective_from: Option<NaiveDate>,
+    /// 郵便番号.
+    #[serde(default)]
+    pub postal_code: Option<String>,
+    /// 住所 (a blank is printed when absent).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// 備考.
+    #[serde(default)]
+    pub remarks: Option<String>,
+    /// Not printed: what a reissue or renewal carries over.
+    #[serde(default)]
+    pub options: CarriedDates,
+}
+
+/// The sex as printed: 男 or 女, and blank when unset (the card leaves the field empty).
+fn printed_sex(sex: Sex) -> &'static str {
+    match sex {
+        Sex::Male | Sex::Female => sex.label(),
+        Sex::Unset => "",
+    }
+}
+
+impl PrintedItems {
+    /// The items of a certificate issued on `issued_on` and valid until `valid_until`.
+    pub fn new(
+        s: &PrintSubject<'_>,
+        issued_on: NaiveDate,
+        valid_until: NaiveDate,
+        sex_on_back: bool,
+        remarks: Option<String>,
+        carried: CarriedDates,
+    ) -> Self {
+        let rate = effective(s.birth, issued_on, s.copay_rate);
+        let seventy = seventy_rate_starts(s.birth);
+        // 70–74: the rate's 発効期日 is printed (the day the 高齢受給者 rate started).
+        let rate_from =
+            (issued_on >= seventy && issued_on < seventy_five_on(s.birth)).then_some(seventy);
+        let relationship = (!s.insurer.is_koki()).then(|| {
+            match s.relationship {
+                Relationship::Insured => "本人",
+                Relationship::Dependent => "家族",
+            }
+            .to_string()
+        });
+        Self {
+            certificate_number: String::new(),
+            name: s.name.to_string(),
+            kana: s.kana.to_string(),
+            birth_date: s.birth,
+            sex: if sex_on_back {
+                "裏面参照"
+            } else {
+                printed_sex(s.sex)
+            }
+            .to_string(),
+            sex_on_back: sex_on_back.then(|| printed_sex(s.sex).to_string()),
+            insurer_number: s.insurer.to_string(),
+            insurer_name: s.insurer_name.to_string(),
+            symbol: s.symbol.to_string(),
+            number: s.number.to_string(),
+            branch: s.branch.to_string(),
+            relationship,
+            issued_on,
+            valid_until,
+            acquired_on: s.acquired_on,
+            copay_percent: rate.percent(),
+            copay_effective_from: rate_from,
+            postal_code: s.postal_code.map(str::to_string),
+            address: s.address.map(str::to_string),
+            remarks,
+            options: carried,
+        }
+    }
+
+    /// Whether 裏面参照 was printed in place of the sex.
+    pub fn sex_printed_on_back(&self) -> bool {
+        self.sex_on_back.is_some()
+    }
 }
 
 #[cfg(test)]

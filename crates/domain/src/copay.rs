@@ -428,4 +428,24 @@ mod tests {
             prop_assert_eq!(age_on(birth, t.pred_opt().unwrap()), n - 1);
         }
     }
+
+    #[test]
+    fn stored_rate_kept_only_when_the_age_allows_it() {
+        // 72 years old: 30% (現役並み) is allowed, 10% is not.
+        let birth = d("1954-05-10");
+        let on = d("2026-11-25");
+        assert_eq!(effective(birth, on, Some(30)), CopayRate::Thirty);
+        assert_eq!(effective(birth, on, Some(10)), CopayRate::Twenty);
+        assert_eq!(effective(birth, on, None), CopayRate::Twenty);
+        // A child registered at 20% keeps it only until the March after turning 6.
+        let child = d("2019-06-01");
+        assert_eq!(
+            effective(child, d("2026-03-31"), Some(20)),
+            CopayRate::Twenty
+        );
+        assert_eq!(
+            effective(child, d("2026-04-01"), Some(20)),
+            CopayRate::Thirty
+        );
+    }
 }

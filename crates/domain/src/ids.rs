@@ -4,9 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::DomainError;
-use crate::text::{
-    fold_digits, is_full_width_alnum, is_hiragana, is_kanji, is_katakana, string_newtype,
-};
+use crate::kana::{is_hiragana, is_katakana};
+use crate::text::{fold_digits, is_full_width_alnum, is_kanji, string_newtype};
 
 /// 保険者番号: the insurer number, always held as 8 ASCII digits.
 ///

@@ -1,14 +1,11 @@
 //! Attributes of an insured person: sex, relationship, loss reason, postal code and names.
 
-use std::fmt;
-
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::DomainError;
-use crate::text::{
-    is_half_width_katakana, is_hiragana, is_katakana, is_voicing_mark, string_newtype,
-};
+use crate::kana::{self, is_half_width_katakana, is_hiragana, is_katakana, is_voicing_mark};
+use crate::text::string_newtype;
 
 /// 性別: sex as coded in eligibility data (1 male, 2 female, 3 unset).
 ///
@@ -78,8 +75,24 @@ impl<'de> Deserialize<'de> for Sex {
 /// 本人・家族: whether the person is the insured (本人, code 1) or a dependant (被扶養者, code 2).
 ///
 /// Serialized as `insured` / `dependent`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Relationship {
     /// 本人.
     Insured,
@@ -107,71 +120,78 @@ impl Relationship {
 
     /// From CSV text `insured` or `dependent`.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
-        match s.trim() {
-            "insured" => Ok(Relationship::Insured),
-            "dependent" => Ok(Relationship::Dependent),
-            _ => Err(DomainError::Relationship),
-        }
+        s.trim().parse().map_err(|_| DomainError::Relationship)
     }
 
     /// `insured` or `dependent`.
     pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// 本人 or 家族.
+    pub fn label(self) -> &'static str {
         match self {
-            Relationship::Insured => "insured",
-            Relationship::Dependent => "dependent",
+            Relationship::Insured => "本人",
+            Relationship::Dependent => "家族",
         }
     }
 }
 
-impl fmt::Display for Relationship {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// 資格喪失事由: why a qualification was lost. Serialized as its two-digit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum LossReason {
     /// 死亡, code 01.
     #[serde(rename = "01")]
+    #[strum(serialize = "01")]
     Death,
     /// 生活保護開始, code 02.
     #[serde(rename = "02")]
+    #[strum(serialize = "02")]
     Welfare,
     /// 他保険加入, code 03.
     #[serde(rename = "03")]
+    #[strum(serialize = "03")]
     OtherInsurance,
     /// その他, code 99.
     #[serde(rename = "99")]
+    #[strum(serialize = "99")]
     Other,
 }
 
 impl LossReason {
     /// From the code `01`, `02`, `03` or `99`.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
-        match s.trim() {
-            "01" => Ok(LossReason::Death),
-            "02" => Ok(LossReason::Welfare),
-            "03" => Ok(LossReason::OtherInsurance),
-            "99" => Ok(LossReason::Other),
-            _ => Err(DomainError::LossReason),
-        }
+        s.trim().parse().map_err(|_| DomainError::LossReason)
     }
 
     /// The two-digit code.
     pub fn as_str(self) -> &'static str {
-        match self {
-            LossReason::Death => "01",
-            LossReason::Welfare => "02",
-            LossReason::OtherInsurance => "03",
-            LossReason::Other => "99",
-        }
+        self.into()
     }
-}
 
-impl fmt::Display for LossReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+    /// 死亡, 生活保護開始, 他保険加入 or その他.
+    pub fn label(self) -> &'static str {
+        match self {
+            LossReason::Death => "死亡",
+            LossReason::Welfare => "生活保護開始",
+            LossReason::OtherInsurance => "他保険加入",
+            LossReason::Other => "その他",
+        }
     }
 }
 
@@ -268,80 +288,29 @@ impl KanaName {
         }
     }
 
-    /// Full-width katakana: NFKC (which composes half-width voicing marks) then hiragana →
-    /// katakana. Every space becomes a full-width space so the result is uniformly full-width.
+    /// Full-width katakana ([`kana::to_full_width_katakana`]).
     pub fn to_full_width_katakana(&self) -> String {
-        // Spacing ゛゜ become combining marks first: NFKC would otherwise turn them into a
-        // space plus a combining mark instead of composing them with the preceding kana.
-        let prepared: String = self
-            .0
-            .chars()
-            .map(|c| match c {
-                '\u{309B}' => '\u{3099}',
-                '\u{309C}' => '\u{309A}',
-                _ => c,
-            })
-            .collect();
-        prepared
-            .nfkc()
-            .map(|c| match c {
-                // Hiragana ぁ–ゖ and ゝゞ sit exactly 0x60 below their katakana.
-                '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309E}' => {
-                    char::from_u32(u32::from(c) + 0x60).unwrap_or(c)
-                }
-                ' ' => '\u{3000}',
-                _ => c,
-            })
-            .collect()
+        kana::to_full_width_katakana(&self.0)
     }
 
-    /// Half-width katakana as clinics and the resident register often carry it (ｶﾀｶﾅ with
-    /// ﾞﾟ). Kana with no half-width form map to the nearest one (ヰ→ｲ, ヱ→ｴ, ヮ→ﾜ, ヵ→ｶ,
-    /// ヶ→ｹ); spaces become half-width spaces.
+    /// Half-width katakana as clinics and the resident register often carry it
+    /// ([`kana::to_half_width_katakana`]).
     pub fn to_half_width_katakana(&self) -> String {
-        let full = self.to_full_width_katakana();
-        // NFD splits voiced kana into base + combining mark, so the table needs base kana only.
-        let mut out = String::with_capacity(full.len());
-        for c in full.nfd() {
-            match c {
-                '\u{3099}' => out.push('ﾞ'),
-                '\u{309A}' => out.push('ﾟ'),
-                '\u{3000}' => out.push(' '),
-                _ => out.push(half_width_kana(c).unwrap_or(c)),
-            }
-        }
-        out
+        kana::to_half_width_katakana(&self.0)
+    }
+
+    /// The key the registry searches by ([`kana::search_key`]).
+    pub fn search_key(&self) -> String {
+        kana::search_key(&self.0)
     }
 }
 
 string_newtype!(KanaName);
 
-/// Full-width base katakana and their half-width forms, position by position.
-const FULL_KANA: &str = "ァアィイゥウェエォオカキクケコサシスセソタチッツテトナニヌネノハヒフヘホマミムメモャヤュユョヨラリルレロヮワヰヱヲンヵヶー・";
-const HALF_KANA: &str = "ｧｱｨｲｩｳｪｴｫｵｶｷｸｹｺｻｼｽｾｿﾀﾁｯﾂﾃﾄﾅﾆﾇﾈﾉﾊﾋﾌﾍﾎﾏﾐﾑﾒﾓｬﾔｭﾕｮﾖﾗﾘﾙﾚﾛﾜﾜｲｴｦﾝｶｹｰ･";
-
-/// The half-width form of one full-width base katakana, if it has one.
-fn half_width_kana(c: char) -> Option<char> {
-    let pos = FULL_KANA.chars().position(|f| f == c)?;
-    HALF_KANA.chars().nth(pos)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn kana_tables_line_up() {
-        assert_eq!(FULL_KANA.chars().count(), HALF_KANA.chars().count());
-        // Every entry except the lossy ones must round-trip through NFKC.
-        for (f, h) in FULL_KANA.chars().zip(HALF_KANA.chars()) {
-            if !"ヮヰヱヵヶ".contains(f) {
-                let back: String = h.to_string().nfkc().collect();
-                assert_eq!(back, f.to_string(), "{f} {h}");
-            }
-        }
-    }
 
     #[test]
     fn sex_codes() {
@@ -436,27 +405,5 @@ mod tests {
         for bad in ["Yamada", "山田 タロウ", "ヤマダ1", "ヤマダ-タロウ", ""] {
             assert!(KanaName::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn kana_to_full_width() {
-        let n = KanaName::parse("ﾔﾏﾀﾞ ﾊﾟﾝ").unwrap();
-        assert_eq!(n.to_full_width_katakana(), "ヤマダ　パン");
-        let n = KanaName::parse("やまだ　じろう").unwrap();
-        assert_eq!(n.to_full_width_katakana(), "ヤマダ　ジロウ");
-        let n = KanaName::parse("カ゛ッコウ").unwrap();
-        assert_eq!(n.to_full_width_katakana(), "ガッコウ");
-    }
-
-    #[test]
-    fn kana_to_half_width() {
-        let n = KanaName::parse("やまだ　じろう").unwrap();
-        assert_eq!(n.to_half_width_katakana(), "ﾔﾏﾀﾞ ｼﾞﾛｳ");
-        let n = KanaName::parse("ヴィクトリア・パーカー").unwrap();
-        assert_eq!(n.to_half_width_katakana(), "ｳﾞｨｸﾄﾘｱ･ﾊﾟｰｶｰ");
-        let n = KanaName::parse("ショウ ヰヱ").unwrap();
-        assert_eq!(n.to_half_width_katakana(), "ｼｮｳ ｲｴ");
-        let n = KanaName::parse("ﾔﾏﾀﾞ").unwrap();
-        assert_eq!(n.to_half_width_katakana(), "ﾔﾏﾀﾞ");
     }
 }

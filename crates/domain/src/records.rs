@@ -11,6 +11,7 @@ use std::fmt;
 use chrono::NaiveDate;
 use csv::StringRecord;
 
+use crate::certificate::CardStatus;
 use crate::copay::{allowed_copay, CopayRate};
 use crate::error::DomainError;
 use crate::ids::{Branch, InsuredNumber, InsurerNumber, PersonKey, Symbol};
@@ -75,7 +76,19 @@ const RESIDENT_COLUMNS: &[ColumnSpec] = &[
 ];
 
 /// Which input file a header or row belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum FileKind {
     /// persons.csv: insured persons and dependants.
     Persons,
@@ -97,11 +110,12 @@ impl FileKind {
 
     /// `persons`, `linkages` or `residents`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            FileKind::Persons => "persons",
-            FileKind::Linkages => "linkages",
-            FileKind::Residents => "residents",
-        }
+        self.into()
+    }
+
+    /// Whether rows of this file carry My Numbers, which need the keyring to seal.
+    pub fn needs_keys(self) -> bool {
+        !matches!(self, FileKind::Persons)
     }
 }
 
@@ -151,24 +165,42 @@ fn warning(column: &str, message: impl Into<String>) -> Warning {
     }
 }
 
+/// A CSV file this project reads: its name (as in `NAME.csv`) and its columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileSpec {
+    /// `persons`, `linkages`, `residents` or `card_status`.
+    pub name: &'static str,
+    /// The columns, in the documented order.
+    pub columns: &'static [ColumnSpec],
+}
+
+impl From<FileKind> for FileSpec {
+    fn from(kind: FileKind) -> Self {
+        FileSpec {
+            name: kind.as_str(),
+            columns: kind.columns(),
+        }
+    }
+}
+
 /// Where each known column sits in a file's header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
-    kind: FileKind,
-    /// Parallel to `kind.columns()`: the header position of each column, if present.
+    spec: FileSpec,
+    /// Parallel to `spec.columns`: the header position of each column, if present.
     positions: Vec<Option<usize>>,
 }
 
 impl Layout {
     /// The file this layout was built for.
-    pub fn kind(&self) -> FileKind {
-        self.kind
+    pub fn spec(&self) -> FileSpec {
+        self.spec
     }
 
     /// The header position of `column`, or `None` if it is not in the header (or unknown).
     pub fn index(&self, column: &str) -> Option<usize> {
-        self.kind
-            .columns()
+        self.spec
+            .columns
             .iter()
             .position(|c| c.name == column)
             .and_then(|p| self.positions.get(p).copied().flatten())
@@ -177,8 +209,9 @@ impl Layout {
 
 /// Reads a header: strips a UTF-8 BOM from the first cell, trims names, and reports every
 /// unknown, duplicate and missing required column.
-pub fn layout(kind: FileKind, header: &StringRecord) -> Result<Layout, Vec<FieldError>> {
-    let specs = kind.columns();
+pub fn layout(spec: impl Into<FileSpec>, header: &StringRecord) -> Result<Layout, Vec<FieldError>> {
+    let spec = spec.into();
+    let specs = spec.columns;
     let mut positions = vec![None; specs.len()];
     let mut errors = Vec::new();
     for (i, raw) in header.iter().enumerate() {
@@ -195,7 +228,7 @@ pub fn layout(kind: FileKind, header: &StringRecord) -> Result<Layout, Vec<Field
                     &truncate_for_message(name, ECHO_CHARS),
                     format!(
                         "unknown column for {}.csv (expected: {})",
-                        kind.as_str(),
+                        spec.name,
                         expected.join(", ")
                     ),
                 ));
@@ -215,7 +248,7 @@ pub fn layout(kind: FileKind, header: &StringRecord) -> Result<Layout, Vec<Field
         }
     }
     if errors.is_empty() {
-        Ok(Layout { kind, positions })
+        Ok(Layout { spec, positions })
     } else {
         Err(errors)
     }
@@ -476,7 +509,23 @@ pub fn person_row(
 }
 
 /// Where a linked number came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum LinkageSource {
     /// Reported by the employer (事業主).
     Employer,
@@ -491,29 +540,12 @@ pub enum LinkageSource {
 impl LinkageSource {
     /// From `employer`, `applicant`, `jlis` or `other`.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
-        match s.trim() {
-            "employer" => Ok(LinkageSource::Employer),
-            "applicant" => Ok(LinkageSource::Applicant),
-            "jlis" => Ok(LinkageSource::Jlis),
-            "other" => Ok(LinkageSource::Other),
-            _ => Err(DomainError::LinkageSource),
-        }
+        s.trim().parse().map_err(|_| DomainError::LinkageSource)
     }
 
     /// `employer`, `applicant`, `jlis` or `other`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            LinkageSource::Employer => "employer",
-            LinkageSource::Applicant => "applicant",
-            LinkageSource::Jlis => "jlis",
-            LinkageSource::Other => "other",
-        }
-    }
-}
-
-impl fmt::Display for LinkageSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -552,7 +584,19 @@ pub fn linkage_row(layout: &Layout, rec: &StringRecord) -> Result<LinkageRow, Ve
 }
 
 /// A resident's status in the register extract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum ResidentStatus {
     /// Registered.
     Active,
@@ -563,25 +607,12 @@ pub enum ResidentStatus {
 impl ResidentStatus {
     /// From `active` or `removed`.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
-        match s.trim() {
-            "active" => Ok(ResidentStatus::Active),
-            "removed" => Ok(ResidentStatus::Removed),
-            _ => Err(DomainError::ResidentStatus),
-        }
+        s.trim().parse().map_err(|_| DomainError::ResidentStatus)
     }
 
     /// `active` or `removed`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ResidentStatus::Active => "active",
-            ResidentStatus::Removed => "removed",
-        }
-    }
-}
-
-impl fmt::Display for ResidentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -631,6 +662,42 @@ pub fn resident_row(layout: &Layout, rec: &StringRecord) -> Result<ResidentRow, 
                 status,
             })
         }
+        _ => Err(r.errors),
+    }
+}
+
+/// The monthly card-registration status file (card_status.csv): one line per person whose
+/// マイナ保険証 status the national file reports.
+pub const CARD_STATUS: FileSpec = FileSpec {
+    name: "card_status",
+    columns: &[
+        col("insurer_number", true),
+        col("symbol", false),
+        col("number", true),
+        col("branch", false),
+        col("card_status", true),
+    ],
+};
+
+/// One validated line of the card-registration status file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardStatusRow {
+    /// The person.
+    pub key: PersonKey,
+    /// Their マイナ保険証 status.
+    pub status: CardStatus,
+}
+
+/// Validates one line of the card-registration status file.
+pub fn card_status_row(
+    layout: &Layout,
+    rec: &StringRecord,
+) -> Result<CardStatusRow, Vec<FieldError>> {
+    let mut r = Row::new(layout, rec);
+    let key = r.key();
+    let status = r.required("card_status", CardStatus::parse);
+    match (key, status) {
+        (Some(key), Some(status)) if r.errors.is_empty() => Ok(CardStatusRow { key, status }),
         _ => Err(r.errors),
     }
 }

@@ -1,27 +1,8 @@
-//! Character classes and small text helpers shared by the identifier and name types.
-
-/// Hiragana, including small kana and the iteration marks ゝゞ.
-pub(crate) fn is_hiragana(c: char) -> bool {
-    matches!(c, '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309F}')
-}
-
-/// Full-width katakana, including small kana, ー, ・ and the iteration marks ヽヾ.
-pub(crate) fn is_katakana(c: char) -> bool {
-    matches!(c, '\u{30A1}'..='\u{30FF}' | '\u{31F0}'..='\u{31FF}')
-}
-
-/// Half-width katakana block (ｦ–ﾟ plus ･), as the resident register and clinics often send it.
-pub(crate) fn is_half_width_katakana(c: char) -> bool {
-    matches!(c, '\u{FF65}'..='\u{FF9F}')
-}
-
-/// Voicing marks in both their spacing (゛゜) and combining forms.
-pub(crate) fn is_voicing_mark(c: char) -> bool {
-    matches!(c, '\u{3099}'..='\u{309C}')
-}
+//! Character classes and small text helpers shared by the identifier and name types. Kana
+//! classes and conversions are in [`crate::kana`].
 
 /// CJK ideographs (unified, extension A and beyond, compatibility) and 々 〆 〇.
-pub(crate) fn is_kanji(c: char) -> bool {
+pub fn is_kanji(c: char) -> bool {
     matches!(c,
         '\u{3005}'..='\u{3007}'
         | '\u{3400}'..='\u{4DBF}'

@@ -8,10 +8,11 @@
 
 use std::io::Cursor;
 
+use chrono::NaiveDate;
 use printpdf::{
     IndirectFontRef, Line, Mm, PdfDocument, PdfDocumentReference, PdfLayerReference, Point,
 };
-use serde_json::Value;
+use shikaku_domain::certificate::PrintedItems;
 
 /// Where the scripts install the default font (Debian's fonts-ipaexfont-gothic).
 pub const DEFAULT_FONT: &str = "/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf";
@@ -31,7 +32,8 @@ pub enum PrintError {
 }
 
 /// How a certificate is laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::Display)]
+#[strum(serialize_all = "lowercase")]
 pub enum Layout {
     /// One card-size page per certificate.
     Card,
@@ -43,11 +45,7 @@ pub enum Layout {
 impl Layout {
     /// Parses `card` or `a4`.
     pub fn parse(s: &str) -> Option<Layout> {
-        match s {
-            "card" => Some(Layout::Card),
-            "a4" => Some(Layout::A4),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 
@@ -56,22 +54,9 @@ const CARD_H: f32 = 54.0;
 const A4_W: f32 = 210.0;
 const A4_H: f32 = 297.0;
 
-fn text(v: &Value, key: &str) -> String {
-    match v.get(key) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    }
-}
-
 /// `2026-12-01` as `2026年12月01日`, the way the card prints dates.
-fn date(v: &Value, key: &str) -> String {
-    let s = text(v, key);
-    let parts: Vec<&str> = s.split('-').collect();
-    match parts.as_slice() {
-        [y, m, d] => format!("{y}年{m}月{d}日"),
-        _ => s,
-    }
+fn date(d: NaiveDate) -> String {
+    d.format("%Y年%m月%d日").to_string()
 }
 
 fn line(layer: &PdfLayerReference, points: &[(f32, f32)]) {
@@ -85,7 +70,7 @@ fn line(layer: &PdfLayerReference, points: &[(f32, f32)]) {
 }
 
 /// The certificate's face, with its lower-left corner at (x, y).
-fn draw_card(layer: &PdfLayerReference, font: &IndirectFontRef, p: &Value, x: f32, y: f32) {
+fn draw_card(layer: &PdfLayerReference, font: &IndirectFontRef, p: &PrintedItems, x: f32, y: f32) {
     layer.set_outline_thickness(0.3);
     line(
         layer,
@@ -101,69 +86,52 @@ fn draw_card(layer: &PdfLayerReference, font: &IndirectFontRef, p: &Value, x: f3
         layer.use_text(s, size, Mm(x + dx), Mm(y + CARD_H - dy), font);
     };
     put("資格確認書", 9.0, 4.0, 7.0);
-    put(
-        &format!("No. {}", text(p, "certificate_number")),
-        5.5,
-        56.0,
-        6.5,
-    );
-    let mut key = format!("記号 {}  番号 {}", text(p, "symbol"), text(p, "number"));
-    let branch = text(p, "branch");
-    if !branch.is_empty() {
-        key.push_str(&format!("  (枝番) {branch}"));
+    put(&format!("No. {}", p.certificate_number), 5.5, 56.0, 6.5);
+    let mut key = format!("記号 {}  番号 {}", p.symbol, p.number);
+    if !p.branch.is_empty() {
+        key.push_str(&format!("  (枝番) {}", p.branch));
     }
     put(&key, 6.0, 4.0, 13.0);
-    put(&format!("氏名  {}", text(p, "name")), 7.5, 4.0, 19.5);
-    let relationship = text(p, "relationship");
-    let sex = text(p, "sex");
+    put(&format!("氏名  {}", p.name), 7.5, 4.0, 19.5);
     put(
         &format!(
             "生年月日 {}   性別 {}{}",
-            date(p, "birth_date"),
-            sex,
-            if relationship.is_empty() {
-                String::new()
-            } else {
-                format!("   {relationship}")
-            }
+            date(p.birth_date),
+            p.sex,
+            p.relationship
+                .as_ref()
+                .map_or_else(String::new, |r| format!("   {r}"))
         ),
         5.5,
         4.0,
         25.0,
     );
     put(
-        &format!("資格取得年月日 {}", date(p, "acquired_on")),
+        &format!("資格取得年月日 {}", date(p.acquired_on)),
         5.5,
         4.0,
         29.5,
     );
-    let mut copay = format!(
-        "一部負担金の割合 {}割",
-        text(p, "copay_percent").trim_end_matches('0')
-    );
-    if p.get("copay_effective_from").is_some_and(|v| !v.is_null()) {
-        copay.push_str(&format!("（発効期日 {}）", date(p, "copay_effective_from")));
+    let mut copay = format!("一部負担金の割合 {}割", p.copay_percent / 10);
+    if let Some(from) = p.copay_effective_from {
+        copay.push_str(&format!("（発効期日 {}）", date(from)));
     }
     put(&copay, 5.5, 4.0, 34.0);
     put(
         &format!(
             "交付年月日 {}   有効期限 {}",
-            date(p, "issued_on"),
-            date(p, "valid_until")
+            date(p.issued_on),
+            date(p.valid_until)
         ),
         5.5,
         4.0,
         38.5,
     );
-    let address = text(p, "address");
+    let address = p.address.as_deref().filter(|a| !a.is_empty());
     put(
         &format!(
             "住所 {}",
-            if address.is_empty() {
-                "（　　　　　　　　　　　　　　　）".to_string()
-            } else {
-                address
-            }
+            address.unwrap_or("（　　　　　　　　　　　　　　　）")
         ),
         5.0,
         4.0,
@@ -172,21 +140,19 @@ fn draw_card(layer: &PdfLayerReference, font: &IndirectFontRef, p: &Value, x: f3
     put(
         &format!(
             "保険者番号 {}   保険者名称 {}",
-            text(p, "insurer_number"),
-            text(p, "insurer_name")
+            p.insurer_number, p.insurer_name
         ),
         5.0,
         4.0,
         47.5,
     );
-    let remarks = text(p, "remarks");
-    if !remarks.is_empty() {
+    if let Some(remarks) = p.remarks.as_deref().filter(|r| !r.is_empty()) {
         put(&format!("備考 {remarks}"), 5.0, 4.0, 51.5);
     }
-    if p.get("sex_on_back").is_some_and(|v| !v.is_null()) {
+    if let Some(back) = &p.sex_on_back {
         // 裏面参照: the registered sex goes on the back, which this sheet prints below the face.
         layer.use_text(
-            format!("（裏面）性別 {}", text(p, "sex_on_back")),
+            format!("（裏面）性別 {back}"),
             5.0,
             Mm(x + 4.0),
             Mm(y - 5.0),
@@ -225,7 +191,7 @@ fn save(doc: PdfDocumentReference) -> Result<Vec<u8>, PrintError> {
 /// page in the given layout.
 pub fn certificates_pdf(
     font: &[u8],
-    printed: &[Value],
+    printed: &[PrintedItems],
     layout: Layout,
 ) -> Result<Vec<u8>, PrintError> {
     let (w, h) = match layout {
@@ -263,7 +229,7 @@ pub fn certificates_pdf(
                 for (i, l) in lines.iter().enumerate() {
                     layer.use_text(*l, 9.0, Mm(20.0), Mm(y - 20.0 - 7.0 * i as f32), &font);
                 }
-                let to = format!("{}　様　（{}）", text(p, "name"), text(p, "address"));
+                let to = format!("{}　様　（{}）", p.name, p.address.as_deref().unwrap_or(""));
                 layer.use_text(to, 10.0, Mm(20.0), Mm(30.0), &font);
             }
         }
@@ -277,8 +243,8 @@ pub fn certificates_pdf(
 pub struct Notice {
     /// 氏名.
     pub name: String,
-    /// 生年月日 (YYYY-MM-DD).
-    pub birth_date: String,
+    /// 生年月日.
+    pub birth_date: NaiveDate,
     /// 保険者番号.
     pub insurer_number: String,
     /// 保険者名称.
@@ -289,14 +255,14 @@ pub struct Notice {
     pub number: String,
     /// 枝番.
     pub branch: String,
-    /// 資格取得年月日 (YYYY-MM-DD).
-    pub acquired_on: String,
+    /// 資格取得年月日.
+    pub acquired_on: NaiveDate,
     /// 一部負担金割合 in percent.
     pub copay_percent: u8,
     /// Last 4 digits of the linked My Number.
     pub my_number_last4: String,
-    /// Date of the notice (YYYY-MM-DD).
-    pub issued_on: String,
+    /// Date of the notice.
+    pub issued_on: NaiveDate,
 }
 
 /// The A4 資格情報のお知らせ.
@@ -304,18 +270,16 @@ pub fn notice_pdf(font: &[u8], n: &Notice) -> Result<Vec<u8>, PrintError> {
     let (doc, page, layer) = PdfDocument::new("資格情報のお知らせ", Mm(A4_W), Mm(A4_H), "notice");
     let font = font_of(&doc, font)?;
     let layer = doc.get_page(page).get_layer(layer);
-    let j = |s: &str| Value::String(s.to_string());
-    let d = |s: &str| date(&serde_json::json!({ "d": j(s) }), "d");
     let rows = [
         ("氏名", n.name.clone()),
-        ("生年月日", d(&n.birth_date)),
+        ("生年月日", date(n.birth_date)),
         ("保険者番号", n.insurer_number.clone()),
         ("保険者名称", n.insurer_name.clone()),
         (
             "記号・番号（枝番）",
             format!("{}・{}（{}）", n.symbol, n.number, n.branch),
         ),
-        ("資格取得年月日", d(&n.acquired_on)),
+        ("資格取得年月日", date(n.acquired_on)),
         ("一部負担金の割合", format!("{}割", n.copay_percent / 10)),
         (
             "個人番号（下4桁）",
@@ -324,7 +288,7 @@ pub fn notice_pdf(font: &[u8], n: &Notice) -> Result<Vec<u8>, PrintError> {
     ];
     layer.use_text("資格情報のお知らせ", 16.0, Mm(20.0), Mm(A4_H - 25.0), &font);
     layer.use_text(
-        format!("{}　発行", d(&n.issued_on)),
+        format!("{}　発行", date(n.issued_on)),
         9.0,
         Mm(150.0),
         Mm(A4_H - 25.0),

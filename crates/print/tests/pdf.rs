@@ -5,7 +5,9 @@
 
 use std::process::Command;
 
+use chrono::NaiveDate;
 use serde_json::json;
+use shikaku_domain::certificate::PrintedItems;
 use shikaku_print::{certificates_pdf, notice_pdf, Layout, Notice, DEFAULT_FONT};
 
 fn font() -> Vec<u8> {
@@ -31,8 +33,10 @@ fn pdftotext(pdf: &[u8]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn printed(name: &str, number: &str) -> serde_json::Value {
-    json!({
+/// Printed items as stored in `certificates.printed` (the JSON is the stored form, so this
+/// also checks that stored certificates still read back).
+fn printed(name: &str, number: &str) -> PrintedItems {
+    serde_json::from_value(json!({
         "certificate_number": "0000000042",
         "name": name,
         "kana": "シケン　ハナコ",
@@ -53,7 +57,8 @@ fn printed(name: &str, number: &str) -> serde_json::Value {
         "postal_code": "1000001",
         "address": "東京都千代田区千代田1番1号",
         "remarks": null,
-    })
+    }))
+    .unwrap()
 }
 
 /// Whitespace removed and NFKC applied. printpdf 0.7 writes the font's ToUnicode map from its
@@ -121,16 +126,16 @@ fn a4_mailing_holds_one_certificate_per_page_with_cut_marks() {
 fn notice_shows_the_last_four_digits_and_no_expiry() {
     let n = Notice {
         name: "試験　花子".into(),
-        birth_date: "1980-05-05".into(),
+        birth_date: NaiveDate::from_ymd_opt(1980, 5, 5).unwrap(),
         insurer_number: "06130199".into(),
         insurer_name: "テスト健康保険組合".into(),
         symbol: "1001".into(),
         number: "77".into(),
         branch: "00".into(),
-        acquired_on: "2020-04-01".into(),
+        acquired_on: NaiveDate::from_ymd_opt(2020, 4, 1).unwrap(),
         copay_percent: 30,
         my_number_last4: "9018".into(),
-        issued_on: "2026-12-01".into(),
+        issued_on: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
     };
     let t = squash(&pdftotext(&notice_pdf(&font(), &n).unwrap()));
     for needle in [

@@ -6,10 +6,12 @@ use chrono::NaiveDate;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
-use shikaku_db::certificates::{self, CertificateView, IssueOptions, Kind};
+use shikaku_db::certificates::{self, CertificateView, IssueOptions};
 use shikaku_db::tokens::Role;
+use shikaku_domain::{CertificateKind, CertificateStatus};
+use strum::VariantArray;
 
-use super::{ConsoleError, Staff};
+use super::session::{ConsoleError, ReasonForm, Staff};
 use crate::access::entry;
 use crate::auth::today_tokyo;
 use crate::error::ApiError;
@@ -20,7 +22,7 @@ const CLERKS: &[Role] = &[Role::Admin, Role::Clerk];
 /// The person page's certificate section, with the actions the user may take.
 pub(super) fn section(staff: &Staff, person_id: i64, list: &[CertificateView]) -> Markup {
     let may_act = CLERKS.contains(&staff.caller.role);
-    let has_active = list.iter().any(|c| c.status == "active");
+    let has_active = list.iter().any(|c| c.status == CertificateStatus::Active);
     html! {
         h2 { "資格確認書" }
         @if list.is_empty() { p.muted { "交付はありません。" } } @else {
@@ -31,19 +33,19 @@ pub(super) fn section(staff: &Staff, person_id: i64, list: &[CertificateView]) -
                     @for c in list {
                         tr {
                             td { (c.number) }
-                            td { span.badge.(c.status) { (c.status) } }
+                            td { span.badge.(c.status.as_str()) { (c.status.label()) } }
                             td { (c.issued_on) }
                             td { (c.valid_until) }
-                            td { (c.kind) }
+                            td { (c.kind.label()) }
                             td {
-                                @if may_act && c.status == "active" {
+                                @if may_act && c.status.printable() {
                                     a href={ "/console/certificates/" (c.id) "/pdf?layout=card" } { "カード" } " / "
                                     a href={ "/console/certificates/" (c.id) "/pdf?layout=a4" } download { "A4" }
                                 }
                             }
                             @if may_act {
                                 td {
-                                    @for (action, label) in actions(&c.status) {
+                                    @for (action, label) in actions(c.status) {
                                         form.inline method="post" action={ "/console/certificates/" (c.id) "/" (action) } {
                                             input type="hidden" name="csrf" value=(staff.session.csrf);
                                             label { span.sr { (label) "の理由" }
@@ -64,9 +66,7 @@ pub(super) fn section(staff: &Staff, person_id: i64, list: &[CertificateView]) -
                 input type="hidden" name="csrf" value=(staff.session.csrf);
                 label for="c_kind" { "種別"
                     select #c_kind name="kind" {
-                        option value="application" { "申請による交付" }
-                        option value="ex_officio" { "職権交付" }
-                        option value="koki_automatic" { "後期高齢者（一律交付）" }
+                        @for k in CertificateKind::VARIANTS { option value=(k.as_str()) { (k.label()) } }
                     }
                 }
                 label for="c_on" { "交付日（省略時は本日）" input #c_on name="on" type="date"; }
@@ -79,14 +79,14 @@ pub(super) fn section(staff: &Staff, person_id: i64, list: &[CertificateView]) -
 }
 
 /// The actions a certificate in `status` allows, as (path, label).
-fn actions(status: &str) -> Vec<(&'static str, &'static str)> {
+fn actions(status: CertificateStatus) -> Vec<(&'static str, &'static str)> {
     match status {
-        "active" => vec![
+        CertificateStatus::Active => vec![
             ("reissue", "再交付"),
             ("revoke", "無効化"),
             ("returned", "返納"),
         ],
-        "returned" => vec![],
+        CertificateStatus::Returned => vec![],
         _ => vec![("returned", "返納")],
     }
 }
@@ -124,11 +124,13 @@ pub async fn issue(
     let f = form.into_inner();
     staff.check_csrf(&f.csrf)?;
     let person_id = id.into_inner();
-    let kind = Kind::parse(if f.kind.is_empty() {
-        "application"
+    let kind = if f.kind.is_empty() {
+        CertificateKind::Application
     } else {
-        &f.kind
-    })?;
+        f.kind
+            .parse()
+            .map_err(|_| ApiError::Invalid("種別が不正です".into()))?
+    };
     let on = if f.on.is_empty() {
         today_tokyo()
     } else {
@@ -171,15 +173,6 @@ async fn log(
         )])
         .await?;
     Ok(())
-}
-
-/// A reason form's body.
-#[derive(Deserialize)]
-pub struct ReasonForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    reason: String,
 }
 
 /// Reissue, revoke or mark returned, with a reason; then the person again.
@@ -250,15 +243,9 @@ pub async fn pdf(
     } else {
         "inline"
     };
-    Ok(HttpResponse::Ok()
-        .content_type("application/pdf")
-        .insert_header(("Cache-Control", "no-store"))
-        .insert_header((
-            "Content-Disposition",
-            format!(
-                "{disposition}; filename=\"certificate-{}.pdf\"",
-                cert.number
-            ),
-        ))
-        .body(bytes))
+    Ok(crate::certificates::pdf_response(
+        bytes,
+        disposition,
+        &format!("certificate-{}.pdf", cert.number),
+    ))
 }

@@ -1,6 +1,7 @@
 //! The auditors' findings queue: filters, a chart of findings by kind across runs, each finding
-//! with the registry and resident-register records side by side (differing fields highlighted,
-//! normalized forms shown), the verdicts, and the linkage actions that resolve a finding.
+//! with the registry and resident-register values side by side as its audit run compared them
+//! (differing fields highlighted, normalized forms shown, the run's variant table named), the
+//! verdicts, and the linkage actions that resolve a finding.
 
 use std::collections::BTreeMap;
 
@@ -8,33 +9,27 @@ use actix_web::{get, post, web, HttpResponse};
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 use serde_json::json;
-use shikaku_audit::compare::{compare_address, compare_kana_name, compare_kanji_name, FieldMatch};
-use shikaku_audit::normalize::{address_key, kana_key, name_key};
-use shikaku_audit::runner::review::{self, Filter, ReviewAction};
-use shikaku_audit::{VariantTable, DEFAULT_SIMILARITY_THRESHOLD};
+use shikaku_db::findings::{self, runs, Filter};
 use shikaku_db::tokens::Role;
+use shikaku_domain::finding::{FieldMatch, FindingKind, FindingStatus, ReviewAction, Severity};
+use shikaku_domain::records::LinkageSource;
+use shikaku_domain::LinkageStatus;
+use strum::VariantArray;
 
-use super::{html_response, page, ConsoleError, Staff};
+use super::layout::{html_response, page};
+use super::session::{ConsoleError, ReasonForm, Staff};
 use crate::access::entry;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 const REVIEWERS: &[Role] = &[Role::Admin, Role::Auditor];
 
-const KINDS: [&str; 7] = [
-    "invalid_check_digit",
-    "number_shared",
-    "multiple_numbers",
-    "not_in_registry",
-    "resident_removed",
-    "identity_mismatch",
-    "address_mismatch",
-];
+/// One colour per kind, in [`FindingKind::ALL`] order.
 const COLORS: [&str; 7] = [
     "#8c6d1f", "#b42318", "#c4320a", "#5b6470", "#6941c6", "#d92d20", "#0b5cad",
 ];
 
-/// The queue's filters (no personal data, so a GET).
+/// The queue's filters (no personal data, so a GET). An empty or unknown value means any.
 #[derive(Deserialize)]
 pub struct QueueQuery {
     #[serde(default)]
@@ -47,27 +42,9 @@ pub struct QueueQuery {
     run: String,
 }
 
-fn some(s: &str) -> Option<String> {
-    Some(s.to_string()).filter(|s| !s.is_empty())
-}
-
 /// Findings by kind for each recent run, as stacked horizontal bars.
-fn chart(runs: &[review::RunCounts]) -> Markup {
-    let totals: Vec<BTreeMap<&str, u64>> = runs
-        .iter()
-        .map(|r| {
-            let mut by_kind = BTreeMap::new();
-            if let Some(map) = r.counts.as_object() {
-                for (key, n) in map {
-                    let kind = key.split('/').next().unwrap_or("");
-                    if let Some(k) = KINDS.iter().find(|k| **k == kind) {
-                        *by_kind.entry(*k).or_insert(0) += n.as_u64().unwrap_or(0);
-                    }
-                }
-            }
-            by_kind
-        })
-        .collect();
+fn chart(runs: &[runs::RunCounts]) -> Markup {
+    let totals: Vec<&BTreeMap<FindingKind, u64>> = runs.iter().map(|r| &r.by_kind).collect();
     let max = totals
         .iter()
         .map(|t| t.values().sum::<u64>())
@@ -88,14 +65,15 @@ fn chart(runs: &[review::RunCounts]) -> Markup {
             run.run_date
         ));
         let mut x = 140.0;
-        for (k, color) in KINDS.iter().zip(COLORS) {
+        for (k, color) in FindingKind::ALL.iter().zip(COLORS) {
             let n = t.get(k).copied().unwrap_or(0);
             if n == 0 {
                 continue;
             }
             let w = 560.0 * n as f64 / max as f64;
+            let label = k.label();
             svg.push_str(&format!(
-                "<rect x=\"{x:.1}\" y=\"{y}\" width=\"{w:.1}\" height=\"16\" fill=\"{color}\"><title>{k}: {n}</title></rect>"
+                "<rect x=\"{x:.1}\" y=\"{y}\" width=\"{w:.1}\" height=\"16\" fill=\"{color}\"><title>{label}: {n}</title></rect>"
             ));
             x += w;
         }
@@ -110,8 +88,8 @@ fn chart(runs: &[review::RunCounts]) -> Markup {
     html! {
         (PreEscaped(svg))
         p.muted {
-            @for (k, color) in KINDS.iter().zip(COLORS) {
-                span style={ "color:" (color) } { "■" } " " (k) "　"
+            @for (k, color) in FindingKind::ALL.iter().zip(COLORS) {
+                span style={ "color:" (color) } { "■" } " " (k.label()) "　"
             }
         }
     }
@@ -127,14 +105,14 @@ pub async fn queue(
     staff.require(REVIEWERS)?;
     let q = query.into_inner();
     let filter = Filter {
-        status: some(&q.status),
-        kind: some(&q.kind),
-        severity: some(&q.severity),
+        status: FindingStatus::parse(&q.status),
+        kind: FindingKind::parse(&q.kind),
+        severity: Severity::parse(&q.severity),
         run_id: q.run.parse().ok(),
         limit: 500,
     };
-    let (found, runs) = state
-        .blocking(move |conn| Ok((review::list(conn, &filter)?, review::recent_runs(conn, 12)?)))
+    let (found, recent) = state
+        .blocking(move |conn| Ok((findings::list(conn, &filter)?, runs::recent(conn, 12)?)))
         .await?;
     state
         .access_log
@@ -147,27 +125,40 @@ pub async fn queue(
             None,
         )])
         .await?;
-    let select = |name: &str, label: &str, options: &[&str], current: &str| {
+    // Options as (stored name, Japanese label).
+    let select = |name: &str, label: &str, options: &[(&str, &str)], current: &str| {
         html! {
             label for=(name) { (label)
                 select #(name) name=(name) {
                     option value="" { "すべて" }
-                    @for o in options { option value=(o) selected[*o == current] { (o) } }
+                    @for (value, text) in options { option value=(value) selected[*value == current] { (text) } }
                 }
             }
         }
     };
+    let kinds: Vec<(&str, &str)> = FindingKind::ALL
+        .iter()
+        .map(|k| (k.as_str(), k.label()))
+        .collect();
+    let severities: Vec<(&str, &str)> = Severity::MOST_SEVERE_FIRST
+        .iter()
+        .map(|s| (s.as_str(), s.label()))
+        .collect();
+    let statuses: Vec<(&str, &str)> = FindingStatus::VARIANTS
+        .iter()
+        .map(|s| (s.as_str(), s.label()))
+        .collect();
     Ok(html_response(page(
         "監査所見",
         Some(&staff),
         html! {
             h1 { "監査所見" }
             h2 { "実行ごとの所見（種類別）" }
-            (chart(&runs))
+            (chart(&recent))
             form.box method="get" action="/console/findings" {
-                (select("kind", "種類", &KINDS, &q.kind))
-                (select("severity", "重要度", &["critical", "high", "medium", "low"], &q.severity))
-                (select("status", "状態", &["open", "confirmed", "dismissed", "resolved"], &q.status))
+                (select("kind", "種類", &kinds, &q.kind))
+                (select("severity", "重要度", &severities, &q.severity))
+                (select("status", "状態", &statuses, &q.status))
                 label for="run" { "実行番号" input #run name="run" value=(q.run) inputmode="numeric"; }
                 button.primary type="submit" { "絞り込み" }
             }
@@ -177,12 +168,12 @@ pub async fn queue(
                 tbody {
                     @for f in &found {
                         tr {
-                            td { span.badge.(f.severity) { (f.severity) } }
-                            td { a href={ "/console/findings/" (f.id) } { (f.kind) } }
-                            td { (f.insurer_number) ":" (f.symbol) ":" (f.number) ":" (f.branch) }
+                            td { span.badge.(f.severity.as_str()) { (f.severity.label()) } }
+                            td { a href={ "/console/findings/" (f.id) } { (f.kind.label()) } }
+                            td { (f.person_key()) }
                             td { "…" (f.mn_last4) }
-                            td { (f.fields) }
-                            td { (f.status) @if let Some(l) = &f.linkage_status { " " span.muted { "（紐付け: " (l) "）" } } }
+                            td { (fields_label(&f.fields)) }
+                            td { (f.status.label()) @if let Some(l) = f.linkage_status { " " span.muted { "（紐付け: " (l.label()) "）" } } }
                         }
                     }
                 }
@@ -191,24 +182,10 @@ pub async fn queue(
     )))
 }
 
-/// One compared field: label, registry value, register value, their normalized forms, and
-/// the verdict (`None` when one side is missing or unset).
-type Compared = (
-    &'static str,
-    String,
-    String,
-    String,
-    String,
-    Option<FieldMatch>,
-);
-
-fn verdict_text(m: FieldMatch) -> (&'static str, bool) {
-    match m {
-        FieldMatch::Exact => ("一致", false),
-        FieldMatch::Equivalent => ("同一（表記ゆれ）", false),
-        FieldMatch::Similar { .. } => ("類似", true),
-        FieldMatch::Different { .. } => ("相違", true),
-    }
+/// The differing items, in Japanese, `、`-separated.
+fn fields_label(fields: &[shikaku_domain::finding::Field]) -> String {
+    let labels: Vec<&str> = fields.iter().map(|f| f.label()).collect();
+    labels.join("、")
 }
 
 /// One finding, the two records side by side, and the actions.
@@ -220,30 +197,15 @@ pub async fn show(
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(REVIEWERS)?;
     let id = id.into_inner();
-    let (finding, events, person, linkage, register) = state
+    let (detail, person, linkage) = state
         .blocking(move |conn| {
-            let (finding, events) = review::show(conn, id)?;
-            let linkage = match finding.linkage_id {
+            let detail = findings::show(conn, id)?;
+            let linkage = match detail.finding.linkage_id {
                 Some(l) => Some(shikaku_db::linkages::get(conn, l)?),
                 None => None,
             };
-            let person = match &linkage {
-                Some(l) => Some(shikaku_db::persons::get(conn, l.person_id)?),
-                None => shikaku_db::persons::by_key(
-                    conn,
-                    &finding.insurer_number,
-                    &finding.symbol,
-                    &finding.number,
-                    Some(&finding.branch),
-                )?
-                .into_iter()
-                .next(),
-            };
-            let register = match finding.linkage_id {
-                Some(l) => shikaku_db::linkages::register_record(conn, l)?,
-                None => None,
-            };
-            Ok((finding, events, person, linkage, register))
+            let person = shikaku_db::persons::get(conn, detail.finding.person_id)?;
+            Ok((detail, person, linkage))
         })
         .await?;
     state
@@ -251,110 +213,58 @@ pub async fn show(
         .record(vec![entry(
             &staff.caller,
             "finding_read",
-            person.as_ref().map(|p| format!("person:{}", p.id)),
+            Some(format!("person:{}", person.id)),
             json!({ "finding_id": id, "console": true }),
-            json!({ "status": finding.status }),
+            json!({ "status": detail.finding.status }),
             None,
         )])
         .await?;
-    let table = VariantTable::default();
-    let t = DEFAULT_SIMILARITY_THRESHOLD;
-    let rows: Vec<Compared> = match (&person, &register) {
-        (Some(p), Some(r)) => {
-            let kana = r.name_kana.clone().unwrap_or_default();
-            let addr_p = p.address.clone().unwrap_or_default();
-            let addr_r = r.address.clone().unwrap_or_default();
-            vec![
-                (
-                    "漢字氏名",
-                    p.name_kanji.clone(),
-                    r.name_kanji.clone(),
-                    name_key(&p.name_kanji, &table),
-                    name_key(&r.name_kanji, &table),
-                    Some(compare_kanji_name(&p.name_kanji, &r.name_kanji, &table, t)),
-                ),
-                (
-                    "カナ氏名",
-                    p.name_kana.clone(),
-                    kana.clone(),
-                    kana_key(&p.name_kana),
-                    kana_key(&kana),
-                    (!kana.is_empty()).then(|| compare_kana_name(&p.name_kana, &kana, t)),
-                ),
-                (
-                    "生年月日",
-                    p.birth_date.to_string(),
-                    r.birth_date.to_string(),
-                    String::new(),
-                    String::new(),
-                    Some(if p.birth_date == r.birth_date {
-                        FieldMatch::Exact
-                    } else {
-                        FieldMatch::Different { score: 0.0 }
-                    }),
-                ),
-                (
-                    "性別",
-                    shikaku_domain::Sex::label_of(p.sex).to_string(),
-                    shikaku_domain::Sex::label_of(r.sex).to_string(),
-                    String::new(),
-                    String::new(),
-                    (p.sex != 3).then_some(if p.sex == r.sex {
-                        FieldMatch::Exact
-                    } else {
-                        FieldMatch::Different { score: 0.0 }
-                    }),
-                ),
-                (
-                    "住所",
-                    addr_p.clone(),
-                    addr_r.clone(),
-                    address_key(&addr_p).rest,
-                    address_key(&addr_r).rest,
-                    (!addr_p.is_empty() && !addr_r.is_empty())
-                        .then(|| compare_address(&addr_p, &addr_r, t)),
-                ),
-            ]
-        }
-        _ => Vec::new(),
-    };
+    let finding = &detail.finding;
+    let events = &detail.events;
     Ok(html_response(page(
         "監査所見",
         Some(&staff),
         html! {
-            h1 { "所見 #" (finding.id) " " span.badge.(finding.severity) { (finding.severity) } " " (finding.kind) }
+            h1 { "所見 #" (finding.id) " " span.badge.(finding.severity.as_str()) { (finding.severity.label()) } " " (finding.kind.label()) }
             p { (finding.detail) }
             dl.grid {
                 dt { "被保険者" } dd {
-                    @if let Some(p) = &person { a href={ "/console/persons/" (p.id) } { (p.name_kanji) } " " }
-                    (finding.insurer_number) ":" (finding.symbol) ":" (finding.number) ":" (finding.branch)
+                    a href={ "/console/persons/" (person.id) } { (person.record.name_kanji) } " "
+                    (finding.person_key())
                 }
                 dt { "番号（下4桁）" } dd { "…" (finding.mn_last4) }
-                dt { "状態" } dd { (finding.status) @if let Some(r) = &finding.review_reason { "（" (r) "）" } }
-                @if let Some(l) = &linkage { dt { "紐付け" } dd { span.badge.(l.status) { (l.status) } @if l.identity_confirmed { " 本人確認済" } } }
+                dt { "状態" } dd { (finding.status.label()) @if let Some(r) = &finding.review_reason { "（" (r) "）" } }
+                @if let Some(l) = &linkage { dt { "紐付け" } dd { span.badge.(l.status.as_str()) { (l.status.label()) } @if l.identity_confirmed { " 本人確認済" } } }
             }
-            h2 { "登録内容と住民基本台帳の比較" }
-            @if rows.is_empty() { p.muted { "比較できる住民基本台帳の記録はありません（" (register.as_ref().map_or("未収録", |r| r.status.as_str())) "）。" } }
+            h2 { "登録内容と住民基本台帳の比較（監査実行 #" (finding.last_seen_run) " の判定）" }
+            @if finding.comparison.is_empty() { p.muted { "この所見には項目ごとの比較はありません。" } }
             @else {
                 table {
                     thead { tr { th { "項目" } th { "被保険者台帳" } th { "住民基本台帳" } th { "正規化（台帳）" } th { "正規化（住基）" } th { "判定" } } }
                     tbody {
-                        @for (label, a, b, na, nb, m) in &rows {
-                            @let (text, differs) = m.map_or(("比較不能", false), verdict_text);
+                        @for c in &finding.comparison {
+                            @let differs = c.verdict.is_some_and(FieldMatch::disagrees);
+                            @let text = c.verdict.map_or("比較不能", FieldMatch::label);
                             tr.diff[differs] {
-                                th { (label) }
-                                td { (a) } td { (b) }
-                                td.muted { (na) } td.muted { (nb) }
+                                th { (c.field.label()) }
+                                td { (c.registry.clone().unwrap_or_default()) }
+                                td { (c.register.clone().unwrap_or_default()) }
+                                td.muted { (c.registry_key.clone().unwrap_or_default()) }
+                                td.muted { (c.register_key.clone().unwrap_or_default()) }
                                 td { @if differs { strong.error { (text) } } @else { (text) }
-                                     @if let Some(s) = m.and_then(FieldMatch::score) { " (" (format!("{s:.2}")) ")" } }
+                                     @if let Some(s) = c.verdict.and_then(FieldMatch::score) { " (" (format!("{s:.2}")) ")" } }
                             }
                         }
                     }
                 }
+                @if let Some(t) = &detail.variant_table {
+                    p.muted { "異体字表: " (t.sources.join(" + ")) "（" (t.characters) "字、SHA-256 " (t.sha256.get(..12).unwrap_or("")) "…）" }
+                }
             }
             h2 { "判定" }
-            @if finding.status != "resolved" {
-                @for (action, label) in [("confirm", "誤りを確認"), ("dismiss", "理由付き疑いなし")] {
+            @if finding.status != FindingStatus::Resolved {
+                @for action in [ReviewAction::Confirm, ReviewAction::Dismiss] {
+                    @let label = action.label();
                     form.box method="post" action={ "/console/findings/" (finding.id) "/" (action) } {
                         input type="hidden" name="csrf" value=(staff.session.csrf);
                         label for={ "reason_" (action) } { (label) "の理由"
@@ -365,7 +275,7 @@ pub async fn show(
                 }
             }
             @if let Some(l) = &linkage {
-                @if l.status != "revoked" {
+                @if l.status != LinkageStatus::Revoked {
                     h2 { "紐付けの操作" }
                     @for (action, label) in [("suspend", "閲覧停止"), ("confirm-identity", "本人確認済とする")] {
                         form.box method="post" action={ "/console/linkages/" (l.id) "/" (action) "?finding=" (finding.id) } {
@@ -387,22 +297,10 @@ pub async fn show(
             h2 { "履歴" }
             table {
                 thead { tr { th { "日時" } th { "操作" } th { "誰が" } th { "理由" } } }
-                tbody { @for e in &events { tr { td { (e.at.format("%Y-%m-%d %H:%M")) } td { (e.action) } td { (e.actor) } td { (e.reason.clone().unwrap_or_default()) } } } }
+                tbody { @for e in events { tr { td { (e.at.format("%Y-%m-%d %H:%M")) } td { (e.action) } td { (e.actor) } td { (e.reason.clone().unwrap_or_default()) } } } }
             }
         },
     )))
-}
-
-/// A reason form's body (and, to correct a linkage, the right number, which is never echoed
-/// or logged).
-#[derive(Deserialize)]
-pub struct ReasonForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    reason: String,
-    #[serde(default)]
-    my_number: zeroize::Zeroizing<String>,
 }
 
 /// Confirm or dismiss (理由付き疑いなし) with a reason.
@@ -417,15 +315,13 @@ pub async fn verdict(
     let f = form.into_inner();
     staff.check_csrf(&f.csrf)?;
     let (id, action) = path.into_inner();
-    let review_action = match action.as_str() {
-        "confirm" => ReviewAction::Confirm,
-        "dismiss" => ReviewAction::Dismiss,
-        other => return Err(ApiError::NotFound(format!("no action {other}")).into()),
-    };
+    let review_action: ReviewAction = action
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("no action {action}")))?;
     let actor = staff.caller.actor();
     let reason = f.reason.clone();
     let finding = state
-        .blocking(move |conn| Ok(review::review(conn, id, review_action, &reason, &actor)?))
+        .blocking(move |conn| Ok(findings::review(conn, id, review_action, &reason, &actor)?))
         .await?;
     state
         .access_log
@@ -483,9 +379,15 @@ pub async fn linkage_action(
         .blocking(move |conn| {
             Ok(match a.as_str() {
                 "correct" => match (number, keyring) {
-                    (Some(n), Some(k)) => {
-                        shikaku_db::linkages::correct(conn, &k, id, &n, "jlis", &reason, &actor)?
-                    }
+                    (Some(n), Some(k)) => shikaku_db::linkages::correct(
+                        conn,
+                        &k,
+                        id,
+                        &n,
+                        LinkageSource::Jlis,
+                        &reason,
+                        &actor,
+                    )?,
                     _ => return Err(ApiError::Invalid("個人番号がありません".into())),
                 },
                 "suspend" => shikaku_db::linkages::suspend(conn, id, &reason, &actor)?,

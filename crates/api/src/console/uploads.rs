@@ -15,8 +15,10 @@ use serde_json::json;
 use shikaku_db::certificates::{self, DueOptions, DueSummary};
 use shikaku_db::import::{self, CollectIssues, ImportContext, ImportSummary, IssueLevel};
 use shikaku_db::tokens::Role;
+use shikaku_domain::FileKind;
 
-use super::{html_response, page, ConsoleError, Staff};
+use super::layout::{html_response, page};
+use super::session::{ConsoleError, Staff};
 use crate::access::entry;
 use crate::auth::today_tokyo;
 use crate::error::ApiError;
@@ -179,12 +181,16 @@ fn report(summary: &ImportSummary, issues: &[import::Issue]) -> Markup {
 async fn run_import(
     state: &AppState,
     staff: &Staff,
-    kind: import::Kind,
+    kind: FileKind,
     id: String,
     file_name: String,
     check_only: bool,
 ) -> Result<(ImportSummary, Vec<import::Issue>), ConsoleError> {
-    let keyring = state.keyring()?;
+    let keyring = if kind.needs_keys() {
+        Some(state.keyring()?)
+    } else {
+        None
+    };
     let actor = staff.caller.actor();
     let path = upload_path(&id, "csv")?;
     Ok(state
@@ -201,7 +207,7 @@ async fn run_import(
                 conn,
                 kind,
                 &ctx,
-                &keyring,
+                keyring.as_deref(),
                 std::io::BufReader::new(file),
                 &mut sink,
                 check_only,
@@ -225,8 +231,10 @@ pub async fn imports_check(
     staff.require(ADMINS)?;
     let up = read_upload(payload).await?;
     staff.check_csrf(&up.csrf)?;
-    let kind = import::Kind::parse(&up.kind)
-        .ok_or_else(|| ApiError::Invalid(format!("kind: {:?}", up.kind)))?;
+    let kind: FileKind = up
+        .kind
+        .parse()
+        .map_err(|_| ApiError::Invalid(format!("kind: {:?}", up.kind)))?;
     let id = new_id();
     save(&id, "csv", &up.bytes)?;
     let (summary, issues) =
@@ -277,8 +285,10 @@ pub async fn imports_apply(
     staff.require(ADMINS)?;
     let f = form.into_inner();
     staff.check_csrf(&f.csrf)?;
-    let kind = import::Kind::parse(&f.kind)
-        .ok_or_else(|| ApiError::Invalid(format!("kind: {:?}", f.kind)))?;
+    let kind: FileKind = f
+        .kind
+        .parse()
+        .map_err(|_| ApiError::Invalid(format!("kind: {:?}", f.kind)))?;
     let (summary, issues) = run_import(
         &state,
         &staff,
@@ -396,8 +406,8 @@ async fn run_due(
                         .collect::<Vec<_>>()
                         .join(" / "),
                 ),
-                certificates::DueError::Read { file, source } => {
-                    ApiError::Invalid(format!("{file}: {source}"))
+                certificates::DueError::Read { file, reason } => {
+                    ApiError::Invalid(format!("{file}: {reason}"))
                 }
                 certificates::DueError::Db(d) => ApiError::from(d),
             })
@@ -516,12 +526,9 @@ pub async fn mailing(
             None,
         )])
         .await?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/pdf")
-        .insert_header(("Cache-Control", "no-store"))
-        .insert_header((
-            "Content-Disposition",
-            "attachment; filename=\"mailing.pdf\"",
-        ))
-        .body(bytes))
+    Ok(crate::certificates::pdf_response(
+        bytes,
+        "attachment",
+        "mailing.pdf",
+    ))
 }

@@ -31,16 +31,15 @@ fn eligibility_lookup_uses_the_person_key_index() {
     ] {
         diesel::sql_query(sql).execute(&mut conn).unwrap();
     }
-    let plan: Vec<Plan> =
-        diesel::sql_query(format!("EXPLAIN {}", shikaku_api::eligibility::LOOKUP))
-            .bind::<Array<Text>, _>(vec![KUMIAI, KUMIAI])
-            .bind::<Array<Text>, _>(vec!["7", "8"])
-            .bind::<Array<Text>, _>(vec!["107", "208"])
-            .bind::<Array<Nullable<Text>>, _>(vec![Some("00"), None])
-            .bind::<Array<Date>, _>(vec![d("1950-04-18"), d("1950-07-27")])
-            .bind::<Array<Date>, _>(vec![d("2026-01-01"), d("2026-01-01")])
-            .load(&mut conn)
-            .unwrap();
+    let plan: Vec<Plan> = diesel::sql_query(format!("EXPLAIN {}", shikaku_db::eligibility::LOOKUP))
+        .bind::<Array<Text>, _>(vec![KUMIAI, KUMIAI])
+        .bind::<Array<Text>, _>(vec!["7", "8"])
+        .bind::<Array<Text>, _>(vec!["107", "208"])
+        .bind::<Array<Nullable<Text>>, _>(vec![Some("00"), None])
+        .bind::<Array<Date>, _>(vec![d("1950-04-18"), d("1950-07-27")])
+        .bind::<Array<Date>, _>(vec![d("2026-01-01"), d("2026-01-01")])
+        .load(&mut conn)
+        .unwrap();
     let text: String = plan
         .iter()
         .map(|p| p.line.as_str())

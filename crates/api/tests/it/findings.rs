@@ -9,6 +9,17 @@ use crate::*;
 
 /// Stores an audit run with one open identity_mismatch finding; returns the finding id.
 pub fn seed_finding(app: &TestApp, person: i64, linkage: i64) -> i64 {
+    seed_compared_finding(app, person, linkage, Vec::new())
+}
+
+/// A critical identity finding on the linkage with the per-item comparison an audit run would
+/// have stored (empty: none), in a finished run that records the built-in variant table.
+pub fn seed_compared_finding(
+    app: &TestApp,
+    person: i64,
+    linkage: i64,
+    comparison: Vec<shikaku_domain::finding::FieldComparison>,
+) -> i64 {
     #[derive(QueryableByName)]
     struct Id {
         #[diesel(sql_type = BigInt)]
@@ -16,21 +27,28 @@ pub fn seed_finding(app: &TestApp, person: i64, linkage: i64) -> i64 {
     }
     let mut conn = app.conn();
     let run = diesel::sql_query(
-        "INSERT INTO audit_runs (run_date, status, finished_at) VALUES (current_date, 'finished', now()) RETURNING id",
+        "INSERT INTO audit_runs (run_date, status, finished_at, variant_table)
+         VALUES (current_date, 'finished', now(),
+                 '{\"sources\": [\"built-in\"], \"characters\": 300, \"sha256\": \"00ff\"}')
+         RETURNING id",
     )
     .get_result::<Id>(&mut conn)
     .unwrap()
     .id;
     diesel::sql_query(
         "INSERT INTO findings (fingerprint, kind, severity, person_id, linkage_id, mn_last4, fields,
-                               detail, first_seen_run, last_seen_run, first_seen, last_seen)
+                               detail, first_seen_run, last_seen_run, first_seen, last_seen,
+                               comparison)
          SELECT 'fp-' || $1 || '-' || $2, 'identity_mismatch', 'critical', $1, $2, mn_last4,
-                'name_kanji;birth_date', 'registry and register differ', $3, $3, now(), now()
+                'name_kanji;birth_date', 'registry and register differ', $3, $3, now(), now(), $4
            FROM linkages WHERE id = $2 RETURNING id",
     )
     .bind::<BigInt, _>(person)
     .bind::<BigInt, _>(linkage)
     .bind::<BigInt, _>(run)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Jsonb>, _>(
+        (!comparison.is_empty()).then(|| serde_json::to_value(&comparison).unwrap()),
+    )
     .get_result::<Id>(&mut conn)
     .unwrap()
     .id

@@ -9,6 +9,7 @@
 )]
 
 mod access_log;
+mod browser;
 mod certificates;
 mod console;
 mod eligibility;
@@ -219,7 +220,7 @@ impl TestApp {
             &keyring,
             person_id,
             &n,
-            "employer",
+            shikaku_domain::records::LinkageSource::Employer,
             d("2025-01-01"),
             Some("test set-up"),
             "test",

@@ -197,7 +197,7 @@ async fn every_route_by_every_role() {
     let certificate = shikaku_db::certificates::issue(
         &mut conn,
         person,
-        shikaku_db::certificates::Kind::Application,
+        shikaku_domain::CertificateKind::Application,
         d("2026-11-01"),
         &Default::default(),
         "test",

@@ -31,10 +31,7 @@ fn taro() -> Identity {
 }
 
 fn current() -> Vec<Period> {
-    vec![Period {
-        acquired_on: d("2020-04-01"),
-        lost_on: None,
-    }]
+    vec![Period::new(d("2020-04-01"), None, None)]
 }
 
 fn link(id: i64, person: i64, registry: Identity) -> LinkageInput {
@@ -474,15 +471,9 @@ fn number_shared_between_overlapping_persons() {
 #[test]
 fn reenrolment_is_not_shared() {
     let mut old = link(1, 1, taro());
-    old.periods = vec![Period {
-        acquired_on: d("2015-04-01"),
-        lost_on: Some(d("2024-03-01")),
-    }];
+    old.periods = vec![Period::new(d("2015-04-01"), Some(d("2024-03-01")), None)];
     let mut new = link(2, 2, taro());
-    new.periods = vec![Period {
-        acquired_on: d("2024-03-01"),
-        lost_on: None,
-    }];
+    new.periods = vec![Period::new(d("2024-03-01"), None, None)];
     let g = group(1, vec![old.clone(), new.clone()], resident(taro()));
     assert!(check_group(&ctx(), &g).is_empty());
     // Loss not recorded: the same human under two overlapping keys is high, not critical.
@@ -499,19 +490,10 @@ fn reenrolment_is_not_shared() {
 
 #[test]
 fn periods_touching_do_not_overlap() {
-    let a = Period {
-        acquired_on: d("2020-01-01"),
-        lost_on: Some(d("2021-01-01")),
-    };
-    let b = Period {
-        acquired_on: d("2021-01-01"),
-        lost_on: None,
-    };
+    let a = Period::new(d("2020-01-01"), Some(d("2021-01-01")), None);
+    let b = Period::new(d("2021-01-01"), None, None);
     assert!(!a.overlaps(&b) && !b.overlaps(&a));
-    let c = Period {
-        acquired_on: d("2020-12-31"),
-        lost_on: Some(d("2022-01-01")),
-    };
+    let c = Period::new(d("2020-12-31"), Some(d("2022-01-01")), None);
     assert!(a.overlaps(&c) && c.overlaps(&a) && b.overlaps(&c));
     assert!(b.covers(d("2021-01-01")) && !a.covers(d("2021-01-01")));
 }

@@ -2,21 +2,19 @@
 //! every audited linkage out of PostgreSQL, checks batches on a rayon pool, and merges the
 //! findings by fingerprint, all in one transaction (a failed run changes no finding).
 
-pub mod persist;
 pub mod read;
-pub mod review;
 pub mod spill;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Jsonb, Nullable};
+use shikaku_db::findings::merge::{self, MergeCounts};
+use shikaku_db::findings::runs;
 use shikaku_db::DbError;
+use shikaku_domain::finding::Finding;
 
 use crate::engine::{audit_groups, check_person_numbers, AuditContext, NumberGroup};
-use crate::finding::Finding;
-use persist::MergeCounts;
 
 /// How to run.
 pub struct RunOptions<'a> {
@@ -103,18 +101,6 @@ impl From<diesel::result::Error> for RunError {
     }
 }
 
-#[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
-
-#[derive(QueryableByName)]
-struct MaybeId {
-    #[diesel(sql_type = Nullable<BigInt>)]
-    id: Option<i64>,
-}
-
 /// Runs the audit on the database at `url` with the engine settings in `ctx`.
 pub fn run_audit(
     url: &str,
@@ -127,32 +113,25 @@ pub fn run_audit(
         .map_err(|e| RunError::Threads(e.to_string()))?;
     let threads = pool.current_num_threads();
     let mut conn = shikaku_db::connect(url)?;
-    let snapshot_id = diesel::sql_query("SELECT max(id) AS id FROM resident_snapshots")
-        .get_result::<MaybeId>(&mut conn)?
-        .id;
+    let snapshot_id = runs::latest_snapshot(&mut conn)?;
     let parameters = serde_json::json!({
         "threads": threads,
         "similarity_threshold": ctx.similarity_threshold,
         "actor": options.actor,
     });
     // Recorded (and committed) before the work, so a crashed run leaves a trace.
-    let run_id = diesel::sql_query(
-        "INSERT INTO audit_runs (run_date, snapshot_id, parameters) VALUES ($1, $2, $3) RETURNING id",
-    )
-    .bind::<Date, _>(ctx.run_date)
-    .bind::<Nullable<BigInt>, _>(snapshot_id)
-    .bind::<Jsonb, _>(parameters)
-    .get_result::<Id>(&mut conn)?
-    .id;
+    let run_id = runs::start(
+        &mut conn,
+        ctx.run_date,
+        snapshot_id,
+        &parameters,
+        &ctx.variants.info(),
+    )?;
 
     let result = run_in_transaction(url, &mut conn, ctx, options, &pool, run_id, snapshot_id);
     if result.is_err() {
         // Best effort: the transaction is gone, and the run must not look alive.
-        let _ = diesel::sql_query(
-            "UPDATE audit_runs SET status = 'failed', finished_at = clock_timestamp() WHERE id = $1",
-        )
-        .bind::<BigInt, _>(run_id)
-        .execute(&mut conn);
+        let _ = runs::fail(&mut conn, run_id);
     }
     result
 }
@@ -181,7 +160,7 @@ fn run_in_transaction(
         // The first pass stages nothing for a while; a server-wide idle timeout must not end
         // the transaction meanwhile.
         diesel::sql_query("SET LOCAL idle_in_transaction_session_timeout = 0").execute(conn)?;
-        persist::begin(conn)?;
+        merge::begin(conn)?;
 
         let mut record = |findings: Vec<Finding>,
                           conn: &mut PgConnection,
@@ -193,7 +172,7 @@ fn run_in_transaction(
                     .or_default() += 1;
             }
             let t = Instant::now();
-            persist::stage(conn, &findings)?;
+            merge::stage(conn, &findings)?;
             timings.write += t.elapsed();
             Ok(())
         };
@@ -301,7 +280,7 @@ fn run_in_transaction(
         (options.progress)(expected, expected);
 
         let t = Instant::now();
-        let merge = persist::merge(conn, run_id, options.actor)?;
+        let merged = merge::merge(conn, run_id, options.actor)?;
         timings.write += t.elapsed();
 
         let summary = RunSummary {
@@ -309,7 +288,7 @@ fn run_in_transaction(
             snapshot_id,
             linkages_checked: rows,
             counts,
-            merge,
+            merge: merged,
             timings,
             files: file_count,
         };
@@ -368,20 +347,17 @@ fn finish_run(conn: &mut PgConnection, s: &RunSummary, total: Duration) -> Resul
         "total_s": total.as_secs_f64(),
         "files": s.files,
     });
-    let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    diesel::sql_query(
-        "UPDATE audit_runs SET status = 'finished', finished_at = clock_timestamp(),
-                linkages_checked = $2, findings_detected = $3, findings_new = $4,
-                findings_resolved = $5, counts = $6, timings = $7
-         WHERE id = $1",
-    )
-    .bind::<BigInt, _>(s.run_id)
-    .bind::<BigInt, _>(to_i64(s.linkages_checked))
-    .bind::<BigInt, _>(to_i64(s.detected()))
-    .bind::<BigInt, _>(to_i64(s.merge.new))
-    .bind::<BigInt, _>(to_i64(s.merge.resolved))
-    .bind::<Jsonb, _>(s.counts_json())
-    .bind::<Jsonb, _>(timings)
-    .execute(conn)?;
+    runs::finish(
+        conn,
+        s.run_id,
+        &runs::Finished {
+            linkages_checked: s.linkages_checked,
+            detected: s.detected(),
+            new: s.merge.new,
+            resolved: s.merge.resolved,
+            counts: s.counts_json(),
+            timings,
+        },
+    )?;
     Ok(())
 }

@@ -25,7 +25,9 @@ use shikaku_domain::records::ResidentStatus;
 use shikaku_domain::{BlindIndex, Sex};
 use tokio_postgres::binary_copy::{BinaryCopyOutRow, BinaryCopyOutStream};
 
-use crate::engine::{Identity, LinkageStatus, Period, ResidentInput};
+use shikaku_domain::{LinkageStatus, Period};
+
+use crate::engine::{Identity, ResidentInput};
 
 /// Rows a stream thread decodes before handing them over: large enough that the channel costs
 /// nothing per row, small enough that the streams stay a few megabytes.
@@ -332,10 +334,7 @@ const PERIOD_TYPES: &[Type] = &[Type::INT8, Type::DATE, Type::DATE];
 fn period_row(row: &BinaryCopyOutRow) -> Result<(i64, Period), ReadError> {
     Ok((
         row.try_get(0)?,
-        Period {
-            acquired_on: row.try_get(1)?,
-            lost_on: row.try_get(2)?,
-        },
+        Period::new(row.try_get(1)?, row.try_get(2)?, None),
     ))
 }
 

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use shikaku_domain::{BlindIndex, Sex};
 
 use super::read::RegistryLinkage;
-use crate::engine::{Identity, LinkageInput, LinkageStatus, Period};
+use shikaku_domain::{LinkageStatus, Period};
+
+use crate::engine::{Identity, LinkageInput};
 
 /// Linkages per file the file count aims at by default: about 30 MB of memory when a file is
 /// read back, and about 100 files at 10 million linkages.
@@ -231,10 +233,11 @@ impl SpillReader {
                 .periods
                 .iter()
                 .map(|&(a, l)| {
-                    Ok(Period {
-                        acquired_on: date(a).ok_or_else(bad_value)?,
-                        lost_on: l.map(|l| date(l).ok_or_else(bad_value)).transpose()?,
-                    })
+                    Ok(Period::new(
+                        date(a).ok_or_else(bad_value)?,
+                        l.map(|l| date(l).ok_or_else(bad_value)).transpose()?,
+                        None,
+                    ))
                 })
                 .collect::<Result<Vec<_>, SpillError>>()?;
             out.push((
@@ -321,14 +324,8 @@ mod tests {
                 address: (id % 4 != 0).then(|| "東京都千代田区1-1".into()),
             },
             periods: vec![
-                Period {
-                    acquired_on: d(2001, 4, 1),
-                    lost_on: Some(d(2010, 3, 31)),
-                },
-                Period {
-                    acquired_on: d(2012, 1, 1),
-                    lost_on: None,
-                },
+                Period::new(d(2001, 4, 1), Some(d(2010, 3, 31)), None),
+                Period::new(d(2012, 1, 1), None, None),
             ],
         }
     }

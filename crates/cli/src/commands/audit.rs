@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use shikaku_audit::runner::{self, review, RunOptions};
+use shikaku_audit::runner::{self, RunOptions};
 use shikaku_audit::AuditContext;
+use shikaku_db::findings::export::export_findings;
 
 use crate::config::Database;
 use crate::progress::Progress;
@@ -48,7 +49,7 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("cannot read {VARIANTS_VAR}={path}"))?;
                 ctx.variants
-                    .extend_from_str(&text)
+                    .extend_from_str(&path, &text)
                     .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
             }
             if threads == Some(0) {
@@ -117,7 +118,7 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             let mut conn = db.connect()?;
             let file = std::fs::File::create(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
-            let n = review::export_findings(&mut conn, BufWriter::new(file))?;
+            let n = export_findings(&mut conn, BufWriter::new(file))?;
             eprintln!("wrote {n} findings to {}", out.display());
         }
     }

@@ -3,7 +3,8 @@
 //! kept, e.g. `00012344::187:`).
 
 use clap::{Args, Subcommand};
-use shikaku_db::certificates::{self, CertificateView, IssueOptions, Kind};
+use shikaku_db::certificates::{self, CertificateView, IssueOptions};
+use shikaku_domain::CertificateKind;
 use shikaku_domain::PersonKey;
 
 use crate::config::Database;
@@ -17,7 +18,7 @@ pub enum CertificatesCommand {
         person: String,
         /// application, ex_officio or koki_automatic.
         #[arg(long, default_value = "application")]
-        kind: String,
+        kind: CertificateKind,
         #[command(flatten)]
         options: OptionArgs,
     },
@@ -195,14 +196,7 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
         } => {
             let id = certificates::person_id(&mut conn, &key(&person)?)?;
             let on = options.on.unwrap_or_else(super::today_tokyo);
-            let c = certificates::issue(
-                &mut conn,
-                id,
-                Kind::parse(&kind)?,
-                on,
-                &options.options(),
-                &actor,
-            )?;
+            let c = certificates::issue(&mut conn, id, kind, on, &options.options(), &actor)?;
             print(&c, options.json);
         }
         CertificatesCommand::Reissue {
@@ -319,13 +313,7 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
         CertificatesCommand::Print { id, out, layout } => {
             let layout = shikaku_print::Layout::parse(&layout)
                 .ok_or_else(|| anyhow::anyhow!("--layout must be card or a4"))?;
-            let cert = certificates::get(&mut conn, id)?;
-            anyhow::ensure!(
-                cert.status == "active",
-                "certificate {} is {}; only an active certificate is printed",
-                cert.number,
-                cert.status
-            );
+            let cert = certificates::printable(&mut conn, id)?;
             let pdf = shikaku_print::certificates_pdf(
                 &crate::config::load_font()?,
                 std::slice::from_ref(&cert.printed),
@@ -340,22 +328,22 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
             let on = on.unwrap_or_else(super::today_tokyo);
             let n = certificates::notice_data(&mut conn, id, on)?;
             let rate = shikaku_domain::copay::effective(
-                n.birth_date,
+                n.person.birth_date,
                 on,
-                n.copay_rate.and_then(|r| u8::try_from(r).ok()),
+                n.person.copay_rate.and_then(|r| u8::try_from(r).ok()),
             );
             let notice = shikaku_print::Notice {
-                name: n.name,
-                birth_date: n.birth_date.to_string(),
-                insurer_number: n.insurer_number,
-                insurer_name: n.insurer_name,
-                symbol: n.symbol,
-                number: n.number,
-                branch: n.branch,
-                acquired_on: n.acquired_on.to_string(),
+                name: n.person.name_kanji,
+                birth_date: n.person.birth_date,
+                insurer_number: n.person.insurer_number,
+                insurer_name: n.person.insurer_name,
+                symbol: n.person.symbol,
+                number: n.person.number,
+                branch: n.person.branch,
+                acquired_on: n.acquired_on,
                 copay_percent: rate.percent(),
                 my_number_last4: n.my_number_last4,
-                issued_on: on.to_string(),
+                issued_on: on,
             };
             let pdf = shikaku_print::notice_pdf(&crate::config::load_font()?, &notice)?;
             std::fs::write(&out, pdf)

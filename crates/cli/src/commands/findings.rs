@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use shikaku_audit::runner::review::{self, Filter, ReviewAction};
+use shikaku_db::findings::{self, Filter};
+use shikaku_domain::finding::{FindingKind, FindingStatus, ReviewAction, Severity};
+use shikaku_domain::LinkageStatus;
 
 use crate::config::Database;
 
@@ -12,15 +14,15 @@ use crate::config::Database;
 pub enum FindingsCommand {
     /// The queue, most severe first.
     List {
-        /// open, confirmed, dismissed or resolved (default: open).
+        /// open, confirmed, dismissed, resolved, or any (default: open).
         #[arg(long, default_value = "open")]
         status: String,
-        /// Only this kind.
+        /// Only this kind (formats.md).
         #[arg(long)]
-        kind: Option<String>,
-        /// Only this severity.
+        kind: Option<FindingKind>,
+        /// Only this severity: critical, high, medium or low.
         #[arg(long)]
-        severity: Option<String>,
+        severity: Option<Severity>,
         /// Only findings last seen by this audit run.
         #[arg(long)]
         run: Option<i64>,
@@ -69,8 +71,13 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
             limit,
             json,
         } => {
-            let status = (status != "any").then_some(status);
-            let rows = review::list(
+            let status = match status.as_str() {
+                "any" => None,
+                s => Some(FindingStatus::parse(s).ok_or_else(|| {
+                    anyhow::anyhow!("--status must be open, confirmed, dismissed, resolved or any")
+                })?),
+            };
+            let rows = findings::list(
                 &mut conn,
                 &Filter {
                     status,
@@ -84,8 +91,8 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 for f in rows {
-                    let linkage = match f.linkage_status.as_deref() {
-                        Some("active") | None => String::new(),
+                    let linkage = match f.linkage_status {
+                        Some(LinkageStatus::Active) | None => String::new(),
                         Some(other) => format!(" (linkage {other})"),
                     };
                     println!(
@@ -106,15 +113,11 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         FindingsCommand::Show { id, json } => {
-            let (f, events) = review::show(&mut conn, id)?;
+            let detail = findings::show(&mut conn, id)?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({ "finding": f, "events": events })
-                    )?
-                );
+                println!("{}", serde_json::to_string_pretty(&detail)?);
             } else {
+                let (f, events) = (detail.finding, detail.events);
                 println!("finding {} ({})", f.id, f.fingerprint);
                 println!("  kind      {} ({})", f.kind, f.severity);
                 println!(
@@ -122,10 +125,10 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
                     f.insurer_number, f.symbol, f.number, f.branch
                 );
                 println!("  number    …{}", f.mn_last4);
-                if let (Some(id), Some(status)) = (f.linkage_id, &f.linkage_status) {
+                if let (Some(id), Some(status)) = (f.linkage_id, f.linkage_status) {
                     println!("  linkage   {id} ({status})");
                 }
-                println!("  fields    {}", f.fields);
+                println!("  fields    {}", f.fields_csv());
                 println!("  detail    {}", f.detail);
                 println!("  status    {}", f.status);
                 if let Some(r) = &f.review_reason {
@@ -144,7 +147,7 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         FindingsCommand::Confirm { id, reason } => {
-            let f = review::review(
+            let f = findings::review(
                 &mut conn,
                 id,
                 ReviewAction::Confirm,
@@ -154,7 +157,7 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
             println!("finding {} is {}", f.id, f.status);
         }
         FindingsCommand::Dismiss { id, reason } => {
-            let f = review::review(
+            let f = findings::review(
                 &mut conn,
                 id,
                 ReviewAction::Dismiss,

@@ -6,28 +6,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use shikaku_db::import::{self, ImportContext, ImportSummary, Issue, IssueSink};
+use shikaku_domain::FileKind;
 
 use crate::config::{load_keyring, Database};
 use crate::progress::Progress;
 
-/// Which interchange file.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Kind {
-    /// persons.csv
-    Persons,
-    /// linkages.csv
-    Linkages,
-    /// residents.csv
-    Residents,
-}
-
 /// Arguments of `shikaku import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The kind of file.
-    kind: Kind,
+    /// The kind of file: persons, linkages or residents.
+    kind: FileKind,
     /// The CSV file (formats.md).
     file: PathBuf,
     /// Write every error and warning (line, column, level, reason) to this CSV.
@@ -83,9 +73,10 @@ pub fn run(db: &Database, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let input = BufReader::with_capacity(1 << 20, file);
     // Loaded before anything is read, so a missing key fails fast.
-    let keyring = match args.kind {
-        Kind::Persons => None,
-        Kind::Linkages | Kind::Residents => Some(load_keyring()?.0),
+    let keyring = if args.kind.needs_keys() {
+        Some(load_keyring()?.0)
+    } else {
+        None
     };
     let mut conn = db.connect()?;
 
@@ -113,13 +104,15 @@ pub fn run(db: &Database, args: ImportArgs) -> anyhow::Result<ExitCode> {
         progress: &set_progress,
     };
     let started = std::time::Instant::now();
-    let summary = match (&keyring, args.kind) {
-        (Some(k), Kind::Linkages) => import::import_linkages(&mut conn, &ctx, k, input, &mut sink),
-        (Some(k), Kind::Residents) => {
-            import::import_residents(&mut conn, &ctx, k, input, &mut sink)
-        }
-        _ => import::import_persons(&mut conn, &ctx, input, &mut sink),
-    }?;
+    let summary = import::run(
+        &mut conn,
+        args.kind,
+        &ctx,
+        keyring.as_ref(),
+        input,
+        &mut sink,
+        false,
+    )?;
     progress.finish();
     if let Some(mut w) = sink.report.take() {
         w.flush()?;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 use shikaku_db::linkages::{self, LinkageView};
+use shikaku_domain::records::LinkageSource;
 use shikaku_domain::MyNumber;
 
 use crate::config::{load_keyring, Database};
@@ -34,9 +35,9 @@ pub enum LinkagesCommand {
         /// Why.
         #[arg(long)]
         reason: String,
-        /// Where the right number came from.
+        /// Where the right number came from: employer, applicant, jlis or other.
         #[arg(long, default_value = "jlis")]
-        source: String,
+        source: LinkageSource,
     },
     /// Record that the 5 items were checked and the number is this person's.
     ConfirmIdentity {
@@ -91,9 +92,6 @@ pub fn run(db: &Database, cmd: LinkagesCommand) -> anyhow::Result<ExitCode> {
             )?);
         }
         LinkagesCommand::Correct { id, reason, source } => {
-            if !["employer", "applicant", "jlis", "other"].contains(&source.as_str()) {
-                anyhow::bail!("--source must be employer, applicant, jlis or other");
-            }
             let (keyring, _) = load_keyring()?;
             let mut line = zeroize::Zeroizing::new(String::new());
             std::io::stdin()
@@ -107,7 +105,7 @@ pub fn run(db: &Database, cmd: LinkagesCommand) -> anyhow::Result<ExitCode> {
                 &keyring,
                 id,
                 &number,
-                &source,
+                source,
                 &reason,
                 &super::actor("user"),
             )?;

@@ -108,7 +108,7 @@ pub fn import_linkages<R: Read>(
         conn.batch_execute(CREATE_STAGE)?;
         let rows_read = stream_rows(
             input,
-            FileKind::Linkages,
+            FileKind::Linkages.into(),
             ctx,
             &mut counter,
             |layout, line, record| {

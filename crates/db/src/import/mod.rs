@@ -11,7 +11,7 @@
 //! stream to an [`IssueSink`] rather than a growing list.
 
 mod linkages;
-pub(crate) mod persons;
+mod persons;
 mod residents;
 
 use std::io::Read;
@@ -19,7 +19,7 @@ use std::io::Read;
 use diesel::connection::SimpleConnection;
 use diesel::PgConnection;
 use rayon::prelude::*;
-use shikaku_domain::records::{self, FieldError, FileKind, Layout, Warning};
+use shikaku_domain::records::{self, FieldError, FileKind, FileSpec, Layout, Warning};
 
 use crate::error::DbError;
 
@@ -210,16 +210,16 @@ fn check_digit_warnings(number: &shikaku_domain::LinkedNumber, what_happens: &st
 }
 
 /// One validated row, ready for staging, with the warnings it raised.
-type Checked<T> = Result<(T, Vec<Warning>), Vec<FieldError>>;
+pub(crate) type Checked<T> = Result<(T, Vec<Warning>), Vec<FieldError>>;
 
-/// Reads `input` as `kind`, validates every row with `check` on the rayon pool, and hands each
+/// Reads `input` as a `spec` file, validates every row with `check` on the rayon pool, and hands each
 /// batch of valid staging rows to `stage`. Returns the number of data rows read.
 ///
 /// Unreadable records (bad UTF-8, a wrong number of fields) are reported with their line and
 /// do not stop the pass, so one run lists every problem in the file.
 fn stream_rows<R, T>(
     input: R,
-    kind: FileKind,
+    spec: FileSpec,
     ctx: &ImportContext<'_>,
     counter: &mut Counter<'_>,
     check: impl Fn(&Layout, u64, &csv::StringRecord) -> Checked<T> + Sync,
@@ -240,7 +240,7 @@ where
             return Ok(0);
         }
     };
-    let layout = match records::layout(kind, &header) {
+    let layout = match records::layout(spec, &header) {
         Ok(layout) => layout,
         Err(errors) => {
             counter.field_errors(1, errors);
@@ -316,6 +316,34 @@ where
         }
     }
     Ok(rows_read)
+}
+
+/// Reads a whole (small) file of `spec` with the import's reader (header checks, exact line
+/// numbers on CRLF files, parallel validation) and returns its valid rows, reporting every
+/// problem to `sink`; for files that are read rather than imported, such as the monthly
+/// card-registration status file. Returns the rows and the number of errors reported.
+pub(crate) fn read_all<R, T>(
+    input: R,
+    spec: FileSpec,
+    sink: &mut dyn IssueSink,
+    check: impl Fn(&Layout, u64, &csv::StringRecord) -> Checked<T> + Sync,
+) -> Result<(Vec<T>, u64), ImportError>
+where
+    R: Read,
+    T: Send + Clone,
+{
+    let ctx = ImportContext {
+        actor: "",
+        file_name: spec.name,
+        progress: &|_| {},
+    };
+    let mut counter = Counter::new(sink);
+    let mut rows = Vec::new();
+    stream_rows(input, spec, &ctx, &mut counter, check, |batch| {
+        rows.extend_from_slice(batch);
+        Ok(())
+    })?;
+    Ok((rows, counter.errors))
 }
 
 /// Hands the csv parser LF line ends. With CRLF, csv-core ends a record at the CR and counts
@@ -570,29 +598,6 @@ fn in_transaction(
     }
 }
 
-/// Which file an import reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// persons.csv.
-    Persons,
-    /// linkages.csv.
-    Linkages,
-    /// residents.csv.
-    Residents,
-}
-
-impl Kind {
-    /// Parses `persons`, `linkages` or `residents`.
-    pub fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "persons" => Some(Kind::Persons),
-            "linkages" => Some(Kind::Linkages),
-            "residents" => Some(Kind::Residents),
-            _ => None,
-        }
-    }
-}
-
 /// Signal that rolls a checked-only import back while keeping what it found.
 enum DryRun {
     Done(ImportSummary),
@@ -608,19 +613,28 @@ impl From<diesel::result::Error> for DryRun {
 /// Runs the import of `kind`; with `check_only`, everything is checked exactly as for real
 /// and then rolled back, so the report can be read before anything is stored (the console's
 /// "validate, then apply").
+/// Files with My Numbers (linkages, residents) need `keyring` to seal them.
 pub fn run(
     conn: &mut PgConnection,
-    kind: Kind,
+    kind: FileKind,
     ctx: &ImportContext<'_>,
-    keyring: &shikaku_domain::Keyring,
+    keyring: Option<&shikaku_domain::Keyring>,
     input: impl Read,
     sink: &mut dyn IssueSink,
     check_only: bool,
 ) -> Result<ImportSummary, ImportError> {
+    let keys = || {
+        keyring.ok_or_else(|| {
+            ImportError::Db(DbError::Invalid(format!(
+                "{}.csv holds My Numbers: the import needs the key file",
+                kind.as_str()
+            )))
+        })
+    };
     let go = |conn: &mut PgConnection| match kind {
-        Kind::Persons => import_persons(conn, ctx, input, sink),
-        Kind::Linkages => import_linkages(conn, ctx, keyring, input, sink),
-        Kind::Residents => import_residents(conn, ctx, keyring, input, sink),
+        FileKind::Persons => import_persons(conn, ctx, input, sink),
+        FileKind::Linkages => import_linkages(conn, ctx, keys()?, input, sink),
+        FileKind::Residents => import_residents(conn, ctx, keys()?, input, sink),
     };
     if !check_only {
         return go(conn);

@@ -89,7 +89,7 @@ struct StagePerson {
 
 impl StagePerson {
     fn new(line: u64, row: PersonRow) -> Self {
-        let kana_key = kana_key(&row.name_kana.to_full_width_katakana());
+        let kana_key = row.name_kana.search_key();
         let key = super::KeyColumns::of(&row.key);
         StagePerson {
             line: super::to_i64(line),
@@ -113,15 +113,6 @@ impl StagePerson {
     }
 }
 
-/// The search key for a kana name: full-width katakana with every space removed, so that
-/// "ｻﾄｳ ﾀﾛｳ", "さとう　たろう" and "サトウタロウ" find the same person.
-pub fn kana_key(full_width_katakana: &str) -> String {
-    full_width_katakana
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect()
-}
-
 /// Imports a persons.csv stream. Returns the summary; `applied` is false when any error was
 /// found, in which case nothing was stored.
 pub fn import_persons<R: Read>(
@@ -136,7 +127,7 @@ pub fn import_persons<R: Read>(
         conn.batch_execute(CREATE_STAGE)?;
         let rows_read = stream_rows(
             input,
-            FileKind::Persons,
+            FileKind::Persons.into(),
             ctx,
             &mut counter,
             |layout, line, record| {

@@ -98,7 +98,7 @@ pub fn import_residents<R: Read>(
         conn.batch_execute(CREATE_STAGE)?;
         let rows_read = stream_rows(
             input,
-            FileKind::Residents,
+            FileKind::Residents.into(),
             ctx,
             &mut counter,
             |layout, line, record| {

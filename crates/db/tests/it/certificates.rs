@@ -5,8 +5,9 @@
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Nullable, Text};
-use shikaku_db::certificates::{self, DueError, DueOptions, IssueOptions, Kind};
+use shikaku_db::certificates::{self, DueError, DueOptions, IssueOptions};
 use shikaku_db::testing::TestDb;
+use shikaku_domain::CertificateKind as Kind;
 
 const KUMIAI: &str = "06130199";
 const KOKI: &str = "39131016";
@@ -179,7 +180,7 @@ fn issues_to_those_without_a_usable_card_once() {
     assert!(got.iter().any(|r| r.0 == expiring && r.2 == "superseded"));
     // The renewal keeps 裏面参照.
     let renewed = certificates::of_person(&mut conn, expiring).unwrap();
-    assert_eq!(renewed[0].printed["sex"], "裏面参照");
+    assert_eq!(renewed[0].printed.sex, "裏面参照");
 
     // Idempotent: the same file again issues nothing.
     let again = certificates::issue_due(
@@ -305,7 +306,7 @@ fn an_imported_loss_revokes_the_active_certificate() {
         "t",
     )
     .unwrap();
-    assert_eq!(cert.status, "active");
+    assert_eq!(cert.status.as_str(), "active");
     // The next month's file records the loss.
     let lost = p.with(|p| {
         p.lost_on = "2026-09-01".into();
@@ -313,7 +314,7 @@ fn an_imported_loss_revokes_the_active_certificate() {
     });
     import_persons_ok(&mut conn, persons_csv(&[lost]));
     let after = certificates::get(&mut conn, cert.id).unwrap();
-    assert_eq!(after.status, "revoked");
+    assert_eq!(after.status.as_str(), "revoked");
     let events = certificates::events(&mut conn, cert.id).unwrap();
     let last = events.last().unwrap();
     assert_eq!(
@@ -377,25 +378,28 @@ fn expired_certificates_are_marked_and_replaced_when_due() {
     assert_eq!(s.expired, 2, "{s:?}");
     assert_eq!(s.issued_ex_officio, 1, "{s:?}");
     assert_eq!(
-        certificates::get(&mut conn, a.id).unwrap().status,
+        certificates::get(&mut conn, a.id).unwrap().status.as_str(),
         "expired"
     );
     assert_eq!(
-        certificates::get(&mut conn, b.id).unwrap().status,
+        certificates::get(&mut conn, b.id).unwrap().status.as_str(),
         "expired"
     );
     let events = certificates::events(&mut conn, a.id).unwrap();
     assert_eq!(events.last().unwrap().action, "expired");
     assert_eq!(certificates::of_person(&mut conn, card).unwrap().len(), 1);
     assert_eq!(
-        certificates::of_person(&mut conn, due).unwrap()[0].status,
+        certificates::of_person(&mut conn, due).unwrap()[0]
+            .status
+            .as_str(),
         "active"
     );
     // An expired card can still be returned.
     assert_eq!(
         certificates::returned(&mut conn, b.id, "郵送で返納", "t")
             .unwrap()
-            .status,
+            .status
+            .as_str(),
         "returned"
     );
 }
@@ -423,7 +427,7 @@ fn a_loss_reported_late_still_revokes() {
     .execute(&mut conn)
     .unwrap();
     assert_eq!(
-        certificates::get(&mut conn, c.id).unwrap().status,
+        certificates::get(&mut conn, c.id).unwrap().status.as_str(),
         "revoked"
     );
 }
@@ -454,7 +458,8 @@ fn reasons_must_not_hold_a_whole_number() {
     assert_eq!(
         certificates::revoke(&mut conn, c.id, "番号下4桁9018の誤り", "t")
             .unwrap()
-            .status,
+            .status
+            .as_str(),
         "revoked"
     );
 }

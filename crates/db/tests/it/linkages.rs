@@ -97,7 +97,7 @@ fn linkage_of(conn: &mut PgConnection, p: &Person) -> LinkageView {
 fn suspend_records_the_reason_and_only_applies_to_an_active_linkage() {
     let (_db, mut conn, _k, id) = setup();
     let before = linkages::get(&mut conn, id).unwrap();
-    assert_eq!(before.status, "active");
+    assert_eq!(before.status.as_str(), "active");
 
     // An empty (or blank) reason is refused and changes nothing.
     for reason in ["", "  \u{3000}"] {
@@ -109,12 +109,12 @@ fn suspend_records_the_reason_and_only_applies_to_an_active_linkage() {
 
     let v = linkages::suspend(&mut conn, id, "5 items disagree with J-LIS", "reviewer").unwrap();
     assert_eq!(v.id, id);
-    assert_eq!(v.status, "suspended");
+    assert_eq!(v.status.as_str(), "suspended");
     assert!(!v.identity_confirmed);
     assert_eq!(
         v,
         LinkageView {
-            status: "suspended".into(),
+            status: shikaku_domain::LinkageStatus::Suspended,
             ..before.clone()
         }
     );
@@ -147,11 +147,14 @@ fn confirm_identity_sets_the_flag_and_reactivates_a_suspended_linkage() {
 
     let err = linkages::confirm_identity(&mut conn, id, " ", "reviewer-b").unwrap_err();
     assert!(matches!(err, DbError::Invalid(_)), "{err:?}");
-    assert_eq!(linkages::get(&mut conn, id).unwrap().status, "suspended");
+    assert_eq!(
+        linkages::get(&mut conn, id).unwrap().status.as_str(),
+        "suspended"
+    );
 
     let v = linkages::confirm_identity(&mut conn, id, "matched with J-LIS by phone", "reviewer-b")
         .unwrap();
-    assert_eq!(v.status, "active");
+    assert_eq!(v.status.as_str(), "active");
     assert!(v.identity_confirmed);
     assert_eq!(linkages::get(&mut conn, id).unwrap(), v);
     let ev = events(&mut conn);
@@ -186,7 +189,16 @@ fn correct_revokes_the_wrong_number_and_links_the_right_one() {
     let right = my_number(11_111_111_111);
     let number = MyNumber::parse(&right).unwrap();
 
-    let err = linkages::correct(&mut conn, &k, id, &number, "jlis", "", "reviewer").unwrap_err();
+    let err = linkages::correct(
+        &mut conn,
+        &k,
+        id,
+        &number,
+        shikaku_domain::records::LinkageSource::Jlis,
+        "",
+        "reviewer",
+    )
+    .unwrap_err();
     assert!(matches!(err, DbError::Invalid(_)), "{err:?}");
     assert_eq!(linkages::get(&mut conn, id).unwrap(), old);
     assert_eq!(count(&mut conn, "linkages"), 2);
@@ -196,17 +208,17 @@ fn correct_revokes_the_wrong_number_and_links_the_right_one() {
         &k,
         id,
         &number,
-        "jlis",
+        shikaku_domain::records::LinkageSource::Jlis,
         "employer sent a family member's number",
         "reviewer",
     )
     .unwrap();
     assert_ne!(new.id, id);
     assert_eq!(new.person_id, old.person_id);
-    assert_eq!(new.status, "active");
+    assert_eq!(new.status.as_str(), "active");
     assert!(new.identity_confirmed);
     assert!(new.check_digit_ok);
-    assert_eq!(new.source, "jlis");
+    assert_eq!(new.source.as_str(), "jlis");
     assert_eq!(new.mn_last4, &right[8..]);
 
     // The old linkage is kept as history, revoked.
@@ -214,7 +226,7 @@ fn correct_revokes_the_wrong_number_and_links_the_right_one() {
     assert_eq!(
         old_after,
         LinkageView {
-            status: "revoked".into(),
+            status: shikaku_domain::LinkageStatus::Revoked,
             ..old.clone()
         }
     );
@@ -261,8 +273,16 @@ fn correct_revokes_the_wrong_number_and_links_the_right_one() {
     // A revoked linkage can be neither corrected nor confirmed, and nothing changes.
     let before = dump(&mut conn);
     let other = MyNumber::parse(&my_number(22_222_222_222)).unwrap();
-    let err =
-        linkages::correct(&mut conn, &k, id, &other, "jlis", "again", "reviewer").unwrap_err();
+    let err = linkages::correct(
+        &mut conn,
+        &k,
+        id,
+        &other,
+        shikaku_domain::records::LinkageSource::Jlis,
+        "again",
+        "reviewer",
+    )
+    .unwrap_err();
     assert!(matches!(err, DbError::Invalid(_)), "{err:?}");
     let err = linkages::confirm_identity(&mut conn, id, "looks fine", "reviewer").unwrap_err();
     assert!(matches!(err, DbError::Invalid(_)), "{err:?}");
@@ -282,14 +302,17 @@ fn correct_a_suspended_linkage() {
         &k,
         id,
         &MyNumber::parse(&right).unwrap(),
-        "applicant",
+        shikaku_domain::records::LinkageSource::Applicant,
         "applicant brought the card",
         "reviewer",
     )
     .unwrap();
-    assert_eq!(new.source, "applicant");
-    assert_eq!(new.status, "active");
-    assert_eq!(linkages::get(&mut conn, id).unwrap().status, "revoked");
+    assert_eq!(new.source.as_str(), "applicant");
+    assert_eq!(new.status.as_str(), "active");
+    assert_eq!(
+        linkages::get(&mut conn, id).unwrap().status.as_str(),
+        "revoked"
+    );
     let actions: Vec<(i64, String)> = events(&mut conn)
         .into_iter()
         .map(|e| (e.linkage_id, e.action))

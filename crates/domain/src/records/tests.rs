@@ -75,7 +75,7 @@ fn bom_and_padded_header_names() {
     let l = layout(FileKind::Persons, &record(&header)).unwrap();
     assert_eq!(l.index("insurer_number"), Some(0));
     assert_eq!(l.index("number"), Some(2));
-    assert_eq!(l.kind(), FileKind::Persons);
+    assert_eq!(l.spec(), FileKind::Persons.into());
     assert!(person_row(&l, &record(PERSON_GOOD)).is_ok());
 }
 

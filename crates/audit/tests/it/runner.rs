@@ -2,18 +2,18 @@
 //! (one per test, `shikaku_db::testing::TestDb`), audited with `run_audit`, and the stored
 //! findings, runs and review history checked. Needs `DATABASE_URL`.
 
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Date, Integer, Jsonb, Nullable, SmallInt, Text};
-use shikaku_audit::runner::review::{self, ReviewAction};
+use shikaku_audit::normalize::DEFAULT_SOURCE;
 use shikaku_audit::runner::{run_audit, RunOptions, RunSummary};
-use shikaku_audit::{AuditContext, FindingKind};
+use shikaku_audit::{AuditContext, VariantTable};
+use shikaku_db::findings;
 use shikaku_db::import::{self, CollectIssues, ImportContext, ImportSummary, IssueLevel};
 use shikaku_db::testing::TestDb;
+use shikaku_domain::finding::{Field, FindingKind, ReviewAction};
 use shikaku_domain::{Keyring, PersonKey, SealedNumber};
 use shikaku_fixtures::{generate_to, read_truth_from, Config, Outputs, Truth};
 
@@ -682,8 +682,8 @@ fn rerun_keeps_review_states() {
         .clone();
 
     // A review needs a reason.
-    assert!(review::review(&mut conn, dismissed.id, ReviewAction::Dismiss, " ", "r").is_err());
-    let d = review::review(
+    assert!(findings::review(&mut conn, dismissed.id, ReviewAction::Dismiss, " ", "r").is_err());
+    let d = findings::review(
         &mut conn,
         dismissed.id,
         ReviewAction::Dismiss,
@@ -691,8 +691,8 @@ fn rerun_keeps_review_states() {
         "reviewer-a",
     )
     .unwrap();
-    assert_eq!(d.status, "dismissed");
-    let c = review::review(
+    assert_eq!(d.status, shikaku_domain::FindingStatus::Dismissed);
+    let c = findings::review(
         &mut conn,
         confirmed.id,
         ReviewAction::Confirm,
@@ -700,7 +700,7 @@ fn rerun_keeps_review_states() {
         "reviewer-b",
     )
     .unwrap();
-    assert_eq!(c.status, "confirmed");
+    assert_eq!(c.status, shikaku_domain::FindingStatus::Confirmed);
 
     let r2 = run(&db, date, 2);
     assert!(r2.run_id > r1.run_id);
@@ -737,7 +737,7 @@ fn rerun_keeps_review_states() {
     };
     assert_eq!(actions(&mut conn, dismissed.id), ["detected", "dismissed"]);
     assert_eq!(actions(&mut conn, confirmed.id), ["detected", "confirmed"]);
-    let (_, history) = review::show(&mut conn, dismissed.id).unwrap();
+    let history = findings::show(&mut conn, dismissed.id).unwrap().events;
     assert_eq!(history[1].actor, "reviewer-a");
 
     let row = run_row(&mut conn, r2.run_id);
@@ -840,6 +840,75 @@ fn fixed_data_resolves_the_finding_and_a_relapse_reopens_it() {
     assert_eq!(r3.merge.reopened, 2);
 }
 
+#[test]
+fn each_finding_keeps_the_comparison_and_variant_table_of_its_run() {
+    let data = data_set(43, 800);
+    let k = Keyring::generate();
+    let (db, mut conn) = load(&data, &k, true);
+    let date = data.config.reference_date;
+    let r1 = run(&db, date, 2);
+    let stored = findings(&mut conn);
+    let identity = stored
+        .iter()
+        .find(|f| f.kind == "identity_mismatch" && f.fields.contains("name_kanji"))
+        .expect("an identity mismatch on the kanji name");
+    let detail = findings::show(&mut conn, identity.id).unwrap();
+    let c = &detail.finding.comparison;
+    // All five items, in order, each with what the run saw.
+    let fields: Vec<Field> = c.iter().map(|x| x.field).collect();
+    assert_eq!(
+        fields,
+        [
+            Field::NameKanji,
+            Field::NameKana,
+            Field::BirthDate,
+            Field::Sex,
+            Field::Address
+        ]
+    );
+    let kanji = &c[0];
+    assert!(kanji.verdict.unwrap().disagrees(), "{kanji:?}");
+    assert!(kanji.registry.is_some() && kanji.register.is_some());
+    assert_ne!(kanji.registry_key, kanji.register_key);
+    let info = detail.variant_table.expect("the run's variant table");
+    assert_eq!(info.sources, [DEFAULT_SOURCE]);
+    assert_eq!(info.sha256, VariantTable::default().info().sha256);
+    assert_eq!(detail.finding.last_seen_run, r1.run_id);
+    // Findings of other kinds carry no comparison.
+    let other = stored.iter().find(|f| f.kind == "not_in_registry").unwrap();
+    assert!(findings::show(&mut conn, other.id)
+        .unwrap()
+        .finding
+        .comparison
+        .is_empty());
+
+    // A run with an insurer's extra table records that table, and the finding now points at it.
+    let mut ctx = AuditContext::new(date);
+    ctx.variants
+        .extend_from_str("/etc/shikaku/site-variants.txt", "邉 𫟪")
+        .unwrap();
+    let r2 = run_audit(
+        db.url(),
+        &ctx,
+        &RunOptions {
+            threads: Some(2),
+            actor: "test",
+            progress: &no_run_progress,
+            rows_per_file: None,
+        },
+    )
+    .unwrap();
+    let detail = findings::show(&mut conn, identity.id).unwrap();
+    assert_eq!(detail.finding.last_seen_run, r2.run_id);
+    let info2 = detail.variant_table.unwrap();
+    assert_eq!(
+        info2.sources,
+        [DEFAULT_SOURCE, "/etc/shikaku/site-variants.txt"]
+    );
+    assert_ne!(info2.sha256, info.sha256);
+    assert_eq!(info2.characters, info.characters + 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. No register at all
 
@@ -939,7 +1008,7 @@ fn revoked_linkages_are_not_audited_and_suspended_ones_are() {
     for id in suspended {
         let v = shikaku_db::linkages::suspend(&mut conn, id, "pending J-LIS check", "reviewer")
             .unwrap();
-        assert_eq!(v.status, "suspended");
+        assert_eq!(v.status, shikaku_domain::LinkageStatus::Suspended);
     }
 
     // Revoked: a number failing its check digit, and one side of a shared number.
@@ -1022,7 +1091,7 @@ fn export_has_the_documented_columns_and_never_a_whole_number() {
     let (db, mut conn) = load(&data, &k, true);
     let s = run(&db, data.config.reference_date, 2);
     let stored = findings(&mut conn);
-    review::review(
+    findings::review(
         &mut conn,
         stored[0].id,
         ReviewAction::Dismiss,
@@ -1032,7 +1101,7 @@ fn export_has_the_documented_columns_and_never_a_whole_number() {
     .unwrap();
 
     let mut out = Vec::new();
-    let n = review::export_findings(&mut conn, &mut out).unwrap();
+    let n = findings::export::export_findings(&mut conn, &mut out).unwrap();
     assert_eq!(n, u64::try_from(stored.len()).unwrap());
     let text = std::str::from_utf8(&out).unwrap();
     assert_eq!(

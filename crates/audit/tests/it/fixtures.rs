@@ -2,18 +2,18 @@
 //! nothing is raised on clean, variant-only or re-enrolled persons. Also the ignored
 //! micro-benchmark (`cargo test --release -p shikaku-audit -- --ignored --nocapture`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use csv::StringRecord;
 use shikaku_audit::{
-    audit_groups, check_person_numbers, AuditContext, Finding, FindingKind, Identity, LinkageInput,
-    LinkageStatus, NumberGroup, Period, ResidentInput, Severity,
+    audit_groups, check_person_numbers, AuditContext, Identity, LinkageInput, NumberGroup,
+    ResidentInput,
 };
+use shikaku_domain::finding::{Finding, FindingKind, Severity};
 use shikaku_domain::records::{self, FileKind};
 use shikaku_domain::{BlindIndex, Keyring, PersonKey};
+use shikaku_domain::{LinkageStatus, Period};
 use shikaku_fixtures::{generate_to, read_truth_from, Config, Outputs, Truth};
 
 /// A generated data set turned into engine input, as the runner would build it.
@@ -63,10 +63,7 @@ fn load(config: Config) -> Loaded {
             sex: p.sex,
             address: p.address.clone(),
         };
-        let period = Period {
-            acquired_on: p.acquired_on,
-            lost_on: p.lost_on,
-        };
+        let period = Period::new(p.acquired_on, p.lost_on, None);
         let entry = persons
             .entry(key)
             .or_insert_with(|| (next_id, identity.clone(), Vec::new(), p.acquired_on));

@@ -1,13 +1,14 @@
-//! Writes a run's findings: staged by binary `COPY`, then merged with a few set-based
-//! statements keyed on the fingerprint, so a re-run updates `last_seen` and keeps the review
-//! status, and a problem no longer detected is resolved naming the run.
+//! How an audit run's findings reach the queue: staged by binary `COPY`, then merged with a few
+//! set-based statements keyed on the fingerprint, so a re-run updates `last_seen` (and the
+//! stored comparison) and keeps the review status, and a problem no longer detected is
+//! resolved naming the run.
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use shikaku_db::DbError;
+use shikaku_domain::finding::Finding;
 
-use crate::finding::Finding;
+use crate::error::DbError;
 
 /// Private so that diesel's generated column types need no documentation of their own.
 mod stage {
@@ -22,6 +23,7 @@ mod stage {
             mn_last4 -> Text,
             fields -> Text,
             detail -> Text,
+            comparison -> Nullable<Jsonb>,
         }
     }
 }
@@ -39,6 +41,7 @@ struct StageFinding<'a> {
     mn_last4: &'a str,
     fields: String,
     detail: &'a str,
+    comparison: Option<serde_json::Value>,
 }
 
 /// Opens the staging table for a run (inside the caller's transaction).
@@ -52,7 +55,8 @@ pub fn begin(conn: &mut PgConnection) -> Result<(), DbError> {
                linkage_id bigint,
                mn_last4 text NOT NULL,
                fields text NOT NULL,
-               detail text NOT NULL
+               detail text NOT NULL,
+               comparison jsonb
            ) ON COMMIT DROP"#,
     )?;
     Ok(())
@@ -65,17 +69,23 @@ pub fn stage(conn: &mut PgConnection, findings: &[Finding]) -> Result<(), DbErro
     }
     let rows: Vec<StageFinding<'_>> = findings
         .iter()
-        .map(|f| StageFinding {
-            fingerprint: &f.fingerprint,
-            kind: f.kind.as_str(),
-            severity: f.severity.as_str(),
-            person_id: f.person_id,
-            linkage_id: f.linkage_id,
-            mn_last4: &f.last4,
-            fields: f.fields_csv(),
-            detail: &f.detail,
+        .map(|f| {
+            Ok(StageFinding {
+                fingerprint: &f.fingerprint,
+                kind: f.kind.as_str(),
+                severity: f.severity.as_str(),
+                person_id: f.person_id,
+                linkage_id: f.linkage_id,
+                mn_last4: &f.last4,
+                fields: f.fields_csv(),
+                detail: &f.detail,
+                comparison: (!f.comparison.is_empty())
+                    .then(|| serde_json::to_value(&f.comparison))
+                    .transpose()
+                    .map_err(|e| DbError::Invalid(format!("cannot store a comparison: {e}")))?,
+            })
         })
-        .collect();
+        .collect::<Result<_, DbError>>()?;
     diesel::copy_from(stage_findings::table)
         .from_insertable(&rows)
         .execute(conn)?;
@@ -118,7 +128,8 @@ pub fn merge(conn: &mut PgConnection, run_id: i64, actor: &str) -> Result<MergeC
     let seen_again = diesel::sql_query(
         "UPDATE findings f
          SET severity = s.severity, linkage_id = s.linkage_id, mn_last4 = s.mn_last4,
-             fields = s.fields, detail = s.detail, last_seen_run = $1,
+             fields = s.fields, detail = s.detail, comparison = s.comparison,
+             last_seen_run = $1,
              last_seen = clock_timestamp()
          FROM stage_findings s
          WHERE f.fingerprint = s.fingerprint",
@@ -128,10 +139,11 @@ pub fn merge(conn: &mut PgConnection, run_id: i64, actor: &str) -> Result<MergeC
     let new = diesel::sql_query(
         "WITH added AS (
             INSERT INTO findings (fingerprint, kind, severity, person_id, linkage_id, mn_last4,
-                                  fields, detail, first_seen_run, last_seen_run, first_seen,
-                                  last_seen)
+                                  fields, detail, comparison, first_seen_run, last_seen_run,
+                                  first_seen, last_seen)
             SELECT s.fingerprint, s.kind, s.severity, s.person_id, s.linkage_id, s.mn_last4,
-                   s.fields, s.detail, $1, $1, clock_timestamp(), clock_timestamp()
+                   s.fields, s.detail, s.comparison, $1, $1, clock_timestamp(),
+                   clock_timestamp()
             FROM stage_findings s
             WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE f.fingerprint = s.fingerprint)
             ORDER BY s.fingerprint

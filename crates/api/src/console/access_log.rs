@@ -1,0 +1,83 @@
+//! The access log for administrators: the latest entries, and the chain's verification on
+//! demand.
+
+use actix_web::{get, post, web, HttpResponse};
+use maud::{html, Markup};
+use shikaku_db::tokens::Role;
+
+use super::layout::{html_response, page};
+use super::session::{ConsoleError, CsrfForm, Staff};
+use crate::state::AppState;
+
+/// The access log for administrators: the latest entries and the chain's state on demand.
+#[get("/console/access-log")]
+pub async fn access_log_page(
+    state: web::Data<AppState>,
+    staff: Staff,
+) -> Result<HttpResponse, ConsoleError> {
+    staff.require(&[Role::Admin])?;
+    let entries = state
+        .blocking(|conn| Ok(shikaku_db::access_log::recent(conn, None, 200)?))
+        .await?;
+    Ok(html_response(access_log_markup(&staff, &entries, None)))
+}
+
+fn access_log_markup(
+    staff: &Staff,
+    entries: &[shikaku_db::access_log::StoredEntry],
+    verification: Option<&shikaku_db::access_log::Verification>,
+) -> Markup {
+    page(
+        "アクセスログ",
+        Some(staff),
+        html! {
+            h1 { "アクセスログ" }
+            form method="post" action="/console/access-log/verify" {
+                input type="hidden" name="csrf" value=(staff.session.csrf);
+                button.primary type="submit" { "改ざん検査（ハッシュチェーン）" }
+            }
+            @if let Some(v) = verification {
+                @if v.ok() { p.ok role="status" { "チェーンは正常です（" (v.entries) "件）" } }
+                @else { p.error role="alert" { "チェーンが壊れています：" (v.breaks.len()) "か所（最初は " (v.breaks[0].seq) " の " (v.breaks[0].kind) "）" } }
+            }
+            table {
+                thead { tr { th { "番号" } th { "日時" } th { "誰が" } th { "操作" } th { "対象" } th { "理由" } } }
+                tbody {
+                    @for e in entries {
+                        tr {
+                            td { (e.seq) }
+                            td { (e.at.format("%Y-%m-%d %H:%M:%S")) }
+                            td { (e.actor) " " span.muted { (e.role) } }
+                            td { (e.action) }
+                            td { (e.subject.clone().unwrap_or_default()) }
+                            td { (e.reason.clone().unwrap_or_default()) }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Verifies the whole chain and shows the result.
+#[post("/console/access-log/verify")]
+pub async fn access_log_verify(
+    state: web::Data<AppState>,
+    staff: Staff,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    staff.require(&[Role::Admin])?;
+    staff.check_csrf(&form.csrf)?;
+    let (entries, verification) = state
+        .blocking(|conn| {
+            let v = shikaku_db::access_log::verify(conn)?;
+            let e = shikaku_db::access_log::recent(conn, None, 200)?;
+            Ok((e, v))
+        })
+        .await?;
+    Ok(html_response(access_log_markup(
+        &staff,
+        &entries,
+        Some(&verification),
+    )))
+}

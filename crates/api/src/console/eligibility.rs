@@ -1,0 +1,120 @@
+//! The eligibility check as a clinic sees it: the same code, the same answer and the same
+//! access-log entry as `POST /v1/eligibility`, shown as a page with the JSON the clinic gets.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::NaiveDate;
+use maud::{html, Markup};
+use serde::Deserialize;
+use shikaku_db::tokens::Role;
+use shikaku_domain::eligibility::Validity;
+
+use super::layout::{html_response, page};
+use super::session::{ConsoleError, Staff};
+use crate::eligibility::{answer_logged, EligibilityQuery};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The eligibility form's body.
+#[derive(Deserialize)]
+pub struct EligibilityForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    insurer_number: String,
+    #[serde(default)]
+    symbol: String,
+    #[serde(default)]
+    number: String,
+    #[serde(default)]
+    branch: String,
+    #[serde(default)]
+    birth_date: String,
+    #[serde(default)]
+    on: String,
+}
+
+fn eligibility_form(staff: &Staff) -> Markup {
+    html! {
+        form.box method="post" action="/console/eligibility" {
+            input type="hidden" name="csrf" value=(staff.session.csrf);
+            label for="e_insurer" { "保険者番号" input #e_insurer name="insurer_number" required; }
+            label for="e_symbol" { "記号" input #e_symbol name="symbol"; }
+            label for="e_number" { "番号" input #e_number name="number" required; }
+            label for="e_branch" { "枝番" input #e_branch name="branch"; }
+            label for="e_birth" { "生年月日" input #e_birth name="birth_date" type="date" required; }
+            label for="e_on" { "確認日（省略時は本日）" input #e_on name="on" type="date"; }
+            button.primary type="submit" { "資格確認" }
+        }
+    }
+}
+
+/// The eligibility check form.
+#[get("/console/eligibility")]
+pub async fn eligibility_page(staff: Staff) -> Result<HttpResponse, ConsoleError> {
+    staff.require(&[Role::Provider, Role::Clerk, Role::Admin])?;
+    Ok(html_response(page(
+        "資格確認",
+        Some(&staff),
+        html! { h1 { "資格確認（医療機関に返る内容）" } (eligibility_form(&staff)) },
+    )))
+}
+
+/// Shows exactly what a clinic would receive for a key and date (the same code and log).
+#[post("/console/eligibility")]
+pub async fn eligibility_check(
+    state: web::Data<AppState>,
+    staff: Staff,
+    form: web::Form<EligibilityForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    staff.require(&[Role::Provider, Role::Clerk, Role::Admin])?;
+    let f = form.into_inner();
+    staff.check_csrf(&f.csrf)?;
+    let date = |s: &str, field: &str| -> Result<Option<NaiveDate>, ConsoleError> {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| ConsoleError::Api(ApiError::Invalid(format!("{field}: YYYY-MM-DD"))))
+    };
+    let query = EligibilityQuery {
+        insurer_number: f.insurer_number.trim().to_string(),
+        symbol: Some(f.symbol.trim().to_string()).filter(|s| !s.is_empty()),
+        number: f.number.trim().to_string(),
+        branch: Some(f.branch.trim().to_string()).filter(|s| !s.is_empty()),
+        birth_date: date(&f.birth_date, "birth_date")?
+            .ok_or_else(|| ConsoleError::Api(ApiError::Invalid("生年月日は必須です".into())))?,
+        on: date(&f.on, "on")?,
+    };
+    let answers = answer_logged(&state, &staff.caller, std::slice::from_ref(&query)).await?;
+    let answer = answers
+        .first()
+        .ok_or_else(|| ConsoleError::Api(ApiError::Internal("no answer".into())))?;
+    let valid = answer.validity == Validity::Valid;
+    let meaning = answer.validity.label();
+    let body = serde_json::to_string_pretty(answer).unwrap_or_default();
+    Ok(html_response(page(
+        "資格確認結果",
+        Some(&staff),
+        html! {
+            h1 { "資格確認結果" }
+            p { "確認日 " (answer.on) "： " strong.(if valid { "ok" } else { "error" }) { (meaning) } }
+            @if let Some(p) = &answer.person {
+                dl.grid {
+                    dt { "保険者" } dd { (p.insurer_number) " " (p.insurer_name) }
+                    dt { "氏名" } dd { (p.name) " （" (p.kana) " / " (p.kana_half_width) "）" }
+                    dt { "資格取得日" } dd { (p.acquired_on) }
+                    dt { "資格喪失日" } dd { (p.lost_on.map(|d| d.to_string()).unwrap_or_default()) }
+                    dt { "一部負担金割合" } dd { (p.copay_code) "（" (p.copay_percent) "%）" @if p.preschool { " 未就学者" } }
+                    dt { "資格確認書" } dd {
+                        @if let Some(c) = &p.certificate { (c.number) "（有効期限 " (c.valid_until) "）" }
+                        @else { "なし" }
+                    }
+                }
+            }
+            h2 { "医療機関が受け取る応答（JSON）" }
+            pre { (body) }
+            (eligibility_form(&staff))
+        },
+    )))
+}

@@ -1,0 +1,520 @@
+//! 資格確認書 lifecycle: issue, reissue (supersedes), revoke, mark returned, expire, and
+//! reads. The validity comes from the domain rules with the insurer's policy; the printed items
+//! ([`PrintedItems`]) are frozen when issued. A lost qualification revokes the active
+//! certificate in the database itself (trigger `certificates_revoke_on_loss`), whoever records
+//! the loss.
+//!
+//! - [`prepare`]: computing certificates and storing them in one statement.
+//! - [`due`]: the monthly ex-officio run (職権交付).
+//! - [`status_file`]: reading the monthly card-registration status file.
+
+pub mod due;
+mod prepare;
+pub mod status_file;
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Date, Jsonb, Nullable, Text};
+use serde_json::{json, Value};
+use shikaku_domain::certificate::PrintedItems;
+use shikaku_domain::{CertificateKind, CertificateStatus, PersonKey};
+
+use crate::error::DbError;
+pub use crate::history::Event;
+use crate::persons::{PersonRecord, PERSON_COLUMNS};
+use prepare::create;
+
+pub use due::{issue_due, preview_due, DueError, DueOptions, DueSummary};
+
+/// A certificate as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CertificateView {
+    /// Database id.
+    pub id: i64,
+    /// 保険者番号.
+    pub insurer_number: String,
+    /// Certificate number (unique per insurer).
+    pub number: String,
+    /// The holder.
+    pub person_id: i64,
+    /// How it came to be issued.
+    pub kind: CertificateKind,
+    /// 交付年月日.
+    pub issued_on: NaiveDate,
+    /// First valid day.
+    pub valid_from: NaiveDate,
+    /// 有効期限 (last valid day).
+    pub valid_until: NaiveDate,
+    /// Which rule set the expiry (policy, seventy_five, seventy, preschool, qualification_lost…).
+    pub valid_until_reason: String,
+    /// The printed items as printed.
+    pub printed: PrintedItems,
+    /// Where it stands.
+    pub status: CertificateStatus,
+    /// The certificate this one replaced.
+    pub supersedes: Option<i64>,
+}
+
+/// The row as read; [`CertificateView`] is its typed form.
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    insurer_number: String,
+    #[diesel(sql_type = Text)]
+    number: String,
+    #[diesel(sql_type = BigInt)]
+    person_id: i64,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Date)]
+    issued_on: NaiveDate,
+    #[diesel(sql_type = Date)]
+    valid_from: NaiveDate,
+    #[diesel(sql_type = Date)]
+    valid_until: NaiveDate,
+    #[diesel(sql_type = Text)]
+    valid_until_reason: String,
+    #[diesel(sql_type = Jsonb)]
+    printed: Value,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    supersedes: Option<i64>,
+}
+
+impl TryFrom<Row> for CertificateView {
+    type Error = DbError;
+
+    fn try_from(r: Row) -> Result<Self, DbError> {
+        let bad = |what: &str| {
+            DbError::Invalid(format!("unexpected stored {what} of certificate {}", r.id))
+        };
+        Ok(CertificateView {
+            kind: r.kind.parse().map_err(|_| bad("kind"))?,
+            status: CertificateStatus::parse(&r.status).ok_or_else(|| bad("status"))?,
+            printed: serde_json::from_value(r.printed.clone()).map_err(|_| bad("printed items"))?,
+            id: r.id,
+            insurer_number: r.insurer_number,
+            number: r.number,
+            person_id: r.person_id,
+            issued_on: r.issued_on,
+            valid_from: r.valid_from,
+            valid_until: r.valid_until,
+            valid_until_reason: r.valid_until_reason,
+            supersedes: r.supersedes,
+        })
+    }
+}
+
+fn typed(rows: Vec<Row>) -> Result<Vec<CertificateView>, DbError> {
+    rows.into_iter().map(CertificateView::try_from).collect()
+}
+
+const SELECT: &str = "SELECT id, insurer_number, number, person_id, kind, issued_on, valid_from,
+        valid_until, valid_until_reason, printed, status, supersedes FROM certificates";
+
+/// Options of an issue or reissue beyond the person and the day.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct IssueOptions {
+    /// Print 裏面参照 in place of the sex (the registered sex goes on the back).
+    #[serde(default)]
+    pub sex_on_back: bool,
+    /// Last day of 任意継続, for such members.
+    #[serde(default)]
+    pub voluntary_until: Option<NaiveDate>,
+    /// Last day of the residence permit, when known.
+    #[serde(default)]
+    pub residence_until: Option<NaiveDate>,
+    /// 備考.
+    #[serde(default)]
+    pub remarks: Option<String>,
+}
+
+impl IssueOptions {
+    /// The options a certificate was issued with, read back from its printed items, so that a
+    /// reissue or renewal keeps 裏面参照, the remarks and the dates that cut its validity.
+    pub fn of(printed: &PrintedItems) -> IssueOptions {
+        IssueOptions {
+            sex_on_back: printed.sex_printed_on_back(),
+            voluntary_until: printed.options.voluntary_until,
+            residence_until: printed.options.residence_until,
+            remarks: printed.remarks.clone(),
+        }
+    }
+
+    /// `self` where it says something, else what the old certificate had.
+    fn over(&self, old: &IssueOptions) -> IssueOptions {
+        IssueOptions {
+            sex_on_back: self.sex_on_back || old.sex_on_back,
+            voluntary_until: self.voluntary_until.or(old.voluntary_until),
+            residence_until: self.residence_until.or(old.residence_until),
+            remarks: self.remarks.clone().or_else(|| old.remarks.clone()),
+        }
+    }
+}
+
+/// One certificate.
+pub fn get(conn: &mut PgConnection, id: i64) -> Result<CertificateView, DbError> {
+    diesel::sql_query(format!("{SELECT} WHERE id = $1"))
+        .bind::<BigInt, _>(id)
+        .get_result::<Row>(conn)
+        .optional()?
+        .ok_or_else(|| DbError::NotFound(format!("no certificate {id}")))?
+        .try_into()
+}
+
+/// A certificate to print: refused unless active, since a void card must never leave the
+/// counter looking like a valid one.
+pub fn printable(conn: &mut PgConnection, id: i64) -> Result<CertificateView, DbError> {
+    let cert = get(conn, id)?;
+    if cert.status.printable() {
+        Ok(cert)
+    } else {
+        Err(DbError::Invalid(format!(
+            "certificate {} is {}; only an active certificate is printed",
+            cert.number, cert.status
+        )))
+    }
+}
+
+/// A certificate's history, oldest first.
+pub fn events(conn: &mut PgConnection, id: i64) -> Result<Vec<Event>, DbError> {
+    Ok(diesel::sql_query(
+        "SELECT action, reason, actor, at FROM certificate_events
+         WHERE certificate_id = $1 ORDER BY at, id",
+    )
+    .bind::<BigInt, _>(id)
+    .load(conn)?)
+}
+
+/// A person's certificates, newest first.
+pub fn of_person(conn: &mut PgConnection, person_id: i64) -> Result<Vec<CertificateView>, DbError> {
+    typed(
+        diesel::sql_query(format!("{SELECT} WHERE person_id = $1 ORDER BY id DESC"))
+            .bind::<BigInt, _>(person_id)
+            .load(conn)?,
+    )
+}
+
+/// The person with this key (JP Core member identifier form).
+pub fn person_id(conn: &mut PgConnection, key: &PersonKey) -> Result<i64, DbError> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    diesel::sql_query(
+        "SELECT id FROM persons
+         WHERE insurer_number = $1 AND symbol = $2 AND number = $3 AND branch = $4",
+    )
+    .bind::<Text, _>(key.insurer.as_str())
+    .bind::<Text, _>(key.symbol.as_ref().map_or("", |s| s.as_str()))
+    .bind::<Text, _>(key.number.as_str())
+    .bind::<Text, _>(key.branch.as_ref().map_or("", |b| b.as_str()))
+    .get_result::<Id>(conn)
+    .optional()?
+    .map(|r| r.id)
+    .ok_or_else(|| DbError::NotFound(format!("no person {key}")))
+}
+
+fn event(
+    conn: &mut PgConnection,
+    id: i64,
+    action: &str,
+    reason: Option<&str>,
+    actor: &str,
+    details: Value,
+) -> Result<(), DbError> {
+    diesel::sql_query(
+        "INSERT INTO certificate_events (certificate_id, action, reason, actor, details)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Text, _>(action)
+    .bind::<Nullable<Text>, _>(reason)
+    .bind::<Text, _>(actor)
+    .bind::<Jsonb, _>(details)
+    .execute(conn)?;
+    Ok(())
+}
+
+fn active_of(conn: &mut PgConnection, person_id: i64) -> Result<Option<CertificateView>, DbError> {
+    diesel::sql_query(format!(
+        "{SELECT} WHERE person_id = $1 AND status = 'active'"
+    ))
+    .bind::<BigInt, _>(person_id)
+    .get_result::<Row>(conn)
+    .optional()?
+    .map(CertificateView::try_from)
+    .transpose()
+}
+
+/// Issues a certificate to a person insured on `on`. Refused when the person is not insured
+/// that day or already holds an active certificate (reissue is the way to replace one).
+pub fn issue(
+    conn: &mut PgConnection,
+    person_id: i64,
+    kind: CertificateKind,
+    on: NaiveDate,
+    options: &IssueOptions,
+    actor: &str,
+) -> Result<CertificateView, DbError> {
+    conn.transaction(|conn| {
+        lock_person(conn, person_id)?;
+        expire_person(conn, person_id, on, actor)?;
+        if let Some(active) = active_of(conn, person_id)? {
+            return Err(DbError::Conflict(format!(
+                "person {person_id} already holds active certificate {} (valid until {}); \
+                 reissue it instead",
+                active.number, active.valid_until
+            )));
+        }
+        let cert = create(conn, person_id, kind, on, options, None)?;
+        event(
+            conn,
+            cert.id,
+            "issued",
+            None,
+            actor,
+            json!({ "kind": kind.as_str(), "valid_until_reason": cert.valid_until_reason }),
+        )?;
+        Ok(cert)
+    })
+}
+
+/// Marks the person's active certificate expired when its validity ended before `on`, so that
+/// a stale status (the monthly run marks expiries in bulk) never blocks a new issue.
+fn expire_person(
+    conn: &mut PgConnection,
+    person_id: i64,
+    on: NaiveDate,
+    actor: &str,
+) -> Result<(), DbError> {
+    expire_where(conn, Some(person_id), on, actor).map(|_| ())
+}
+
+/// Marks active certificates whose validity ended before `on` as expired, with an event each:
+/// one person's, or (`None`) every one, in one statement.
+fn expire_where(
+    conn: &mut PgConnection,
+    person_id: Option<i64>,
+    on: NaiveDate,
+    actor: &str,
+) -> Result<usize, DbError> {
+    Ok(diesel::sql_query(
+        "WITH e AS (UPDATE certificates SET status = 'expired', updated_at = now()
+                     WHERE ($1::bigint IS NULL OR person_id = $1)
+                       AND status = 'active' AND valid_until < $2
+                     RETURNING id, valid_until)
+         INSERT INTO certificate_events (certificate_id, action, reason, actor)
+         SELECT id, 'expired', format('valid until %s', valid_until), $3 FROM e",
+    )
+    .bind::<Nullable<BigInt>, _>(person_id)
+    .bind::<Date, _>(on)
+    .bind::<Text, _>(actor)
+    .execute(conn)?)
+}
+
+/// Serialises certificate changes for one person (two clerks at two counters).
+fn lock_person(conn: &mut PgConnection, person_id: i64) -> Result<(), DbError> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('certificate:' || $1, 0))")
+        .bind::<BigInt, _>(person_id)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Reissues an active certificate (lost, damaged, or a change of name, address, co-pay or
+/// household): the old one is superseded and a new one issued on `on` with today's printed
+/// items and a validity computed afresh.
+pub fn reissue(
+    conn: &mut PgConnection,
+    id: i64,
+    on: NaiveDate,
+    options: &IssueOptions,
+    reason: &str,
+    actor: &str,
+) -> Result<CertificateView, DbError> {
+    crate::error::check_reason(reason)?;
+    conn.transaction(|conn| {
+        let old = get(conn, id)?;
+        lock_person(conn, old.person_id)?;
+        let old = get(conn, id)?;
+        if old.status != CertificateStatus::Active {
+            return Err(DbError::Invalid(format!(
+                "certificate {} is {}; only an active certificate can be reissued",
+                old.number, old.status
+            )));
+        }
+        diesel::sql_query(
+            "UPDATE certificates SET status = 'superseded', updated_at = now() WHERE id = $1",
+        )
+        .bind::<BigInt, _>(id)
+        .execute(conn)?;
+        let options = options.over(&IssueOptions::of(&old.printed));
+        let new = create(conn, old.person_id, old.kind, on, &options, Some(id))?;
+        event(
+            conn,
+            id,
+            "superseded",
+            Some(reason),
+            actor,
+            json!({ "by": new.id }),
+        )?;
+        event(
+            conn,
+            new.id,
+            "reissued",
+            Some(reason),
+            actor,
+            json!({ "supersedes": id }),
+        )?;
+        Ok(new)
+    })
+}
+
+/// Revokes an active certificate (it is void and must be returned).
+pub fn revoke(
+    conn: &mut PgConnection,
+    id: i64,
+    reason: &str,
+    actor: &str,
+) -> Result<CertificateView, DbError> {
+    transition(
+        conn,
+        id,
+        &[CertificateStatus::Active],
+        CertificateStatus::Revoked,
+        "revoked",
+        reason,
+        actor,
+    )
+}
+
+/// Records that the card came back. Any certificate not already returned may be.
+pub fn returned(
+    conn: &mut PgConnection,
+    id: i64,
+    reason: &str,
+    actor: &str,
+) -> Result<CertificateView, DbError> {
+    transition(
+        conn,
+        id,
+        &[
+            CertificateStatus::Active,
+            CertificateStatus::Superseded,
+            CertificateStatus::Revoked,
+            CertificateStatus::Expired,
+        ],
+        CertificateStatus::Returned,
+        "returned",
+        reason,
+        actor,
+    )
+}
+
+fn transition(
+    conn: &mut PgConnection,
+    id: i64,
+    from: &[CertificateStatus],
+    to: CertificateStatus,
+    action: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<CertificateView, DbError> {
+    crate::error::check_reason(reason)?;
+    conn.transaction(|conn| {
+        let cert = get(conn, id)?;
+        if !from.contains(&cert.status) {
+            return Err(DbError::Invalid(format!(
+                "certificate {} is {}; it cannot become {to}",
+                cert.number, cert.status
+            )));
+        }
+        diesel::sql_query("UPDATE certificates SET status = $2, updated_at = now() WHERE id = $1")
+            .bind::<BigInt, _>(id)
+            .bind::<Text, _>(to.as_str())
+            .execute(conn)?;
+        event(
+            conn,
+            id,
+            action,
+            Some(reason),
+            actor,
+            json!({ "from": cert.status.as_str() }),
+        )?;
+        get(conn, id)
+    })
+}
+
+/// Marks every active certificate whose validity ended before `on` as expired; returns how
+/// many. Set-based: one statement whatever the registry's size.
+pub fn expire(conn: &mut PgConnection, on: NaiveDate, actor: &str) -> Result<usize, DbError> {
+    expire_where(conn, None, on, actor)
+}
+
+/// The printed items of these certificates, in the order given (for a mailing PDF).
+pub fn printed_of(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<PrintedItems>, DbError> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Jsonb)]
+        printed: Value,
+    }
+    diesel::sql_query(
+        "SELECT c.printed FROM unnest($1::bigint[]) WITH ORDINALITY AS t(id, ord)
+           JOIN certificates c ON c.id = t.id ORDER BY t.ord",
+    )
+    .bind::<Array<BigInt>, _>(ids)
+    .load::<Row>(conn)?
+    .into_iter()
+    .map(|r| {
+        serde_json::from_value(r.printed)
+            .map_err(|e| DbError::Invalid(format!("unexpected stored printed items: {e}")))
+    })
+    .collect()
+}
+
+/// What the 資格情報のお知らせ shows for a card holder on a day.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct NoticeData {
+    /// The holder's registry record.
+    #[diesel(embed)]
+    pub person: PersonRecord,
+    /// 資格取得年月日 of the period in force.
+    #[diesel(sql_type = Date)]
+    pub acquired_on: NaiveDate,
+    /// Last 4 digits of the active linked number.
+    #[diesel(sql_type = Text)]
+    pub my_number_last4: String,
+}
+
+/// The notice data for a person insured on `on` with an active linkage; refused otherwise
+/// (the notice is for マイナ保険証 holders).
+pub fn notice_data(
+    conn: &mut PgConnection,
+    person_id: i64,
+    on: NaiveDate,
+) -> Result<NoticeData, DbError> {
+    diesel::sql_query(format!(
+        "SELECT {PERSON_COLUMNS}, q.acquired_on, l.mn_last4 AS my_number_last4
+           FROM persons p JOIN insurers i ON i.insurer_number = p.insurer_number
+           JOIN qualifications q ON q.person_id = p.id AND q.acquired_on <= $2
+                                AND (q.lost_on IS NULL OR q.lost_on > $2)
+           JOIN LATERAL (SELECT mn_last4 FROM linkages WHERE person_id = p.id AND status = 'active'
+                          ORDER BY linked_on DESC, id DESC LIMIT 1) l ON true
+          WHERE p.id = $1"
+    ))
+    .bind::<BigInt, _>(person_id)
+    .bind::<Date, _>(on)
+    .get_result(conn)
+    .optional()?
+    .ok_or_else(|| {
+        DbError::Invalid(format!(
+            "person {person_id} is not insured on {on} with an active My Number linkage: \
+             no 資格情報のお知らせ"
+        ))
+    })
+}

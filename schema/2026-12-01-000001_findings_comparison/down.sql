@@ -1,0 +1,2 @@
+ALTER TABLE audit_runs DROP COLUMN variant_table;
+ALTER TABLE findings DROP COLUMN comparison;
