@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::copay::CopayRate;
+use crate::person::{LossReason, Relationship, Sex};
 
 const PERSON_HEADER: &str = "insurer_number,symbol,number,branch,relationship,name_kanji,name_kana,birth_date,sex,postal_code,address,acquired_on,lost_on,loss_reason,copay_rate";
 const PERSON_GOOD: &str = "06130199,1234,5678,01,insured,山田 太郎,ヤマダ タロウ,1980-05-10,1,100-0001,東京都千代田区千代田1-1,2020-04-01,,,30";
