@@ -1,7 +1,13 @@
 //! The HTTP service of shikaku: eligibility answers for clinics (JSON and FHIR), registry reads
-//! and linkage actions for staff, the audit's findings, and operations routes. Every read of
-//! personal data and every write goes to the hash-chained access log before the response
-//! leaves. Handlers are thin: the rules live in the domain, db and audit crates.
+//! and linkage actions for staff, the audit's findings, the web console ([`console`]), and
+//! operations routes. Every read of personal data and every write goes to the hash-chained
+//! access log before the response leaves.
+//!
+//! HTTP concerns only: request and response types (with their OpenAPI schemas), roles, the
+//! rate limit, the access-log writer, and handlers that validate input into domain types and
+//! call the db crate's repositories. The rules live in the domain crate and the SQL in the db
+//! crate. Depends on domain, db and print; it must not depend on the audit crate (the findings
+//! it shows are the db crate's), and only the binary depends on it.
 
 pub mod access;
 pub mod auth;

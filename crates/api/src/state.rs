@@ -125,7 +125,8 @@ impl AppState {
         })
     }
 
-    /// The same state with the font for PDFs (read by the binary: this crate does no file I/O).
+    /// The same state with the font for PDFs (read by the binary, which owns configuration and
+    /// the files it names).
     pub fn with_font(mut self, font: Vec<u8>) -> AppState {
         self.font = Some(Arc::new(font));
         self

@@ -1,5 +1,6 @@
-//! `shikaku`: the one binary. Subcommands wire the domain, database and fixture crates to the
-//! terminal; no rule lives here.
+//! `shikaku`: the one binary. Subcommands wire the domain, database, audit, API, print and
+//! fixture crates to the terminal; no rule and no SQL lives here. It is the only crate that
+//! depends on all the others, and nothing depends on it.
 
 mod commands;
 mod config;
