@@ -1,9 +1,13 @@
-//! Protection of My Numbers at rest: AES-256-GCM sealing and an HMAC-SHA256 blind index.
+//! Protection of My Numbers at rest (AES-256-GCM sealing and an HMAC-SHA256 blind index) and
+//! of the access log (an HMAC-SHA256 key for its chain and an Ed25519 key that signs its
+//! checkpoints).
 //!
 //! The database stores a sealed number (for the rare legitimate read) and a blind index (for
 //! equality: duplicate detection and joins against the resident register) but never the digits.
 //! Keys live in a key file outside the database; losing it loses the numbers, leaking it alone
-//! does not leak them without the database, and vice versa.
+//! does not leak them without the database, and vice versa. For the same reason the access
+//! log's keys are there too: someone who can write to the database but cannot read the key file
+//! can neither forge an entry the chain accepts nor move a signed checkpoint.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,28 +33,114 @@ const KEY_FILE_FORMAT: &str = "shikaku-keys/1";
 /// AES-GCM's standard 96-bit nonce.
 const NONCE_LEN: usize = 12;
 
-/// The keys that protect My Numbers: encryption keys by id, plus one blind-index key.
+/// The keys of the key file: My Number encryption keys by id and one blind-index key; the
+/// access log's chain keys (HMAC-SHA256) and checkpoint signing keys (Ed25519 seeds), each by
+/// id, with the current one used for new entries and checkpoints and the older ones kept so
+/// that what they protected still verifies.
 ///
 /// All key bytes are wiped on drop, and `Debug` shows only key ids.
 pub struct Keyring {
     current: u32,
     encryption: BTreeMap<u32, [u8; 32]>,
     index_key: [u8; 32],
+    log: KeySet,
+    signing: KeySet,
 }
 
-/// The on-disk JSON shape of a keyring.
+/// Keys of one purpose by id, and the current one (none in a key file from before the purpose
+/// existed).
+#[derive(Default)]
+struct KeySet {
+    current: Option<u32>,
+    keys: BTreeMap<u32, [u8; 32]>,
+}
+
+impl KeySet {
+    fn generated() -> KeySet {
+        KeySet {
+            current: Some(1),
+            keys: BTreeMap::from([(1, random_key())]),
+        }
+    }
+
+    /// Adds a random key with id max + 1 and makes it current.
+    fn rotate(&mut self) -> u32 {
+        let id = self
+            .keys
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
+            .saturating_add(1);
+        self.keys.insert(id, random_key());
+        self.current = Some(id);
+        id
+    }
+
+    fn read(
+        current: Option<u32>,
+        keys: &BTreeMap<String, String>,
+        what: &str,
+    ) -> Result<KeySet, DomainError> {
+        let mut set = KeySet {
+            current,
+            keys: BTreeMap::new(),
+        };
+        for (id, b64) in keys {
+            let id: u32 = id
+                .parse()
+                .map_err(|_| DomainError::KeyFile(format!("{what} ids must be whole numbers")))?;
+            set.keys
+                .insert(id, decode_key(b64, &format!("{what} {id}"))?);
+        }
+        if let Some(c) = current {
+            if !set.keys.contains_key(&c) {
+                return Err(DomainError::KeyFile(format!(
+                    "current {what} {c} is missing"
+                )));
+            }
+        }
+        Ok(set)
+    }
+
+    fn written(&self) -> BTreeMap<String, String> {
+        self.keys
+            .iter()
+            .map(|(id, k)| (id.to_string(), B64.encode(k)))
+            .collect()
+    }
+}
+
+impl Drop for KeySet {
+    fn drop(&mut self) {
+        self.keys.values_mut().for_each(Zeroize::zeroize);
+    }
+}
+
+/// The on-disk JSON shape of a keyring. The log and signing keys are absent from key files
+/// written before they existed; `shikaku keys rotate --log-key --signing-key` adds them.
 #[derive(Serialize, Deserialize)]
 struct KeyFile {
     format: String,
     current: u32,
     encryption_keys: BTreeMap<String, String>,
     index_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    current_log_key: Option<u32>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    log_keys: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    current_signing_key: Option<u32>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    signing_keys: BTreeMap<String, String>,
 }
 
 impl Drop for KeyFile {
     fn drop(&mut self) {
         self.encryption_keys.values_mut().for_each(Zeroize::zeroize);
         self.index_key.zeroize();
+        self.log_keys.values_mut().for_each(Zeroize::zeroize);
+        self.signing_keys.values_mut().for_each(Zeroize::zeroize);
     }
 }
 
@@ -77,6 +167,8 @@ impl Keyring {
             current: 1,
             encryption: BTreeMap::from([(1, random_key())]),
             index_key: random_key(),
+            log: KeySet::generated(),
+            signing: KeySet::generated(),
         }
     }
 
@@ -103,6 +195,8 @@ impl Keyring {
             current: file.current,
             encryption: BTreeMap::new(),
             index_key: decode_key(&file.index_key, "index_key")?,
+            log: KeySet::read(file.current_log_key, &file.log_keys, "log key")?,
+            signing: KeySet::read(file.current_signing_key, &file.signing_keys, "signing key")?,
         };
         for (id, b64) in &file.encryption_keys {
             let id: u32 = id.parse().map_err(|_| {
@@ -132,6 +226,10 @@ impl Keyring {
                 .map(|(id, k)| (id.to_string(), B64.encode(k)))
                 .collect(),
             index_key: B64.encode(self.index_key),
+            current_log_key: self.log.current,
+            log_keys: self.log.written(),
+            current_signing_key: self.signing.current,
+            signing_keys: self.signing.written(),
         };
         // Serializing string maps and numbers cannot fail; the fallback only avoids a panic.
         serde_json::to_string_pretty(&file).unwrap_or_default()
@@ -227,6 +325,72 @@ impl Keyring {
     }
 }
 
+impl Keyring {
+    /// Adds a new access-log chain key, makes it current (new entries use it; entries under
+    /// older keys still verify) and returns its id.
+    pub fn rotate_log_key(&mut self) -> u32 {
+        self.log.rotate()
+    }
+
+    /// Adds a new checkpoint signing key, makes it current and returns its id.
+    pub fn rotate_signing_key(&mut self) -> u32 {
+        self.signing.rotate()
+    }
+
+    /// The id of the key new access-log entries are chained with; `None` in a key file from
+    /// before the access log was keyed.
+    pub fn log_key_id(&self) -> Option<u32> {
+        self.log.current
+    }
+
+    /// The id of the key new checkpoints are signed with.
+    pub fn signing_key_id(&self) -> Option<u32> {
+        self.signing.current
+    }
+
+    /// HMAC-SHA256 under log key `key_id` over `parts` in order: the link of an access-log
+    /// entry to the one before it.
+    pub fn log_mac(&self, key_id: u32, parts: &[&[u8]]) -> Result<[u8; 32], DomainError> {
+        let key = self
+            .log
+            .keys
+            .get(&key_id)
+            .ok_or(DomainError::UnknownKeyId(key_id))?;
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+        for p in parts {
+            mac.update(p);
+        }
+        Ok(mac.finalize().into_bytes().into())
+    }
+
+    /// Signs `message` with the current signing key: its id and the Ed25519 signature.
+    pub fn sign(&self, message: &[u8]) -> Result<(u32, [u8; 64]), DomainError> {
+        let id = self.signing.current.ok_or_else(|| {
+            DomainError::KeyFile(
+                "the key file has no signing key: run `shikaku keys rotate --signing-key`".into(),
+            )
+        })?;
+        let seed = self
+            .signing
+            .keys
+            .get(&id)
+            .ok_or(DomainError::UnknownKeyId(id))?;
+        let key = ed25519_dalek::SigningKey::from_bytes(seed);
+        Ok((id, ed25519_dalek::Signer::sign(&key, message).to_bytes()))
+    }
+
+    /// Whether `signature` is signing key `key_id`'s signature of `message`.
+    pub fn verify_signature(&self, key_id: u32, message: &[u8], signature: &[u8; 64]) -> bool {
+        let Some(seed) = self.signing.keys.get(&key_id) else {
+            return false;
+        };
+        let key = ed25519_dalek::SigningKey::from_bytes(seed).verifying_key();
+        key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(signature))
+            .is_ok()
+    }
+}
+
 impl Drop for Keyring {
     fn drop(&mut self) {
         self.encryption.values_mut().for_each(Zeroize::zeroize);
@@ -239,6 +403,8 @@ impl fmt::Debug for Keyring {
         f.debug_struct("Keyring")
             .field("current", &self.current)
             .field("key_ids", &self.key_ids())
+            .field("log_key", &self.log.current)
+            .field("signing_key", &self.signing.current)
             .finish_non_exhaustive()
     }
 }
@@ -416,10 +582,65 @@ mod tests {
     fn debug_never_shows_keys() {
         let k = Keyring::generate();
         let dbg = format!("{k:?}");
-        assert_eq!(dbg, "Keyring { current: 1, key_ids: [1], .. }");
+        assert_eq!(
+            dbg,
+            "Keyring { current: 1, key_ids: [1], log_key: Some(1), signing_key: Some(1), .. }"
+        );
         let json = k.to_json();
         let file: serde_json::Value = serde_json::from_str(&json).unwrap();
         let key = file["encryption_keys"]["1"].as_str().unwrap();
         assert!(!dbg.contains(key));
+    }
+
+    #[test]
+    fn log_keys_and_signatures() {
+        let mut k = Keyring::generate();
+        assert_eq!(k.log_key_id(), Some(1));
+        let a = k.log_mac(1, &[b"prev", b"entry"]).unwrap();
+        assert_eq!(a, k.log_mac(1, &[b"prev", b"entry"]).unwrap());
+        assert_ne!(a, k.log_mac(1, &[b"prev", b"entrY"]).unwrap());
+        assert_ne!(
+            a,
+            Keyring::generate()
+                .log_mac(1, &[b"prev", b"entry"])
+                .unwrap()
+        );
+        assert_eq!(k.rotate_log_key(), 2);
+        assert_eq!(k.log_key_id(), Some(2));
+        // The old key stays, so entries chained with it still verify.
+        assert_eq!(a, k.log_mac(1, &[b"prev", b"entry"]).unwrap());
+        assert_eq!(k.log_mac(9, &[b"x"]), Err(DomainError::UnknownKeyId(9)));
+
+        let (id, sig) = k.sign(b"checkpoint").unwrap();
+        assert_eq!(id, 1);
+        assert!(k.verify_signature(1, b"checkpoint", &sig));
+        assert!(!k.verify_signature(1, b"checkpoinT", &sig));
+        assert_eq!(k.rotate_signing_key(), 2);
+        let (id2, sig2) = k.sign(b"checkpoint").unwrap();
+        assert_eq!(id2, 2);
+        assert!(k.verify_signature(2, b"checkpoint", &sig2));
+        assert!(!k.verify_signature(2, b"checkpoint", &sig));
+        assert!(k.verify_signature(1, b"checkpoint", &sig));
+        // Everything survives the key file.
+        let back = Keyring::from_json(&k.to_json()).unwrap();
+        assert_eq!(back.log_key_id(), Some(2));
+        assert_eq!(back.signing_key_id(), Some(2));
+        assert!(back.verify_signature(1, b"checkpoint", &sig));
+        assert_eq!(back.log_mac(1, &[b"prev", b"entry"]).unwrap(), a);
+    }
+
+    #[test]
+    fn a_key_file_from_before_the_log_keys_still_loads() {
+        let z = B64.encode([3u8; 32]);
+        let old = format!(
+            r#"{{"format":"shikaku-keys/1","current":1,"encryption_keys":{{"1":"{z}"}},"index_key":"{z}"}}"#
+        );
+        let mut k = Keyring::from_json(&old).unwrap();
+        assert_eq!(k.log_key_id(), None);
+        assert!(k.sign(b"x").is_err());
+        assert_eq!(k.rotate_log_key(), 1);
+        assert_eq!(k.rotate_signing_key(), 1);
+        assert!(k.sign(b"x").is_ok());
+        assert!(!k.to_json().contains(&B64.encode([3u8; 16])));
     }
 }
