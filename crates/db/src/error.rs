@@ -27,6 +27,15 @@ pub enum DbError {
     /// The request clashes with what is stored (a number already linked to someone else).
     #[error("{0}")]
     Conflict(String),
+    /// A number is already linked to other persons: a conflict whose subjects the caller must
+    /// log (the refusal itself tells something about them), never show.
+    #[error("{message}")]
+    LinkedElsewhere {
+        /// What the caller may be told.
+        message: String,
+        /// The persons the number is linked to.
+        person_ids: Vec<i64>,
+    },
 }
 
 /// Checks a reason people typed for an action: it must say something, and it must not hold a

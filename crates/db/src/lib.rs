@@ -20,6 +20,7 @@ pub mod keys;
 pub mod linkages;
 pub mod migrate;
 pub mod persons;
+pub mod roles;
 #[allow(missing_docs)]
 pub mod schema;
 pub mod stats;

@@ -288,11 +288,14 @@ pub fn register(
             )));
         }
         if !holders.is_empty() && force_reason.is_none() {
-            return Err(DbError::Conflict(format!(
-                "this number is already linked to another person ({} linkage(s)); \
-                 give a reason to link it anyway",
-                holders.len()
-            )));
+            return Err(DbError::LinkedElsewhere {
+                message: format!(
+                    "this number is already linked to another person ({} linkage(s)); \
+                     give a reason to link it anyway",
+                    holders.len()
+                ),
+                person_ids: holders.iter().map(|h| h.person_id).collect(),
+            });
         }
         let new_id = diesel::sql_query(
             "INSERT INTO linkages (person_id, mn_blind, mn_sealed, mn_key_id, mn_last4,

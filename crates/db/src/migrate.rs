@@ -1,7 +1,10 @@
 //! Embedded schema migrations and the advisory lock that serialises whoever applies them.
 
 use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationSource;
+use diesel::pg::Pg;
 use diesel::PgConnection;
+use diesel::RunQueryDsl;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::DbError;
@@ -39,12 +42,44 @@ pub fn revert_all(conn: &mut PgConnection) -> Result<Vec<String>, DbError> {
     })
 }
 
-/// Versions of the migrations not yet applied.
+/// Names of the migrations not yet applied, oldest first.
+///
+/// Read-only, so the application role may ask (the server refuses to start on a stale
+/// schema): diesel's own `pending_migrations` first creates its bookkeeping table if missing,
+/// which needs CREATE on the schema, a privilege only the owner has.
 pub fn pending(conn: &mut PgConnection) -> Result<Vec<String>, DbError> {
-    let pending = conn
-        .pending_migrations(MIGRATIONS)
+    #[derive(diesel::QueryableByName)]
+    struct Applied {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        exists: bool,
+    }
+    let exists =
+        diesel::sql_query("SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS exists")
+            .get_result::<Exists>(conn)?
+            .exists;
+    let applied: Vec<String> = if exists {
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+            .load::<Applied>(conn)?
+            .into_iter()
+            .map(|a| a.version)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let migrations = MigrationSource::<Pg>::migrations(&MIGRATIONS)
         .map_err(|e| DbError::Migration(e.to_string()))?;
-    Ok(pending.iter().map(|m| m.name().to_string()).collect())
+    let mut pending: Vec<_> = migrations
+        .iter()
+        .filter(|m| !applied.contains(&m.name().version().to_string()))
+        .map(|m| m.name().to_string())
+        .collect();
+    pending.sort();
+    Ok(pending)
 }
 
 fn with_lock<T>(

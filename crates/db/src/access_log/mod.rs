@@ -1,11 +1,18 @@
-//! The access log: who read or changed what, when, and why, append-only and hash-chained.
+//! The access log: who read or changed what, when, and why, append-only and chained with a
+//! key the database never holds.
 //!
-//! Each entry's hash is SHA-256 over the previous entry's hash and a canonical encoding of the
-//! entry (fixed field order, object keys sorted, times to the microsecond PostgreSQL keeps), so
-//! an edited, deleted or reordered entry breaks every hash after it. The database refuses
-//! UPDATE, DELETE and TRUNCATE on the table; [`verify`] catches what a superuser could still do
-//! by disabling that trigger. Removing entries from the very end leaves a valid shorter chain:
-//! [`Verification::head`] is printed so it can be recorded elsewhere and compared later.
+//! Each entry's link (`hash`) is an HMAC-SHA256, under a log key from the key file (its id in
+//! `key_id`), of the previous entry's link and a canonical encoding of the entry (fixed field
+//! order, object keys sorted, times to the microsecond PostgreSQL keeps). An edited, deleted or
+//! reordered entry breaks every link after it, and without the key nobody can compute a link
+//! that verifies, so a forged entry is caught too. Entries written before the log was keyed
+//! (no `key_id`) keep their plain SHA-256 links and still verify; after the first keyed entry an
+//! unkeyed one is a forgery.
+//!
+//! The database refuses UPDATE, DELETE and TRUNCATE on the table, and the application role has
+//! only INSERT and SELECT there ([`crate::roles`]). Someone with the owner's rights could still
+//! cut the newest entries and leave a valid shorter chain: [`checkpoint`] anchors the head
+//! outside the database, signed, and [`verify`] reports a tail missing since a checkpoint.
 
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::connection::DefaultLoadingMode;
@@ -15,8 +22,17 @@ use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Bytea, Jsonb, Nullable, Text, Timestamptz};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use shikaku_domain::Keyring;
 
 use crate::error::DbError;
+
+pub mod checkpoint;
+
+use checkpoint::Checkpoint;
+
+/// Domain separation of the keyed links, so an access-log MAC can never be mistaken for any
+/// other HMAC made with the same key.
+const LINK_CONTEXT: &[u8] = b"shikaku-access-log/2\x1f";
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -61,8 +77,9 @@ impl NewEntry {
     }
 }
 
-/// The hash of `entry` as number `seq` following `prev`.
-pub fn entry_hash(seq: i64, prev: &[u8], entry: &NewEntry) -> [u8; 32] {
+/// The canonical bytes of `entry` as number `seq`: what its link covers besides the previous
+/// link.
+fn canonical(seq: i64, entry: &NewEntry) -> Vec<u8> {
     let mut body = Vec::with_capacity(256);
     let fields = [
         Value::from(seq),
@@ -83,10 +100,35 @@ pub fn entry_hash(seq: i64, prev: &[u8], entry: &NewEntry) -> [u8; 32] {
         entry.reason.as_deref().map_or(Value::Null, Value::from),
     ];
     write_canonical(&Value::Array(fields.to_vec()), &mut body);
+    body
+}
+
+/// The plain SHA-256 link of an entry written before the log was keyed.
+pub fn legacy_hash(seq: i64, prev: &[u8], entry: &NewEntry) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(prev);
-    h.update(&body);
+    h.update(canonical(seq, entry));
     h.finalize().into()
+}
+
+/// The keyed link of `entry` as number `seq` following `prev`, under log key `key_id`.
+pub fn link(
+    keyring: &Keyring,
+    key_id: u32,
+    seq: i64,
+    prev: &[u8],
+    entry: &NewEntry,
+) -> Result<[u8; 32], DbError> {
+    Ok(keyring.log_mac(key_id, &[LINK_CONTEXT, prev, &canonical(seq, entry)])?)
+}
+
+/// The id of the key new entries are chained with, or why there is none.
+fn current_key(keyring: &Keyring) -> Result<u32, DbError> {
+    keyring.log_key_id().ok_or_else(|| {
+        DbError::Invalid(
+            "the key file has no access-log key: run `shikaku keys rotate --log-key` once".into(),
+        )
+    })
 }
 
 /// JSON with object keys in byte order at every level, whatever order the map type keeps:
@@ -169,9 +211,11 @@ pub enum AppendError {
 /// appended meanwhile) cannot fork the chain: its INSERT fails with [`AppendError::Moved`].
 pub fn append_after(
     conn: &mut PgConnection,
+    keyring: &Keyring,
     head: Head,
     entries: &[NewEntry],
 ) -> Result<Vec<Appended>, AppendError> {
+    let key_id = current_key(keyring)?;
     let (mut seq, prev0) = head;
     let mut prev: [u8; 32] = prev0;
     let n = entries.len();
@@ -190,7 +234,7 @@ pub fn append_after(
     let mut hashes = Vec::with_capacity(n);
     for e in entries {
         seq += 1;
-        let hash = entry_hash(seq, &prev, e);
+        let hash = link(keyring, key_id, seq, &prev, e)?;
         out.push(Appended { seq, hash });
         seqs.push(seq);
         ats.push(e.at.trunc_subsecs(6));
@@ -222,6 +266,7 @@ pub fn append_after(
         reasons: &reasons,
         prevs: &prevs,
         hashes: &hashes,
+        key_id: i32::try_from(key_id).unwrap_or(i32::MAX),
     };
     let result = insert.execute(conn);
     match result {
@@ -249,6 +294,7 @@ struct InsertBatch<'a> {
     reasons: &'a [Option<&'a str>],
     prevs: &'a [Vec<u8>],
     hashes: &'a [Vec<u8>],
+    key_id: i32,
 }
 
 /// The static query id of [`InsertBatch`].
@@ -263,8 +309,10 @@ impl QueryFragment<Pg> for InsertBatch<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql(
             "INSERT INTO access_log (seq, at, token_id, actor, role, action, subject, request, \
-             response, reason, prev_hash, hash) SELECT * FROM unnest(",
+             response, reason, prev_hash, hash, key_id) SELECT *, ",
         );
+        out.push_bind_param::<diesel::sql_types::Integer, _>(&self.key_id)?;
+        out.push_sql(" FROM unnest(");
         out.push_bind_param::<Array<BigInt>, _>(self.seqs)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Timestamptz>, _>(self.ats)?;
@@ -296,16 +344,71 @@ impl QueryFragment<Pg> for InsertBatch<'_> {
 impl RunQueryDsl<PgConnection> for InsertBatch<'_> {}
 
 /// Appends `entries` in order after whatever the log holds now, retrying when another writer
-/// got there first. For callers that append rarely (tests, the CLI); the API keeps the head.
-pub fn append(conn: &mut PgConnection, entries: &[NewEntry]) -> Result<Vec<Appended>, DbError> {
+/// got there first. Inside the caller's transaction (a savepoint per attempt), so a change and
+/// its entries commit together or not at all; on its own, it commits the entries. For callers
+/// that append rarely: the CLI, staff writes, tests. The API's group-commit writer keeps the
+/// head instead.
+pub fn append(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    entries: &[NewEntry],
+) -> Result<Vec<Appended>, DbError> {
     loop {
-        let h = head(conn)?;
-        match append_after(conn, h, entries) {
+        let attempt = conn.transaction::<_, AppendError, _>(|conn| {
+            let h = head(conn)?;
+            append_after(conn, keyring, h, entries)
+        });
+        match attempt {
             Ok(done) => return Ok(done),
             Err(AppendError::Moved) => continue,
             Err(AppendError::Db(e)) => return Err(e),
         }
     }
+}
+
+impl From<diesel::result::Error> for AppendError {
+    fn from(e: diesel::result::Error) -> Self {
+        match e {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => AppendError::Moved,
+            e => AppendError::Db(e.into()),
+        }
+    }
+}
+
+/// Most person ids an entry lists; more are counted, not listed.
+pub const LISTED_IDS: usize = 100;
+
+/// What a list or search returned, for its entry: how many rows, how many persons, the person
+/// ids (distinct, the first [`LISTED_IDS`] of them) and whether there were more; with the
+/// subject `person:N` when exactly one person was returned. Every interface logs lists this way.
+pub fn returned_persons(ids: impl IntoIterator<Item = i64>) -> (Option<String>, Value) {
+    let mut distinct: Vec<i64> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut rows = 0usize;
+    for id in ids {
+        rows += 1;
+        if seen.insert(id) {
+            distinct.push(id);
+        }
+    }
+    let subject = match distinct.as_slice() {
+        [one] => Some(format!("person:{one}")),
+        _ => None,
+    };
+    let persons = distinct.len();
+    distinct.truncate(LISTED_IDS);
+    (
+        subject,
+        serde_json::json!({
+            "rows": rows,
+            "persons": persons,
+            "person_ids": distinct,
+            "more": persons > LISTED_IDS,
+        }),
+    )
 }
 
 /// One stored entry, as read back.
@@ -345,10 +448,14 @@ pub struct StoredEntry {
     #[diesel(sql_type = Bytea)]
     #[serde(skip)]
     pub prev_hash: Vec<u8>,
-    /// This entry's hash.
+    /// This entry's link: a keyed MAC, or a SHA-256 from before the log was keyed.
     #[diesel(sql_type = Bytea)]
     #[serde(skip)]
     pub hash: Vec<u8>,
+    /// The log key its link was made with; `None` for an entry from before the log was keyed.
+    #[diesel(sql_type = Nullable<diesel::sql_types::Integer>)]
+    #[serde(skip)]
+    pub key_id: Option<i32>,
 }
 
 impl StoredEntry {
@@ -368,7 +475,7 @@ impl StoredEntry {
 }
 
 const SELECT: &str = "SELECT seq, at, token_id, actor, role, action, subject, request, response,
-        reason, prev_hash, hash FROM access_log";
+        reason, prev_hash, hash, key_id FROM access_log";
 
 /// The most recent entries, optionally only those about one subject.
 pub fn recent(
@@ -389,60 +496,139 @@ pub fn recent(
 pub struct Break {
     /// The entry where the chain stops holding.
     pub seq: i64,
-    /// `missing` (a number is skipped: deleted or reordered entries), `relinked` (its
-    /// prev_hash is not the previous entry's hash) or `altered` (its content does not give its
-    /// hash).
-    pub kind: &'static str,
+    /// What is wrong (see [`BreakKind`]).
+    pub kind: BreakKind,
 }
 
-/// The result of checking the whole chain.
+/// The ways the log can fail to verify.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, strum::Display, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum BreakKind {
+    /// A number is skipped: entries were deleted or reordered.
+    Missing,
+    /// Its `prev_hash` is not the previous entry's link.
+    Relinked,
+    /// Its content does not give its link: edited, or forged without the key.
+    Altered,
+    /// An entry without a log key after the log was keyed, or under a key the key file does not
+    /// hold: it cannot have been written by shikaku.
+    Unkeyed,
+    /// A checkpoint names an entry the log no longer has: its tail was cut.
+    TailMissing,
+    /// The entry at a checkpoint's number is not the one checkpointed: rewritten since.
+    Rewritten,
+    /// A checkpoint whose signature does not verify: the checkpoint file was tampered with.
+    BadCheckpoint,
+}
+
+/// The result of checking the whole chain against the checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Verification {
     /// Entries read.
     pub entries: u64,
-    /// The last entry's number and hash (hex), to record elsewhere.
+    /// The last entry's number and link (hex).
     pub head: Option<(i64, String)>,
-    /// Every break found, in order (at most 1000 kept).
+    /// The first keyed entry, when there is one (entries before it are from before the log
+    /// was keyed).
+    pub keyed_from: Option<i64>,
+    /// Checkpoints checked.
+    pub checkpoints: usize,
+    /// The newest checkpoint's number, when there is one.
+    pub checkpointed: Option<i64>,
+    /// Every break found, in order of number (at most 1000 kept).
     pub breaks: Vec<Break>,
 }
 
 impl Verification {
-    /// True when the chain is intact.
+    /// True when the chain is intact and agrees with every checkpoint.
     pub fn ok(&self) -> bool {
         self.breaks.is_empty()
     }
+
+    /// The first bad entry, when there is one.
+    pub fn first_bad(&self) -> Option<&Break> {
+        self.breaks.iter().min_by_key(|b| b.seq)
+    }
 }
 
-/// Reads the whole log in order, streaming, and checks every link.
-pub fn verify(conn: &mut PgConnection) -> Result<Verification, DbError> {
+/// Reads the whole log in order, streaming, checks every link (with the keyring's log keys),
+/// and then every checkpoint: its signature, and that the log still holds the entry it names
+/// with the link it recorded.
+pub fn verify(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    checkpoints: &[Checkpoint],
+) -> Result<Verification, DbError> {
     let mut report = Verification {
         entries: 0,
         head: None,
+        keyed_from: None,
+        checkpoints: checkpoints.len(),
+        checkpointed: checkpoints.iter().map(|c| c.seq).max(),
         breaks: Vec::new(),
     };
+    // The links the checkpoints name, to compare on the way.
+    let mut wanted: std::collections::BTreeMap<i64, Vec<&Checkpoint>> = Default::default();
+    let push = |breaks: &mut Vec<Break>, seq, kind| {
+        if breaks.len() < 1000 {
+            breaks.push(Break { seq, kind });
+        }
+    };
+    for c in checkpoints {
+        if c.valid(keyring) {
+            wanted.entry(c.seq).or_default().push(c);
+        } else {
+            push(&mut report.breaks, c.seq, BreakKind::BadCheckpoint);
+        }
+    }
     let mut expected_seq = 1i64;
     let mut prev: Vec<u8> = GENESIS.to_vec();
     let query = diesel::sql_query(format!("{SELECT} ORDER BY seq"));
     for row in query.load_iter::<StoredEntry, DefaultLoadingMode>(conn)? {
         let e = row?;
         report.entries += 1;
-        let mut push = |kind| {
-            if report.breaks.len() < 1000 {
-                report.breaks.push(Break { seq: e.seq, kind });
-            }
-        };
         if e.seq != expected_seq {
-            push("missing");
+            push(&mut report.breaks, e.seq, BreakKind::Missing);
         }
         if e.prev_hash != prev {
-            push("relinked");
+            push(&mut report.breaks, e.seq, BreakKind::Relinked);
         }
-        if entry_hash(e.seq, &e.prev_hash, &e.unchained()).as_slice() != e.hash.as_slice() {
-            push("altered");
+        let entry = e.unchained();
+        let computed = match e.key_id.and_then(|k| u32::try_from(k).ok()) {
+            Some(k) => {
+                report.keyed_from.get_or_insert(e.seq);
+                link(keyring, k, e.seq, &e.prev_hash, &entry).ok()
+            }
+            // Unkeyed entries verify only before the first keyed one.
+            None if report.keyed_from.is_none() => Some(legacy_hash(e.seq, &e.prev_hash, &entry)),
+            None => None,
+        };
+        match computed {
+            Some(h) if h.as_slice() == e.hash.as_slice() => {}
+            Some(_) => push(&mut report.breaks, e.seq, BreakKind::Altered),
+            None => push(&mut report.breaks, e.seq, BreakKind::Unkeyed),
+        }
+        if let Some(cs) = wanted.remove(&e.seq) {
+            if cs.iter().any(|c| c.mac != e.hash) {
+                push(&mut report.breaks, e.seq, BreakKind::Rewritten);
+            }
         }
         expected_seq = e.seq + 1;
         report.head = Some((e.seq, hex::encode(&e.hash)));
         prev = e.hash;
     }
+    // Checkpointed entries the walk never met: past the end (the tail was cut) or deleted.
+    for seq in wanted.into_keys() {
+        let kind = if report.head.as_ref().is_none_or(|(h, _)| seq > *h) {
+            BreakKind::TailMissing
+        } else {
+            BreakKind::Missing
+        };
+        push(&mut report.breaks, seq, kind);
+    }
+    report.breaks.sort_by_key(|b| b.seq);
     Ok(report)
 }

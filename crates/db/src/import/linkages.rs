@@ -172,6 +172,27 @@ pub fn import_linkages<R: Read>(
              ORDER BY s.line",
         )?;
 
+        // Who the "also linked" warnings are about: stored persons holding a number of the
+        // file under another key. The caller logs them, since the warnings reveal them.
+        #[derive(diesel::QueryableByName)]
+        struct Pid {
+            #[diesel(sql_type = Int8)]
+            person_id: i64,
+        }
+        let revealed: Vec<i64> = diesel::sql_query(format!(
+            "SELECT DISTINCT l.person_id FROM linkages l
+               JOIN stage_linkage_last s ON s.mn_blind = l.mn_blind AND s.person_id <> l.person_id
+              WHERE l.status <> 'revoked'
+              ORDER BY l.person_id LIMIT {}",
+            super::REVEALED_CAP + 1
+        ))
+        .load::<Pid>(conn)?
+        .into_iter()
+        .map(|p| p.person_id)
+        .collect();
+        summary.revealed_more = revealed.len() > super::REVEALED_CAP;
+        summary.revealed_persons = revealed.into_iter().take(super::REVEALED_CAP).collect();
+
         let import_id = start_journal(conn, "linkages", ctx)?;
         diesel::sql_query(
             "INSERT INTO linkage_events (linkage_id, action, actor, import_id, details)

@@ -109,7 +109,16 @@ pub struct ImportSummary {
     pub applied: bool,
     /// For residents: the snapshot created.
     pub snapshot_id: Option<i64>,
+    /// For linkages: the registry's persons (at most [`REVEALED_CAP`]) already linked to a
+    /// number of the file held by someone else in it. The warnings about them tell the importer
+    /// that these persons hold the number, so the caller logs them as read.
+    pub revealed_persons: Vec<i64>,
+    /// Whether more persons than [`REVEALED_CAP`] were revealed.
+    pub revealed_more: bool,
 }
+
+/// Most revealed persons an import summary lists.
+pub const REVEALED_CAP: usize = 1000;
 
 /// Failures that stop an import before it can judge the file (as opposed to bad rows, which
 /// are [`Issue`]s).

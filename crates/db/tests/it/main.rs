@@ -13,5 +13,6 @@ mod import_residents;
 mod keys;
 mod linkages;
 mod migrations;
+mod roles;
 mod stats;
 mod util;

@@ -61,7 +61,7 @@ fn table_exists(conn: &mut PgConnection, name: &str) -> bool {
 #[test]
 fn revert_all_then_run_pending_restores_the_same_schema() {
     let db = TestDb::new();
-    let mut conn = db.conn();
+    let mut conn = db.owner_conn();
     let before = schema_dump(&mut conn);
     // The dump must actually see the schema, or equality would prove nothing.
     for needle in [
@@ -113,7 +113,7 @@ fn revert_all_then_run_pending_restores_the_same_schema() {
 #[test]
 fn run_pending_on_an_up_to_date_database_applies_nothing() {
     let db = TestDb::new();
-    let mut conn = db.conn();
+    let mut conn = db.owner_conn();
     let before = schema_dump(&mut conn);
     assert_eq!(migrate::pending(&mut conn).unwrap(), Vec::<String>::new());
     assert_eq!(
