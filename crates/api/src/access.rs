@@ -6,10 +6,13 @@
 //! costs little, yet no answer leaves before its entry is stored.
 
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use diesel::{Connection, PgConnection};
 use shikaku_db::access_log::{self, NewEntry};
+use shikaku_domain::Keyring;
 use tokio::sync::oneshot;
 
 use crate::error::ApiError;
@@ -32,23 +35,38 @@ struct Job {
 pub struct AccessLog {
     tx: SyncSender<Job>,
     wait: Duration,
+    /// The writer thread, for whoever waits for the last entries at shutdown.
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl AccessLog {
-    /// Starts the writer thread for the database at `url`.
-    pub fn start(url: &str, metrics: Metrics) -> AccessLog {
+    /// Starts the writer thread for the database at `url`, chaining entries with `keyring`'s
+    /// log key.
+    pub fn start(url: &str, metrics: Metrics, keyring: Arc<Keyring>) -> AccessLog {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let url = url.to_string();
         let spawned = std::thread::Builder::new()
             .name("access-log".into())
-            .spawn(move || writer(&url, &rx, &metrics));
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start the access-log writer");
-        }
+            .spawn(move || writer(&url, &rx, &metrics, &keyring));
+        let thread = match spawned {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the access-log writer");
+                None
+            }
+        };
         AccessLog {
             tx,
             wait: Duration::from_secs(10),
+            thread: Arc::new(Mutex::new(thread)),
         }
+    }
+
+    /// The writer thread's handle, taken once: the thread ends after every handle to the log
+    /// is dropped and what was queued is written, so joining it after dropping the service's
+    /// state waits for the last entries.
+    pub fn take_thread(&self) -> Option<JoinHandle<()>> {
+        self.thread.lock().ok().and_then(|mut t| t.take())
     }
 
     /// Records `entries` and returns once they are committed. 503 when the log cannot be
@@ -84,7 +102,7 @@ impl AccessLog {
     }
 }
 
-fn writer(url: &str, rx: &Receiver<Job>, metrics: &Metrics) {
+fn writer(url: &str, rx: &Receiver<Job>, metrics: &Metrics, keyring: &Keyring) {
     let mut conn: Option<PgConnection> = None;
     // The chain's head as this writer last left it; read again after any failure.
     let mut head: Option<access_log::Head> = None;
@@ -100,7 +118,7 @@ fn writer(url: &str, rx: &Receiver<Job>, metrics: &Metrics) {
                 Err(_) => break,
             }
         }
-        let result = write(url, &mut conn, &mut head, &jobs);
+        let result = write(url, keyring, &mut conn, &mut head, &jobs);
         if result.is_ok() {
             metrics.access_log_batches.inc();
             metrics
@@ -125,7 +143,7 @@ fn writer(url: &str, rx: &Receiver<Job>, metrics: &Metrics) {
         // on its own, so only the one that cannot be stored fails.
         for job in jobs {
             let alone = std::slice::from_ref(&job);
-            let r = write(url, &mut conn, &mut head, alone);
+            let r = write(url, keyring, &mut conn, &mut head, alone);
             if r.is_err() {
                 conn = None;
                 head = None;
@@ -137,6 +155,7 @@ fn writer(url: &str, rx: &Receiver<Job>, metrics: &Metrics) {
 
 fn write(
     url: &str,
+    keyring: &Keyring,
     conn: &mut Option<PgConnection>,
     head: &mut Option<access_log::Head>,
     jobs: &[Job],
@@ -157,7 +176,7 @@ fn write(
             Some(h) => h,
             None => access_log::head(c).map_err(|e| e.to_string())?,
         };
-        match access_log::append_after(c, known, &entries) {
+        match access_log::append_after(c, keyring, known, &entries) {
             Ok(done) => {
                 *head = done.last().map(|a| (a.seq, a.hash)).or(Some(known));
                 return Ok(());
@@ -202,3 +221,5 @@ pub(crate) fn clean(v: serde_json::Value) -> serde_json::Value {
         other => other,
     }
 }
+
+pub use shikaku_db::access_log::{returned_persons, LISTED_IDS};

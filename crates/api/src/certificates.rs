@@ -74,24 +74,35 @@ pub struct CertificateDetail {
     pub events: Vec<Event>,
 }
 
-async fn log(
-    state: &AppState,
+/// The access-log entry of `action` on `cert`.
+fn cert_entry(
     caller: &Caller,
     action: &str,
     cert: &CertificateView,
     request: serde_json::Value,
     reason: Option<&str>,
+) -> shikaku_db::access_log::NewEntry {
+    entry(
+        caller,
+        action,
+        Some(format!("person:{}", cert.person_id)),
+        request,
+        json!({ "certificate_id": cert.id, "number": cert.number, "status": cert.status.as_str() }),
+        reason,
+    )
+}
+
+/// Logs a read of `cert` (group commit).
+async fn log_read(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    cert: &CertificateView,
+    request: serde_json::Value,
 ) -> Result<(), ApiError> {
     state
         .access_log
-        .record(vec![entry(
-            caller,
-            action,
-            Some(format!("person:{}", cert.person_id)),
-            request,
-            json!({ "certificate_id": cert.id, "number": cert.number, "status": cert.status.as_str() }),
-            reason,
-        )])
+        .record(vec![cert_entry(caller, action, cert, request, None)])
         .await
 }
 
@@ -137,17 +148,19 @@ pub async fn issue_certificate(
         remarks: req.remarks,
     };
     let actor = caller.actor();
+    let c = caller.clone();
     let cert = state
-        .blocking(move |conn| {
+        .logged_change(move |conn| {
             let id = match (person_id, member) {
                 (Some(id), _) => id,
                 (None, Some(key)) => certificates::person_id(conn, &key)?,
                 (None, None) => return Err(ApiError::Invalid("no person given".into())),
             };
-            Ok(certificates::issue(conn, id, kind, on, &options, &actor)?)
+            let cert = certificates::issue(conn, id, kind, on, &options, &actor)?;
+            let e = cert_entry(&c, "certificate_issue", &cert, request, None);
+            Ok((cert, vec![e]))
         })
         .await?;
-    log(&state, &caller, "certificate_issue", &cert, request, None).await?;
     Ok(HttpResponse::Created().json(cert))
 }
 
@@ -175,13 +188,12 @@ pub async fn get_certificate(
             Ok((c, e))
         })
         .await?;
-    log(
+    log_read(
         &state,
         &caller,
         "certificate_read",
         &cert,
         json!({ "certificate_id": id }),
-        None,
     )
     .await?;
     Ok(HttpResponse::Ok().json(CertificateDetail {
@@ -219,22 +231,20 @@ pub async fn reissue_certificate(
     };
     let actor = caller.actor();
     let reason = req.reason.clone();
+    let c = caller.clone();
     let cert = state
-        .blocking(move |conn| {
-            Ok(certificates::reissue(
-                conn, id, on, &options, &reason, &actor,
-            )?)
+        .logged_change(move |conn| {
+            let cert = certificates::reissue(conn, id, on, &options, &reason, &actor)?;
+            let e = cert_entry(
+                &c,
+                "certificate_reissue",
+                &cert,
+                json!({ "certificate_id": id }),
+                Some(&reason),
+            );
+            Ok((cert, vec![e]))
         })
         .await?;
-    log(
-        &state,
-        &caller,
-        "certificate_reissue",
-        &cert,
-        json!({ "certificate_id": id }),
-        Some(&req.reason),
-    )
-    .await?;
     Ok(HttpResponse::Created().json(cert))
 }
 
@@ -247,30 +257,29 @@ async fn change(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(CLERKS)?;
     let actor = caller.actor();
-    let r = reason.clone();
-    let cert = state
-        .blocking(move |conn| {
-            Ok(if returned {
-                certificates::returned(conn, id, &r, &actor)?
-            } else {
-                certificates::revoke(conn, id, &r, &actor)?
-            })
-        })
-        .await?;
     let action = if returned {
         "certificate_returned"
     } else {
         "certificate_revoke"
     };
-    log(
-        state,
-        caller,
-        action,
-        &cert,
-        json!({ "certificate_id": id }),
-        Some(&reason),
-    )
-    .await?;
+    let c = caller.clone();
+    let cert = state
+        .logged_change(move |conn| {
+            let cert = if returned {
+                certificates::returned(conn, id, &reason, &actor)?
+            } else {
+                certificates::revoke(conn, id, &reason, &actor)?
+            };
+            let e = cert_entry(
+                &c,
+                action,
+                &cert,
+                json!({ "certificate_id": id }),
+                Some(&reason),
+            );
+            Ok((cert, vec![e]))
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(cert))
 }
 
@@ -375,13 +384,12 @@ pub async fn certificate_pdf(
     let cert = printable(&state, id.into_inner()).await?;
     let id = cert.id;
     let pdf = state.render_pdf(vec![cert.printed.clone()], layout).await?;
-    log(
+    log_read(
         &state,
         &caller,
         "certificate_print",
         &cert,
         json!({ "certificate_id": id }),
-        None,
     )
     .await?;
     Ok(pdf_response(

@@ -26,6 +26,14 @@ pub enum ApiError {
     /// Clashes with what is stored.
     #[error("{0}")]
     Conflict(String),
+    /// A number linked to other persons: answered as a conflict; the handler logs the persons.
+    #[error("{message}")]
+    LinkedElsewhere {
+        /// What the caller is told.
+        message: String,
+        /// Who else holds the number (logged, never answered).
+        person_ids: Vec<i64>,
+    },
     /// The body is larger than allowed.
     #[error("the request body is larger than {0} bytes")]
     TooLarge(usize),
@@ -60,7 +68,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
-            ApiError::Conflict(_) => "conflict",
+            ApiError::Conflict(_) | ApiError::LinkedElsewhere { .. } => "conflict",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::Invalid(_) => "invalid",
             ApiError::RateLimited(_) => "rate_limited",
@@ -85,7 +93,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::LinkedElsewhere { .. } => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -152,6 +160,13 @@ impl From<DbError> for ApiError {
             DbError::NotFound(m) => ApiError::NotFound(m),
             DbError::Invalid(m) => ApiError::Invalid(m),
             DbError::Conflict(m) => ApiError::Conflict(m),
+            DbError::LinkedElsewhere {
+                message,
+                person_ids,
+            } => ApiError::LinkedElsewhere {
+                message,
+                person_ids,
+            },
             DbError::Connect(_) => ApiError::Unavailable("the database is unavailable".into()),
             DbError::Query(q) => ApiError::from(q),
             other => ApiError::Internal(other.to_string()),

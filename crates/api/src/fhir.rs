@@ -37,7 +37,9 @@ pub fn outcome(err: &ApiError) -> HttpResponse {
         ApiError::Unavailable(_) => "transient",
         ApiError::Internal(_) => "exception",
         ApiError::BadRequest(_) => "structure",
-        ApiError::Invalid(_) | ApiError::Conflict(_) => "invalid",
+        ApiError::Invalid(_) | ApiError::Conflict(_) | ApiError::LinkedElsewhere { .. } => {
+            "invalid"
+        }
     };
     if let ApiError::Internal(cause) = err {
         tracing::error!(%cause, "FHIR request failed");

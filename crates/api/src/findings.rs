@@ -9,7 +9,7 @@ use shikaku_db::tokens::Role;
 use shikaku_domain::finding::{FindingKind, FindingStatus, ReviewAction, Severity};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::access::entry;
+use crate::access::{entry, returned_persons};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::linkages::Reason;
@@ -63,17 +63,21 @@ pub async fn list_findings(
         run_id: q.run,
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
     };
+    let request = json!({ "status": filter.status, "kind": filter.kind,
+                          "severity": filter.severity, "run": filter.run_id,
+                          "limit": filter.limit });
     let found = state
         .blocking(move |conn| Ok(findings::list(conn, &filter)?))
         .await?;
+    let (subject, returned) = returned_persons(found.iter().map(|f| f.person_id));
     state
         .access_log
         .record(vec![entry(
             &caller,
             "findings_list",
-            None,
-            json!({}),
-            json!({ "findings": found.len() }),
+            subject,
+            request,
+            returned,
             None,
         )])
         .await?;
@@ -105,7 +109,7 @@ pub async fn show_finding(
         .record(vec![entry(
             &caller,
             "finding_read",
-            None,
+            Some(format!("person:{}", detail.finding.person_id)),
             json!({ "finding_id": id }),
             json!({ "status": detail.finding.status }),
             None,
@@ -123,23 +127,23 @@ async fn verdict(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(REVIEWERS)?;
     let actor = caller.actor();
-    let r = reason.clone();
+    let c = caller.clone();
     let finding = state
-        .blocking(move |conn| Ok(findings::review(conn, id, action, &r, &actor)?))
-        .await?;
-    state
-        .access_log
-        .record(vec![entry(
-            caller,
-            match action {
-                ReviewAction::Confirm => "finding_confirm",
-                ReviewAction::Dismiss => "finding_dismiss",
-            },
-            None,
-            json!({ "finding_id": id }),
-            json!({ "status": finding.status }),
-            Some(&reason),
-        )])
+        .logged_change(move |conn| {
+            let finding = findings::review(conn, id, action, &reason, &actor)?;
+            let e = entry(
+                &c,
+                match action {
+                    ReviewAction::Confirm => "finding_confirm",
+                    ReviewAction::Dismiss => "finding_dismiss",
+                },
+                Some(format!("person:{}", finding.person_id)),
+                json!({ "finding_id": id }),
+                json!({ "status": finding.status }),
+                Some(&reason),
+            );
+            Ok((finding, vec![e]))
+        })
         .await?;
     Ok(HttpResponse::Ok().json(finding))
 }

@@ -85,13 +85,16 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 }
 
 /// Runs the service until SIGTERM or SIGINT, then stops accepting connections, lets requests
-/// in flight finish (up to `shutdown_timeout` seconds) and flushes the access log.
+/// in flight finish (up to `shutdown_timeout` seconds), flushes the access log and takes a last
+/// checkpoint of it. While it runs, a checkpoint is taken every `checkpoint_every` (when a
+/// checkpoint file is configured).
 pub async fn serve(
     state: AppState,
     bind: &str,
     workers: usize,
     shutdown_timeout: u64,
 ) -> std::io::Result<()> {
+    let checkpoints = checkpointer(&state);
     let state = web::Data::new(state);
     let app_state = state.clone();
     let server = actix_web::HttpServer::new(move || {
@@ -107,7 +110,53 @@ pub async fn serve(
         tracing::info!(%addr, workers, "listening");
     }
     server.run().await?;
-    tracing::info!("stopped");
+    // The writer thread ends once the last handle to the log is gone and what was queued is
+    // written; the last checkpoint must come after that.
+    let writer = state.access_log.take_thread();
     drop(state);
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    if let Some((stop, thread)) = checkpoints {
+        drop(stop);
+        let _ = thread.join();
+    }
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the checkpoint thread: a checkpoint every `checkpoint_every`, and one more when the
+/// returned sender is dropped (at shutdown). `None` without a checkpoint file.
+fn checkpointer(
+    state: &AppState,
+) -> Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)> {
+    let path = state.config.checkpoint_file.clone()?;
+    let every = state.config.checkpoint_every;
+    let url = state.config.database_url.clone();
+    let keyring = state.keyring.clone();
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let take = move || {
+        let result = diesel::Connection::establish(&url)
+            .map_err(|e| e.to_string())
+            .and_then(|mut conn: diesel::PgConnection| {
+                shikaku_db::access_log::checkpoint::take(&mut conn, &keyring, &path)
+                    .map_err(|e| e.to_string())
+            });
+        match result {
+            Ok(Some(c)) => tracing::info!(seq = c.seq, "access log checkpoint"),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "cannot checkpoint the access log"),
+        }
+    };
+    let thread = std::thread::Builder::new()
+        .name("checkpoint".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every)
+            {
+                take();
+            }
+            take();
+        })
+        .ok()?;
+    Some((stop, thread))
 }

@@ -107,9 +107,13 @@ pub async fn register_linkage(
     let force = body.force_reason.clone();
     let linked_on = body.linked_on.unwrap_or_else(today_tokyo);
     let last4 = number.last4().to_string();
-    let view = state
-        .blocking(move |conn| {
-            Ok(linkages::register(
+    let number_last4 = last4.clone();
+    let request = json!({ "person_id": person_id, "my_number_last4": last4,
+                          "source": body.source.as_str(), "forced": body.force_reason.is_some() });
+    let c = caller.clone();
+    let result = state
+        .logged_change(move |conn| {
+            let view = linkages::register(
                 conn,
                 &keyring,
                 person_id,
@@ -118,21 +122,41 @@ pub async fn register_linkage(
                 linked_on,
                 force.as_deref(),
                 &actor,
-            )?)
+            )?;
+            let e = entry(
+                &c,
+                "linkage_register",
+                Some(format!("person:{person_id}")),
+                request,
+                json!({ "linkage_id": view.id }),
+                force.as_deref(),
+            );
+            Ok((view, vec![e]))
         })
-        .await?;
-    state
-        .access_log
-        .record(vec![entry(
-            &caller,
-            "linkage_register",
-            Some(format!("person:{person_id}")),
-            json!({ "person_id": person_id, "my_number_last4": last4, "source": body.source.as_str(),
-                    "forced": body.force_reason.is_some() }),
-            json!({ "linkage_id": view.id }),
-            body.force_reason.as_deref(),
-        )])
-        .await?;
+        .await;
+    let view = match result {
+        Ok(view) => view,
+        // Refused because the number is another person's: the attempt itself tells the caller
+        // something about that person, so it is logged with both subjects.
+        Err(ApiError::LinkedElsewhere {
+            message,
+            person_ids,
+        }) => {
+            state
+                .access_log
+                .record(vec![entry(
+                    &caller,
+                    "linkage_register_refused",
+                    Some(format!("person:{person_id}")),
+                    json!({ "person_id": person_id, "my_number_last4": number_last4 }),
+                    json!({ "linked_to": person_ids }),
+                    None,
+                )])
+                .await?;
+            return Err(ApiError::Conflict(message));
+        }
+        Err(e) => return Err(e),
+    };
     Ok(HttpResponse::Created().json(Linkage::from(view)))
 }
 
@@ -187,25 +211,23 @@ async fn act(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(WRITERS)?;
     let actor = caller.actor();
-    let r = reason.clone();
+    let c = caller.clone();
     let view = state
-        .blocking(move |conn| {
-            Ok(match action {
-                "linkage_suspend" => linkages::suspend(conn, id, &r, &actor)?,
-                _ => linkages::confirm_identity(conn, id, &r, &actor)?,
-            })
+        .logged_change(move |conn| {
+            let view = match action {
+                "linkage_suspend" => linkages::suspend(conn, id, &reason, &actor)?,
+                _ => linkages::confirm_identity(conn, id, &reason, &actor)?,
+            };
+            let e = entry(
+                &c,
+                action,
+                Some(format!("person:{}", view.person_id)),
+                json!({ "linkage_id": id }),
+                json!({ "status": view.status }),
+                Some(&reason),
+            );
+            Ok((view, vec![e]))
         })
-        .await?;
-    state
-        .access_log
-        .record(vec![entry(
-            caller,
-            action,
-            Some(format!("person:{}", view.person_id)),
-            json!({ "linkage_id": id }),
-            json!({ "status": view.status }),
-            Some(&reason),
-        )])
         .await?;
     Ok(HttpResponse::Ok().json(Linkage::from(view)))
 }
@@ -304,23 +326,20 @@ pub async fn correct_linkage(
     let reason = body.reason.clone();
     let source = body.source.unwrap_or(LinkageSource::Jlis);
     let last4 = number.last4().to_string();
+    let c = caller.clone();
     let view = state
-        .blocking(move |conn| {
-            Ok(linkages::correct(
-                conn, &keyring, id, &number, source, &reason, &actor,
-            )?)
+        .logged_change(move |conn| {
+            let view = linkages::correct(conn, &keyring, id, &number, source, &reason, &actor)?;
+            let e = entry(
+                &c,
+                "linkage_correct",
+                Some(format!("person:{}", view.person_id)),
+                json!({ "linkage_id": id, "my_number_last4": last4 }),
+                json!({ "new_linkage_id": view.id }),
+                Some(&reason),
+            );
+            Ok((view, vec![e]))
         })
-        .await?;
-    state
-        .access_log
-        .record(vec![entry(
-            &caller,
-            "linkage_correct",
-            Some(format!("person:{}", view.person_id)),
-            json!({ "linkage_id": id, "my_number_last4": last4 }),
-            json!({ "new_linkage_id": view.id }),
-            Some(&body.reason),
-        )])
         .await?;
     Ok(HttpResponse::Ok().json(Linkage::from(view)))
 }

@@ -11,7 +11,7 @@ use shikaku_db::tokens::Role;
 use shikaku_domain::{copay, Branch, InsuredNumber, InsurerNumber, KanaName, Period, Symbol};
 use utoipa::ToSchema;
 
-use crate::access::entry;
+use crate::access::{entry, returned_persons};
 use crate::auth::{today_tokyo, Caller};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -189,15 +189,15 @@ pub async fn search_persons(
             ))
         }
     };
-    let ids: Vec<i64> = found.iter().map(|p| p.id).collect();
+    let (subject, returned) = returned_persons(found.iter().map(|p| p.id));
     state
         .access_log
         .record(vec![entry(
             &caller,
             "person_search",
-            (ids.len() == 1).then(|| format!("person:{}", ids[0])),
+            subject,
             request,
-            json!({ "person_ids": ids }),
+            returned,
             None,
         )])
         .await?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::r2d2::{ConnectionManager, Pool as SyncPool};
-use diesel::PgConnection;
+use diesel::{Connection, PgConnection};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
@@ -16,6 +16,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use shikaku_db::access_log::NewEntry;
 use shikaku_domain::Keyring;
 
 use crate::access::AccessLog;
@@ -42,6 +43,10 @@ pub struct ApiConfig {
     pub body_limit: usize,
     /// How long a request waits for a connection or the access log before answering 503.
     pub wait_timeout: Duration,
+    /// The access log's checkpoint file (outside the database); `None` takes no checkpoints.
+    pub checkpoint_file: Option<std::path::PathBuf>,
+    /// How often the running service checkpoints the access log's head.
+    pub checkpoint_every: Duration,
 }
 
 impl ApiConfig {
@@ -56,6 +61,8 @@ impl ApiConfig {
             token_cache: Duration::from_secs(30),
             body_limit: 512 * 1024,
             wait_timeout: Duration::from_secs(5),
+            checkpoint_file: None,
+            checkpoint_every: Duration::from_secs(300),
         }
     }
 }
@@ -69,9 +76,9 @@ pub struct AppState {
     /// Blocking connections for the staff routes, which reuse the same repository functions as
     /// the CLI (so each rule has one implementation) and are not latency-critical.
     pub staff_pool: SyncPool<ConnectionManager<PgConnection>>,
-    /// Keys for sealing and opening numbers; `None` when the service was started without them,
-    /// in which case routes that need them answer 503.
-    pub keyring: Option<Arc<Keyring>>,
+    /// The key file's keys: sealing and opening numbers, and chaining the access log (which is
+    /// why the service does not start without them).
+    pub keyring: Arc<Keyring>,
     /// Recently checked tokens.
     pub tokens: TokenCache,
     /// Eligibility answers per token.
@@ -87,7 +94,13 @@ pub struct AppState {
 impl AppState {
     /// Builds the pools (lazily connecting: the service starts even while the database is
     /// down and recovers when it returns) and starts the access-log writer.
-    pub fn new(config: ApiConfig, keyring: Option<Keyring>) -> Result<AppState, ApiError> {
+    pub fn new(config: ApiConfig, keyring: Keyring) -> Result<AppState, ApiError> {
+        if keyring.log_key_id().is_none() {
+            return Err(ApiError::Internal(
+                "the key file has no access-log key: run `shikaku keys rotate --log-key`".into(),
+            ));
+        }
+        let keyring = Arc::new(keyring);
         let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
         // No test query on every checkout (the default costs a round trip per request): a
         // dead connection fails its first query, which answers 503, and is then discarded.
@@ -113,10 +126,10 @@ impl AppState {
         let burst = NonZeroU32::new(config.rate_burst).unwrap_or(NonZeroU32::MIN);
         let metrics = Metrics::new();
         Ok(AppState {
-            access_log: AccessLog::start(&config.database_url, metrics.clone()),
+            access_log: AccessLog::start(&config.database_url, metrics.clone(), keyring.clone()),
             tokens: TokenCache::new(config.token_cache),
             limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
-            keyring: keyring.map(Arc::new),
+            keyring,
             metrics,
             font: None,
             pool,
@@ -181,13 +194,29 @@ impl AppState {
             .map_err(|e| ApiError::Internal(e.to_string()))
     }
 
-    /// The keyring, or 503 when the service has none.
+    /// The keyring.
     pub fn keyring(&self) -> Result<Arc<Keyring>, ApiError> {
-        self.keyring.clone().ok_or_else(|| {
-            ApiError::Unavailable(
-                "this service was started without My Number keys (SHIKAKU_KEY_FILE)".into(),
-            )
+        Ok(self.keyring.clone())
+    }
+
+    /// Runs a change on the blocking pool and records the access-log entries it returns in the
+    /// same transaction: the change and its entries commit together or not at all, so no
+    /// change is ever left without its entry (and a log that cannot be written stops the
+    /// change). Reads use [`AccessLog::record`]'s group commit instead.
+    pub async fn logged_change<T, F>(&self, change: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PgConnection) -> Result<(T, Vec<NewEntry>), ApiError> + Send + 'static,
+    {
+        let keyring = self.keyring.clone();
+        self.blocking(move |conn| {
+            conn.transaction(|conn| {
+                let (value, entries) = change(conn)?;
+                shikaku_db::access_log::append(conn, &keyring, &entries)?;
+                Ok(value)
+            })
         })
+        .await
     }
 }
 

@@ -5,8 +5,13 @@ use actix_web::{get, post, web, HttpResponse};
 use maud::{html, Markup};
 use shikaku_db::tokens::Role;
 
+use shikaku_db::access_log::checkpoint;
+use shikaku_db::access_log::StoredEntry;
+
 use super::layout::{html_response, page};
 use super::session::{ConsoleError, CsrfForm, Staff};
+use crate::access::{entry, returned_persons};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The access log for administrators: the latest entries and the chain's state on demand.
@@ -19,6 +24,7 @@ pub async fn access_log_page(
     let entries = state
         .blocking(|conn| Ok(shikaku_db::access_log::recent(conn, None, 200)?))
         .await?;
+    log_read(&state, &staff, &entries).await?;
     Ok(html_response(access_log_markup(&staff, &entries, None)))
 }
 
@@ -68,16 +74,48 @@ pub async fn access_log_verify(
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(&[Role::Admin])?;
     staff.check_csrf(&form.csrf)?;
+    let keyring = state.keyring()?;
+    let checkpoints = match &state.config.checkpoint_file {
+        Some(path) => checkpoint::read_file(path)
+            .map_err(|e| ApiError::Invalid(format!("チェックポイントを読めません: {e}")))?,
+        None => Vec::new(),
+    };
     let (entries, verification) = state
-        .blocking(|conn| {
-            let v = shikaku_db::access_log::verify(conn)?;
+        .blocking(move |conn| {
+            let v = shikaku_db::access_log::verify(conn, &keyring, &checkpoints)?;
             let e = shikaku_db::access_log::recent(conn, None, 200)?;
             Ok((e, v))
         })
         .await?;
+    log_read(&state, &staff, &entries).await?;
     Ok(html_response(access_log_markup(
         &staff,
         &entries,
         Some(&verification),
     )))
+}
+
+/// Reading the log shows whose data was read: the page view is an entry too, naming the
+/// entries shown and the persons they are about.
+async fn log_read(state: &AppState, staff: &Staff, shown: &[StoredEntry]) -> Result<(), ApiError> {
+    let persons = shown.iter().filter_map(|e| {
+        e.subject
+            .as_deref()
+            .and_then(|s| s.strip_prefix("person:"))
+            .and_then(|id| id.parse::<i64>().ok())
+    });
+    let (_, returned) = returned_persons(persons);
+    state
+        .access_log
+        .record(vec![entry(
+            &staff.caller,
+            "access_log_read",
+            None,
+            serde_json::json!({ "limit": 200, "console": true,
+                                "from_seq": shown.last().map(|e| e.seq),
+                                "to_seq": shown.first().map(|e| e.seq) }),
+            returned,
+            None,
+        )])
+        .await
 }

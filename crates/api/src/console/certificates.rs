@@ -143,36 +143,32 @@ pub async fn issue(
         ..IssueOptions::default()
     };
     let actor = staff.caller.actor();
-    let cert = state
-        .blocking(move |conn| {
-            Ok(certificates::issue(
-                conn, person_id, kind, on, &options, &actor,
-            )?)
+    let caller = staff.caller.clone();
+    state
+        .logged_change(move |conn| {
+            let cert = certificates::issue(conn, person_id, kind, on, &options, &actor)?;
+            let e = cert_entry(&caller, "certificate_issue", &cert, None);
+            Ok(((), vec![e]))
         })
         .await?;
-    log(&state, &staff, "certificate_issue", &cert, None).await?;
     Ok(back_to(person_id))
 }
 
-async fn log(
-    state: &AppState,
-    staff: &Staff,
+/// The access-log entry of `action` on `cert` from the console.
+fn cert_entry(
+    caller: &crate::auth::Caller,
     action: &str,
     cert: &CertificateView,
     reason: Option<&str>,
-) -> Result<(), ConsoleError> {
-    state
-        .access_log
-        .record(vec![entry(
-            &staff.caller,
-            action,
-            Some(format!("person:{}", cert.person_id)),
-            json!({ "certificate_id": cert.id, "console": true }),
-            json!({ "number": cert.number, "status": cert.status }),
-            reason,
-        )])
-        .await?;
-    Ok(())
+) -> shikaku_db::access_log::NewEntry {
+    entry(
+        caller,
+        action,
+        Some(format!("person:{}", cert.person_id)),
+        json!({ "certificate_id": cert.id, "console": true }),
+        json!({ "number": cert.number, "status": cert.status }),
+        reason,
+    )
 }
 
 /// Reissue, revoke or mark returned, with a reason; then the person again.
@@ -188,33 +184,31 @@ pub async fn act(
     staff.check_csrf(&f.csrf)?;
     let (id, action) = path.into_inner();
     let actor = staff.caller.actor();
-    let reason = f.reason.clone();
-    let a = action.clone();
+    let caller = staff.caller.clone();
     let cert = state
-        .blocking(move |conn| {
-            Ok(match a.as_str() {
+        .logged_change(move |conn| {
+            let cert = match action.as_str() {
                 "reissue" => certificates::reissue(
                     conn,
                     id,
                     today_tokyo(),
                     &IssueOptions::default(),
-                    &reason,
+                    &f.reason,
                     &actor,
                 )?,
-                "revoke" => certificates::revoke(conn, id, &reason, &actor)?,
-                "returned" => certificates::returned(conn, id, &reason, &actor)?,
+                "revoke" => certificates::revoke(conn, id, &f.reason, &actor)?,
+                "returned" => certificates::returned(conn, id, &f.reason, &actor)?,
                 other => return Err(ApiError::NotFound(format!("no action {other}"))),
-            })
+            };
+            let e = cert_entry(
+                &caller,
+                &format!("certificate_{action}"),
+                &cert,
+                Some(&f.reason),
+            );
+            Ok((cert, vec![e]))
         })
         .await?;
-    log(
-        &state,
-        &staff,
-        &format!("certificate_{action}"),
-        &cert,
-        Some(&f.reason),
-    )
-    .await?;
     Ok(back_to(cert.person_id))
 }
 
@@ -237,7 +231,15 @@ pub async fn pdf(
     state.font()?;
     let cert = crate::certificates::printable(&state, id.into_inner()).await?;
     let bytes = state.render_pdf(vec![cert.printed.clone()], layout).await?;
-    log(&state, &staff, "certificate_print", &cert, None).await?;
+    state
+        .access_log
+        .record(vec![cert_entry(
+            &staff.caller,
+            "certificate_print",
+            &cert,
+            None,
+        )])
+        .await?;
     let disposition = if layout == shikaku_print::Layout::A4 {
         "attachment"
     } else {

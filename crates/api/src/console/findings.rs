@@ -18,7 +18,7 @@ use strum::VariantArray;
 
 use super::layout::{html_response, page};
 use super::session::{ConsoleError, ReasonForm, Staff};
-use crate::access::entry;
+use crate::access::{entry, returned_persons};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -114,14 +114,15 @@ pub async fn queue(
     let (found, recent) = state
         .blocking(move |conn| Ok((findings::list(conn, &filter)?, runs::recent(conn, 12)?)))
         .await?;
+    let (subject, returned) = returned_persons(found.iter().map(|f| f.person_id));
     state
         .access_log
         .record(vec![entry(
             &staff.caller,
             "findings_list",
-            None,
+            subject,
             json!({ "kind": q.kind, "severity": q.severity, "status": q.status, "run": q.run, "console": true }),
-            json!({ "finding_ids": found.iter().map(|f| f.id).collect::<Vec<_>>() }),
+            returned,
             None,
         )])
         .await?;
@@ -319,20 +320,20 @@ pub async fn verdict(
         .parse()
         .map_err(|_| ApiError::NotFound(format!("no action {action}")))?;
     let actor = staff.caller.actor();
-    let reason = f.reason.clone();
-    let finding = state
-        .blocking(move |conn| Ok(findings::review(conn, id, review_action, &reason, &actor)?))
-        .await?;
+    let caller = staff.caller.clone();
     state
-        .access_log
-        .record(vec![entry(
-            &staff.caller,
-            &format!("finding_{action}"),
-            None,
-            json!({ "finding_id": id, "console": true }),
-            json!({ "status": finding.status }),
-            Some(&f.reason),
-        )])
+        .logged_change(move |conn| {
+            let finding = findings::review(conn, id, review_action, &f.reason, &actor)?;
+            let e = entry(
+                &caller,
+                &format!("finding_{review_action}"),
+                Some(format!("person:{}", finding.person_id)),
+                json!({ "finding_id": id, "console": true }),
+                json!({ "status": finding.status }),
+                Some(&f.reason),
+            );
+            Ok(((), vec![e]))
+        })
         .await?;
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", format!("/console/findings/{id}")))
@@ -375,9 +376,10 @@ pub async fn linkage_action(
     } else {
         None
     };
+    let caller = staff.caller.clone();
     let view = state
-        .blocking(move |conn| {
-            Ok(match a.as_str() {
+        .logged_change(move |conn| {
+            let view = match a.as_str() {
                 "correct" => match (number, keyring) {
                     (Some(n), Some(k)) => shikaku_db::linkages::correct(
                         conn,
@@ -395,19 +397,17 @@ pub async fn linkage_action(
                     shikaku_db::linkages::confirm_identity(conn, id, &reason, &actor)?
                 }
                 other => return Err(ApiError::NotFound(format!("no action {other}"))),
-            })
+            };
+            let e = entry(
+                &caller,
+                &format!("linkage_{}", a.replace('-', "_")),
+                Some(format!("person:{}", view.person_id)),
+                json!({ "linkage_id": id, "console": true }),
+                json!({ "status": view.status }),
+                Some(&reason),
+            );
+            Ok((view, vec![e]))
         })
-        .await?;
-    state
-        .access_log
-        .record(vec![entry(
-            &staff.caller,
-            &format!("linkage_{}", action.replace('-', "_")),
-            Some(format!("person:{}", view.person_id)),
-            json!({ "linkage_id": id, "console": true }),
-            json!({ "status": view.status }),
-            Some(&f.reason),
-        )])
         .await?;
     let to = match back.finding {
         Some(f) => format!("/console/findings/{f}"),

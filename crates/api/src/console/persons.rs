@@ -13,7 +13,7 @@ use shikaku_domain::{copay, KanaName, LossReason, Relationship, Sex};
 
 use super::layout::{html_response, page};
 use super::session::{ConsoleError, Staff};
-use crate::access::entry;
+use crate::access::{entry, returned_persons};
 use crate::auth::today_tokyo;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -120,15 +120,23 @@ pub async fn search(
             })
             .await?
     };
-    let ids: Vec<i64> = found.iter().map(|p| p.id).collect();
+    // The terms are logged as typed: a key or a kana name and birth date, never a My Number
+    // (the console has no search by number).
+    let terms = if f.by == "kana" {
+        json!({ "by": "kana", "kana": f.kana, "birth_date": f.birth_date, "console": true })
+    } else {
+        json!({ "by": "key", "insurer_number": f.insurer_number, "symbol": f.symbol,
+                "number": f.number, "branch": f.branch, "console": true })
+    };
+    let (subject, returned) = returned_persons(found.iter().map(|p| p.id));
     state
         .access_log
         .record(vec![entry(
             &staff.caller,
             "person_search",
-            (ids.len() == 1).then(|| format!("person:{}", ids[0])),
-            json!({ "by": f.by, "console": true }),
-            json!({ "person_ids": ids }),
+            subject,
+            terms,
+            returned,
             None,
         )])
         .await?;
@@ -185,18 +193,27 @@ pub async fn person(
             Ok((p, periods, linkages, certificates, household, findings))
         })
         .await?;
-    state
-        .access_log
-        .record(vec![entry(
+    // The household's names and birth dates are on the page too: each member shown gets an
+    // entry of their own, so "who read this person's data?" finds it.
+    let mut entries = vec![entry(
+        &staff.caller,
+        "person_read",
+        Some(format!("person:{id}")),
+        json!({ "person_id": id, "console": true }),
+        json!({ "found": true, "household": household.iter().map(|m| m.id).collect::<Vec<_>>() }),
+        None,
+    )];
+    entries.extend(household.iter().filter(|m| m.id != id).map(|m| {
+        entry(
             &staff.caller,
-            "person_read",
-            Some(format!("person:{id}")),
-            json!({ "person_id": id, "console": true }),
-            // The household's names and birth dates are on the page too.
-            json!({ "found": true, "household": household.iter().map(|m| m.id).collect::<Vec<_>>() }),
+            "person_household_read",
+            Some(format!("person:{}", m.id)),
+            json!({ "shown_on_person": id, "console": true }),
+            json!({ "fields": ["branch", "name_kanji", "birth_date"] }),
             None,
-        )])
-        .await?;
+        )
+    }));
+    state.access_log.record(entries).await?;
     let today = today_tokyo();
     let rate = p.record.copay_rate.and_then(|r| u8::try_from(r).ok());
     let copay = copay::effective(p.record.birth_date, today, rate);

@@ -193,32 +193,60 @@ async fn run_import(
     };
     let actor = staff.caller.actor();
     let path = upload_path(&id, "csv")?;
-    Ok(state
-        .blocking(move |conn| {
-            let file = std::fs::File::open(&path)
-                .map_err(|_| ApiError::NotFound("the upload has expired; upload again".into()))?;
-            let mut sink = CollectIssues(Vec::new());
-            let ctx = ImportContext {
-                actor: &actor,
-                file_name: &file_name,
-                progress: &|_| {},
-            };
-            let summary = import::run(
-                conn,
-                kind,
-                &ctx,
-                keyring.as_deref(),
-                std::io::BufReader::new(file),
-                &mut sink,
-                check_only,
-            )
-            .map_err(|e| match e {
-                import::ImportError::Db(d) => ApiError::from(d),
-                import::ImportError::Read(m) => ApiError::Invalid(m),
-            })?;
-            Ok((summary, sink.0))
-        })
-        .await?)
+    let caller = staff.caller.clone();
+    let file_name_logged = file_name.clone();
+    // What the report reveals (persons already holding a number of the file) is logged as read;
+    // an applied import is logged in the transaction that stores it.
+    let entry_of = move |summary: &ImportSummary| {
+        entry(
+            &caller,
+            if check_only { "import_check" } else { "import" },
+            None,
+            json!({ "kind": kind.as_str(), "file_name": file_name_logged, "console": true }),
+            json!({ "import_id": summary.import_id, "rows": summary.rows_read,
+                    "applied": summary.applied && !check_only,
+                    "revealed_person_ids": summary.revealed_persons,
+                    "revealed_more": summary.revealed_more }),
+            None,
+        )
+    };
+    let import = move |conn: &mut diesel::PgConnection| {
+        let file = std::fs::File::open(&path)
+            .map_err(|_| ApiError::NotFound("the upload has expired; upload again".into()))?;
+        let mut sink = CollectIssues(Vec::new());
+        let ctx = ImportContext {
+            actor: &actor,
+            file_name: &file_name,
+            progress: &|_| {},
+        };
+        let summary = import::run(
+            conn,
+            kind,
+            &ctx,
+            keyring.as_deref(),
+            std::io::BufReader::new(file),
+            &mut sink,
+            check_only,
+        )
+        .map_err(|e| match e {
+            import::ImportError::Db(d) => ApiError::from(d),
+            import::ImportError::Read(m) => ApiError::Invalid(m),
+        })?;
+        Ok::<_, ApiError>((summary, sink.0))
+    };
+    if check_only {
+        let (summary, issues) = state.blocking(import).await?;
+        state.access_log.record(vec![entry_of(&summary)]).await?;
+        Ok((summary, issues))
+    } else {
+        Ok(state
+            .logged_change(move |conn| {
+                let (summary, issues) = import(conn)?;
+                let e = entry_of(&summary);
+                Ok(((summary, issues), vec![e]))
+            })
+            .await?)
+    }
 }
 
 /// Checks an uploaded file and shows the report; nothing is stored.
@@ -299,17 +327,6 @@ pub async fn imports_apply(
     )
     .await?;
     let _ = std::fs::remove_file(upload_path(&f.id, "csv")?);
-    state
-        .access_log
-        .record(vec![entry(
-            &staff.caller,
-            "import",
-            None,
-            json!({ "kind": f.kind, "file_name": f.file_name, "console": true }),
-            json!({ "import_id": summary.import_id, "rows": summary.rows_read, "applied": summary.applied }),
-            None,
-        )])
-        .await?;
     Ok(html_response(page(
         "取込結果",
         Some(&staff),
@@ -387,32 +404,61 @@ async fn run_due(
     let options = due_options(&on)?;
     let path = upload_path(&id, "csv")?;
     let actor = staff.caller.actor();
-    Ok(state
-        .blocking(move |conn| {
-            let file = std::fs::File::open(&path)
-                .map_err(|_| ApiError::NotFound("the upload has expired; upload again".into()))?;
-            let input = std::io::BufReader::new(file);
-            let r = if preview {
-                certificates::preview_due(conn, "status.csv", input, options, &actor)
-            } else {
-                certificates::issue_due(conn, "status.csv", input, options, &actor)
-            };
-            r.map_err(|e| match e {
-                certificates::DueError::File { file, errors } => ApiError::Invalid(
-                    errors
-                        .iter()
-                        .take(20)
-                        .map(|e| format!("{file}:{}: {}: {}", e.line, e.column, e.reason))
-                        .collect::<Vec<_>>()
-                        .join(" / "),
-                ),
-                certificates::DueError::Read { file, reason } => {
-                    ApiError::Invalid(format!("{file}: {reason}"))
-                }
-                certificates::DueError::Db(d) => ApiError::from(d),
-            })
+    let caller = staff.caller.clone();
+    let run = move |conn: &mut diesel::PgConnection| {
+        let file = std::fs::File::open(&path)
+            .map_err(|_| ApiError::NotFound("the upload has expired; upload again".into()))?;
+        let input = std::io::BufReader::new(file);
+        let r = if preview {
+            certificates::preview_due(conn, "status.csv", input, options, &actor)
+        } else {
+            certificates::issue_due(conn, "status.csv", input, options, &actor)
+        };
+        r.map_err(|e| match e {
+            certificates::DueError::File { file, errors } => ApiError::Invalid(
+                errors
+                    .iter()
+                    .take(20)
+                    .map(|e| format!("{file}:{}: {}: {}", e.line, e.column, e.reason))
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+            ),
+            certificates::DueError::Read { file, reason } => {
+                ApiError::Invalid(format!("{file}: {reason}"))
+            }
+            certificates::DueError::Db(d) => ApiError::from(d),
         })
-        .await?)
+    };
+    // The run issues certificates (personal data printed and mailed): it commits with its entry.
+    let entry_of = move |summary: &DueSummary| {
+        entry(
+            &caller,
+            if preview {
+                "certificates_issue_due_preview"
+            } else {
+                "certificates_issue_due"
+            },
+            None,
+            json!({ "on": on, "console": true }),
+            json!({ "issued": summary.certificate_ids.len(),
+                    "certificate_ids": summary.certificate_ids.iter().take(crate::access::LISTED_IDS).collect::<Vec<_>>(),
+                    "renewed": summary.renewed }),
+            None,
+        )
+    };
+    if preview {
+        let summary = state.blocking(run).await?;
+        state.access_log.record(vec![entry_of(&summary)]).await?;
+        Ok(summary)
+    } else {
+        Ok(state
+            .logged_change(move |conn| {
+                let summary = run(conn)?;
+                let e = entry_of(&summary);
+                Ok((summary, vec![e]))
+            })
+            .await?)
+    }
 }
 
 /// Shows what the run would issue for an uploaded status file; nothing is stored.
@@ -470,17 +516,6 @@ pub async fn due_run(
     state.font()?;
     let summary = run_due(&state, &staff, f.id.clone(), f.on.clone(), false).await?;
     let _ = std::fs::remove_file(upload_path(&f.id, "csv")?);
-    state
-        .access_log
-        .record(vec![entry(
-            &staff.caller,
-            "certificates_issue_due",
-            None,
-            json!({ "on": f.on, "console": true }),
-            json!({ "issued": summary.certificate_ids }),
-            None,
-        )])
-        .await?;
     if !summary.certificate_ids.is_empty() {
         let ids = summary.certificate_ids.clone();
         let printed = state

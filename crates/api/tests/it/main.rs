@@ -91,11 +91,7 @@ impl TestApp {
         let font = std::fs::read(&font_path).unwrap_or_else(|e| {
             panic!("the PDF font {font_path} is needed (scripts/test installs it): {e}")
         });
-        let state = web::Data::new(
-            AppState::new(config, Some(keyring))
-                .unwrap()
-                .with_font(font),
-        );
+        let state = web::Data::new(AppState::new(config, keyring).unwrap().with_font(font));
         TestApp {
             db,
             state,
@@ -104,8 +100,19 @@ impl TestApp {
         }
     }
 
+    /// A connection as the application role, which the service uses too.
     pub fn conn(&self) -> PgConnection {
         self.db.conn()
+    }
+
+    /// A connection as the server's administrator: an insider who can do anything.
+    pub fn admin_conn(&self) -> PgConnection {
+        self.db.admin_conn()
+    }
+
+    /// The keyring the service chains the access log with.
+    pub fn keyring(&self) -> Keyring {
+        Keyring::from_json(&self.keyring_json).unwrap()
     }
 
     pub fn token(&self, role: Role) -> &str {
