@@ -9,14 +9,32 @@ use shikaku_domain::Keyring;
 
 /// Where the registry database is; connecting is deferred so that commands without a database
 /// (`keys generate`, `fixtures generate`) work without one.
+///
+/// Two URLs: `DATABASE_URL` is the application role, which every everyday command uses; the
+/// owner's (`SHIKAKU_OWNER_DATABASE_URL`) is for `shikaku migrate` only. Without an owner URL
+/// migrations run as `DATABASE_URL` (a development database without roles).
 pub struct Database {
     url: Option<String>,
+    owner_url: Option<String>,
 }
 
 impl Database {
-    /// From `--database-url` / `DATABASE_URL`.
-    pub fn new(url: Option<String>) -> Self {
-        Database { url }
+    /// From `--database-url` / `DATABASE_URL` and `SHIKAKU_OWNER_DATABASE_URL`.
+    pub fn new(url: Option<String>, owner_url: Option<String>) -> Self {
+        Database { url, owner_url }
+    }
+
+    /// A connection as the owner, for migrations.
+    pub fn connect_owner(&self) -> anyhow::Result<PgConnection> {
+        match &self.owner_url {
+            Some(url) => Ok(shikaku_db::connect(url)?),
+            None => self.connect(),
+        }
+    }
+
+    /// Whether an owner URL is configured.
+    pub fn has_owner_url(&self) -> bool {
+        self.owner_url.is_some()
     }
 
     /// The URL, for components that open their own connections (the audit's stream).
@@ -132,4 +150,12 @@ pub fn load_font() -> anyhow::Result<Vec<u8>> {
              set {FONT_VAR} to a TrueType font with Japanese glyphs)"
         )
     })
+}
+
+/// The environment variable naming the access log's checkpoint file.
+pub const CHECKPOINT_VAR: &str = "SHIKAKU_CHECKPOINT_FILE";
+
+/// The access log's checkpoint file, when configured.
+pub fn checkpoint_file() -> Option<PathBuf> {
+    std::env::var_os(CHECKPOINT_VAR).map(PathBuf::from)
 }

@@ -4,6 +4,7 @@
 
 mod commands;
 mod config;
+mod logging;
 mod progress;
 
 use std::process::ExitCode;
@@ -19,9 +20,17 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(name = "shikaku", version, about)]
 struct Cli {
-    /// PostgreSQL URL of the registry database.
+    /// PostgreSQL URL of the registry database, as the application role.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
+    /// PostgreSQL URL as the owner of the tables, for `migrate` only (default: DATABASE_URL).
+    #[arg(
+        long,
+        env = "SHIKAKU_OWNER_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    owner_database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,6 +46,9 @@ enum Command {
         #[arg(long, conflicts_with = "status")]
         revert_all: bool,
     },
+    /// Database administration: the least-privilege roles.
+    #[command(subcommand)]
+    Db(commands::db::DbCommand),
     /// Maintain insurers (保険者).
     #[command(subcommand)]
     Insurers(commands::insurers::InsurersCommand),
@@ -65,7 +77,7 @@ enum Command {
     /// API bearer tokens.
     #[command(subcommand)]
     Token(commands::token::TokenCommand),
-    /// The hash-chained access log.
+    /// The access log: verify its chain and checkpoints, checkpoint it, read it.
     #[command(subcommand)]
     AccessLog(commands::access_log::AccessLogCommand),
     /// Synthetic data for tests, demos and benchmarks.
@@ -95,9 +107,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let db = config::Database::new(cli.database_url);
+    let db = config::Database::new(cli.database_url, cli.owner_database_url);
     match cli.command {
         Command::Migrate { status, revert_all } => commands::migrate::run(&db, status, revert_all),
+        Command::Db(cmd) => commands::db::run(cmd),
         Command::Insurers(cmd) => commands::insurers::run(&db, cmd),
         Command::Import(args) => commands::import::run(&db, args),
         Command::Export(cmd) => commands::export::run(&db, cmd),

@@ -9,13 +9,27 @@ use std::process::{Command, Output};
 use shikaku_db::testing::TestDb;
 use shikaku_domain::{InsurerNumber, MyNumber};
 
-fn shikaku(db: &TestDb, key_file: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shikaku"))
-        .args(args)
-        .env("DATABASE_URL", db.url())
+/// The binary as production runs it: the application role in `DATABASE_URL`, the owner's URL
+/// for migrations, the key file, and a checkpoint file beside the key file.
+fn command(db: &TestDb, key_file: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_shikaku"));
+    c.env("DATABASE_URL", db.url())
+        .env("SHIKAKU_OWNER_DATABASE_URL", db.owner_url())
+        .env("SHIKAKU_DB_ROLE_PREFIX", "shikaku_test")
         .env("SHIKAKU_KEY_FILE", key_file)
+        .env(
+            "SHIKAKU_CHECKPOINT_FILE",
+            key_file.with_file_name("checkpoints.jsonl"),
+        )
         .env_remove("SHIKAKU_KEYS")
-        .env("RUST_LOG", "info")
+        .env_remove("SHIKAKU_ALLOW_PRIVILEGED_ROLE")
+        .env("RUST_LOG", "info");
+    c
+}
+
+fn shikaku(db: &TestDb, key_file: &Path, args: &[&str]) -> Output {
+    command(db, key_file)
+        .args(args)
         .output()
         .expect("the binary runs")
 }
@@ -190,7 +204,14 @@ fn administrator_workflow() {
     let o = shikaku(
         &db,
         &keys,
-        &["export", "persons", "--out", export.to_str().unwrap()],
+        &[
+            "export",
+            "persons",
+            "--out",
+            export.to_str().unwrap(),
+            "--reason",
+            "yearly reconciliation with the employer",
+        ],
     );
     assert!(o.status.success(), "{}", text(&o));
     let o = shikaku(&db, &keys, &["import", "persons", export.to_str().unwrap()]);
@@ -205,7 +226,14 @@ fn administrator_workflow() {
     let o = shikaku(
         &db,
         &keys,
-        &["keys", "rotate", "--key-file", keys.to_str().unwrap()],
+        &[
+            "keys",
+            "rotate",
+            "--key-file",
+            keys.to_str().unwrap(),
+            "--reason",
+            "yearly rotation",
+        ],
     );
     assert!(o.status.success(), "{}", text(&o));
     assert!(
@@ -325,19 +353,26 @@ fn tokens_serve_and_the_access_log() {
     assert!(!o.status.success());
     assert!(text(&o).contains("unknown role"), "{}", text(&o));
 
-    // serve: answers over HTTP, then stops cleanly on SIGTERM.
+    // serve refuses to run as the owner of the tables (it could cut the access log).
     let port = free_port();
-    let server = Command::new(env!("CARGO_BIN_EXE_shikaku"))
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--workers",
-            "1",
-        ])
-        .env("DATABASE_URL", db.url())
-        .env("SHIKAKU_KEY_FILE", &keys)
-        .env_remove("SHIKAKU_KEYS")
+    let serve_args = [
+        "serve".to_string(),
+        "--bind".to_string(),
+        format!("127.0.0.1:{port}"),
+        "--workers".to_string(),
+        "1".to_string(),
+    ];
+    let o = command(&db, &keys)
+        .args(&serve_args)
+        .env("DATABASE_URL", db.owner_url())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("owner of the tables"), "{}", text(&o));
+
+    // serve as the application role: answers over HTTP, then stops cleanly on SIGTERM.
+    let mut server = command(&db, &keys)
+        .args(&serve_args)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -347,9 +382,19 @@ fn tokens_serve_and_the_access_log() {
             up = true;
             break;
         }
+        if server.try_wait().unwrap().is_some() {
+            break;
+        }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert!(up, "the server did not start");
+    if !up {
+        let _ = server.kill();
+        let out = server.wait_with_output().unwrap();
+        panic!(
+            "the server did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let query = format!(
         r#"{{"insurer_number":"{ins}","symbol":"S1","number":"77","branch":"00","birth_date":"1980-05-05","on":"2026-01-01"}}"#
     );
@@ -375,11 +420,16 @@ fn tokens_serve_and_the_access_log() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("stopped"));
 
-    // The answer is in the log, and the chain verifies.
+    // The answer is in the log, the server checkpointed the head at shutdown, and the chain
+    // verifies against it.
+    let checkpoints = keys.with_file_name("checkpoints.jsonl");
+    let cps = shikaku_db::access_log::checkpoint::read_file(&checkpoints).unwrap();
+    assert!(!cps.is_empty(), "no checkpoint at shutdown");
     let o = shikaku(&db, &keys, &["access-log", "verify"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
-        text(&o).contains("entries: 1") && text(&o).contains("chain intact"),
+        text(&o).contains("chain intact")
+            && text(&o).contains(&format!("newest at entry {}", cps.last().unwrap().seq)),
         "{}",
         text(&o)
     );
@@ -552,6 +602,8 @@ fn certificates_at_the_counter_and_by_the_monthly_run() {
         "2027-02-01",
         "--out",
         mailing.to_str().unwrap(),
+        "--reason",
+        "monthly ex-officio run",
     ];
     let o = shikaku(&db, &keys, &args);
     assert!(o.status.success(), "{}", text(&o));
@@ -591,8 +643,290 @@ fn certificates_at_the_counter_and_by_the_monthly_run() {
             "issue-due",
             "--status-file",
             status.to_str().unwrap(),
+            "--reason",
+            "monthly ex-officio run",
         ],
     );
     assert!(!o.status.success());
     assert!(text(&o).contains(":2: card_status:"), "{}", text(&o));
+}
+
+/// The access log's entries after `seq`, oldest first, as the application role reads them.
+fn entries_after(db: &TestDb, seq: i64) -> Vec<shikaku_db::access_log::StoredEntry> {
+    let mut all = shikaku_db::access_log::recent(&mut db.conn(), None, 10_000).unwrap();
+    all.retain(|e| e.seq > seq);
+    all.reverse();
+    all
+}
+
+fn head_seq(db: &TestDb) -> i64 {
+    shikaku_db::access_log::head(&mut db.conn())
+        .map(|(seq, _)| seq)
+        .unwrap_or(0)
+}
+
+#[test]
+fn every_command_that_reads_or_changes_personal_data_is_logged() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let o = shikaku(&db, &keys, args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        o
+    };
+    run(&["keys", "generate", "--out", keys.to_str().unwrap()]);
+    let ins = insurer();
+    run(&["insurers", "add", &ins, "--name", "テスト組合"]);
+    std::fs::write(
+        path("persons.csv"),
+        format!(
+            "{PERSONS_HEADER}\n\
+             {ins},S1,77,00,insured,試験　太郎,シケン　タロウ,1980-05-05,1,1000001,東京都千代田区千代田1番1号,2020-04-01,,,\n"
+        ),
+    )
+    .unwrap();
+    let number = my_number("12345678901");
+    std::fs::write(
+        path("linkages.csv"),
+        format!(
+            "insurer_number,symbol,number,branch,my_number,source,linked_on\n\
+             {ins},S1,77,00,{number},employer,2020-05-01\n"
+        ),
+    )
+    .unwrap();
+    // The register knows the number under another name: an identity finding.
+    std::fs::write(
+        path("residents.csv"),
+        format!(
+            "my_number,name_kanji,name_kana,birth_date,sex,address,status\n\
+             {number},別人　次郎,ベツジン　ジロウ,1990-01-01,1,東京都千代田区千代田1番1号,active\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        path("card_status.csv"),
+        format!("insurer_number,symbol,number,branch,card_status\n{ins},S1,77,00,unregistered\n"),
+    )
+    .unwrap();
+    let taro = format!("{ins}:S1:77:00");
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let actor = format!("cli:{user}");
+
+    // Bulk exports refuse to run without a reason, and write nothing.
+    let o = shikaku(&db, &keys, &["export", "persons", "--out", &path("x.csv")]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--reason"), "{}", text(&o));
+    assert!(!dir.path().join("x.csv").exists());
+
+    // (command, the actions it must log in order, whether they name the person)
+    let steps: Vec<(Vec<String>, Vec<&str>, bool)> = vec![
+        (
+            vec!["import".into(), "persons".into(), path("persons.csv")],
+            vec!["import"],
+            false,
+        ),
+        (
+            vec!["import".into(), "linkages".into(), path("linkages.csv")],
+            vec!["import"],
+            false,
+        ),
+        (
+            vec!["import".into(), "residents".into(), path("residents.csv")],
+            vec!["import"],
+            false,
+        ),
+        (
+            vec![
+                "audit".into(),
+                "run".into(),
+                "--on".into(),
+                "2026-12-01".into(),
+            ],
+            vec!["audit_run_start", "audit_run"],
+            false,
+        ),
+        (
+            vec!["findings".into(), "list".into()],
+            vec!["findings_list"],
+            true,
+        ),
+        (
+            vec!["findings".into(), "show".into(), "1".into()],
+            vec!["finding_read"],
+            true,
+        ),
+        (
+            vec!["linkages".into(), "show".into(), "1".into()],
+            vec!["linkage_read"],
+            true,
+        ),
+        (
+            vec![
+                "audit".into(),
+                "export".into(),
+                "--out".into(),
+                path("findings.csv"),
+                "--reason".into(),
+                "quarterly report to the privacy officer".into(),
+            ],
+            vec!["export_findings", "export_findings_done"],
+            false,
+        ),
+        (
+            vec![
+                "export".into(),
+                "persons".into(),
+                "--out".into(),
+                path("export.csv"),
+                "--reason".into(),
+                "reconciliation with the employer".into(),
+            ],
+            vec!["export_persons", "export_persons_done"],
+            false,
+        ),
+        (
+            vec![
+                "certificates".into(),
+                "issue".into(),
+                taro.clone(),
+                "--on".into(),
+                "2026-12-01".into(),
+            ],
+            vec!["certificate_issue"],
+            true,
+        ),
+        (
+            vec!["certificates".into(), "list".into(), taro.clone()],
+            vec!["certificate_list"],
+            true,
+        ),
+        (
+            vec!["certificates".into(), "show".into(), "1".into()],
+            vec!["certificate_read"],
+            true,
+        ),
+        (
+            vec![
+                "certificates".into(),
+                "print".into(),
+                "1".into(),
+                "--out".into(),
+                path("c.pdf"),
+            ],
+            vec!["certificate_print"],
+            true,
+        ),
+        (
+            vec![
+                "certificates".into(),
+                "notice".into(),
+                taro.clone(),
+                "--out".into(),
+                path("n.pdf"),
+            ],
+            vec!["notice_print"],
+            true,
+        ),
+        (
+            vec![
+                "certificates".into(),
+                "issue-due".into(),
+                "--status-file".into(),
+                path("card_status.csv"),
+                "--on".into(),
+                "2026-12-01".into(),
+                "--out".into(),
+                path("mailing.pdf"),
+                "--reason".into(),
+                "monthly ex-officio run".into(),
+            ],
+            vec!["certificates_issue_due"],
+            false,
+        ),
+        (
+            vec![
+                "keys".into(),
+                "reseal".into(),
+                "--reason".into(),
+                "finish the rotation".into(),
+            ],
+            vec!["keys_reseal_start", "keys_reseal"],
+            false,
+        ),
+        (
+            vec!["access-log".into(), "show".into()],
+            vec!["access_log_read"],
+            false,
+        ),
+    ];
+    let mut person = None;
+    for (args, actions, names_person) in steps {
+        let before = head_seq(&db);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(&args);
+        assert!(!text(&o).contains(&number), "{args:?} printed a number");
+        let new = entries_after(&db, before);
+        let got: Vec<&str> = new.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(got, actions, "{args:?}");
+        for e in &new {
+            assert_eq!(e.actor, actor, "{args:?}");
+            assert_eq!(e.role, "cli");
+            assert!(!e.request.to_string().contains(&number));
+            assert!(!e.response.to_string().contains(&number));
+        }
+        if names_person {
+            let named = new
+                .iter()
+                .find_map(|e| {
+                    e.subject.clone().or_else(|| {
+                        e.response["person_ids"][0]
+                            .as_i64()
+                            .map(|id| format!("person:{id}"))
+                    })
+                })
+                .unwrap_or_else(|| panic!("{args:?} named no person: {new:?}"));
+            let person = person.get_or_insert(named.clone());
+            assert_eq!(*person, named, "{args:?}");
+        }
+        if actions
+            .iter()
+            .any(|a| a.starts_with("export") || a.contains("issue_due") || a.contains("reseal"))
+        {
+            assert!(
+                new.iter()
+                    .any(|e| e.reason.as_deref().is_some_and(|r| !r.is_empty())),
+                "{args:?} did not record its reason"
+            );
+        }
+    }
+
+    // Checkpoint, then an insider (the owner) cuts the newest entry with the triggers off:
+    // `verify` on a copy of the checkpoint file names the first missing entry.
+    run(&["access-log", "checkpoint"]);
+    let head = head_seq(&db);
+    let copy = path("auditor-copy.jsonl");
+    std::fs::copy(keys.with_file_name("checkpoints.jsonl"), &copy).unwrap();
+    let o = run(&["access-log", "verify", "--checkpoints", &copy]);
+    assert!(text(&o).contains("chain intact"), "{}", text(&o));
+    use diesel::connection::SimpleConnection;
+    db.owner_conn()
+        .batch_execute(&format!(
+            "ALTER TABLE access_log DISABLE TRIGGER USER;
+             DELETE FROM access_log WHERE seq = {head};
+             ALTER TABLE access_log ENABLE TRIGGER USER;"
+        ))
+        .unwrap();
+    let o = shikaku(
+        &db,
+        &keys,
+        &["access-log", "verify", "--checkpoints", &copy],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("chain BROKEN from entry {head}")),
+        "{}",
+        text(&o)
+    );
 }

@@ -10,7 +10,8 @@ use shikaku_audit::runner::{self, RunOptions};
 use shikaku_audit::AuditContext;
 use shikaku_db::findings::export::export_findings;
 
-use crate::config::Database;
+use crate::config::{load_keyring, Database};
+use crate::logging;
 use crate::progress::Progress;
 
 /// Environment variable naming an extra kanji-variant table (one group per line).
@@ -36,6 +37,9 @@ pub enum AuditCommand {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
+        /// Why the findings leave the system (recorded in the access log).
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -55,6 +59,21 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             if threads == Some(0) {
                 bail!("--threads must be at least 1");
             }
+            // The run reads every linked person's five items: logged before it starts, and with
+            // its counts when it is done.
+            let (keyring, _) = load_keyring()?;
+            let mut log_conn = db.connect()?;
+            logging::record(
+                &mut log_conn,
+                &keyring,
+                &[logging::entry(
+                    "audit_run_start",
+                    None,
+                    serde_json::json!({ "on": ctx.run_date, "threads": threads }),
+                    serde_json::Value::Null,
+                    None,
+                )],
+            )?;
             let progress = Progress::new("audit", 0);
             let report = |done: u64, total: u64| progress.set_items(done, total);
             let actor = super::actor("audit");
@@ -69,6 +88,18 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                 },
             )?;
             progress.finish();
+            logging::record(
+                &mut log_conn,
+                &keyring,
+                &[logging::entry(
+                    "audit_run",
+                    None,
+                    serde_json::json!({ "on": ctx.run_date, "run_id": summary.run_id }),
+                    serde_json::json!({ "linkages_checked": summary.linkages_checked,
+                                        "detected": summary.detected() }),
+                    None,
+                )],
+            )?;
             if json {
                 println!(
                     "{}",
@@ -114,11 +145,37 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                 summary.timings.write.as_secs_f64()
             );
         }
-        AuditCommand::Export { out } => {
+        AuditCommand::Export { out, reason } => {
+            shikaku_db::check_reason(&reason)?;
+            let (keyring, _) = load_keyring()?;
             let mut conn = db.connect()?;
+            let request =
+                serde_json::json!({ "export": "findings", "out": out.display().to_string() });
+            logging::record(
+                &mut conn,
+                &keyring,
+                &[logging::entry(
+                    "export_findings",
+                    None,
+                    request.clone(),
+                    serde_json::Value::Null,
+                    Some(&reason),
+                )],
+            )?;
             let file = std::fs::File::create(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
             let n = export_findings(&mut conn, BufWriter::new(file))?;
+            logging::record(
+                &mut conn,
+                &keyring,
+                &[logging::entry(
+                    "export_findings_done",
+                    None,
+                    request,
+                    serde_json::json!({ "rows": n }),
+                    Some(&reason),
+                )],
+            )?;
             eprintln!("wrote {n} findings to {}", out.display());
         }
     }

@@ -7,7 +7,9 @@ use shikaku_db::certificates::{self, CertificateView, IssueOptions};
 use shikaku_domain::CertificateKind;
 use shikaku_domain::PersonKey;
 
-use crate::config::Database;
+use crate::config::{load_keyring, Database};
+use crate::logging;
+use diesel::Connection;
 
 /// Certificate commands.
 #[derive(Debug, Subcommand)]
@@ -85,6 +87,9 @@ pub enum CertificatesCommand {
         /// Write every new certificate to this PDF (A4 with cut marks) for mailing.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// Why the run is made (recorded in the access log with what it issued).
+        #[arg(long)]
+        reason: String,
     },
     /// Write a certificate as PDF: a card-size page, or an A4 sheet with cut marks.
     Print {
@@ -184,19 +189,52 @@ fn key(s: &str) -> anyhow::Result<PersonKey> {
         .map_err(|e| anyhow::anyhow!("{s:?} is not a person key 保険者番号:記号:番号:枝番 ({e})"))
 }
 
-/// Runs a certificates command.
+/// The access-log entry of `action` on `cert`.
+fn cert_entry(
+    action: &str,
+    c: &CertificateView,
+    reason: Option<&str>,
+) -> shikaku_db::access_log::NewEntry {
+    logging::entry(
+        action,
+        Some(format!("person:{}", c.person_id)),
+        serde_json::json!({ "certificate_id": c.id }),
+        serde_json::json!({ "number": c.number, "status": c.status }),
+        reason,
+    )
+}
+
+/// Runs a certificates command. Every command reads or changes a person's certificate and is
+/// logged; a change commits with its entry.
 pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
+    let (keyring, _) = load_keyring()?;
     let mut conn = db.connect()?;
     let actor = super::actor("user");
+    // A change and its entry, in one transaction.
+    let mut change =
+        |action: &str,
+         reason: Option<&str>,
+         f: &dyn Fn(&mut diesel::PgConnection) -> Result<CertificateView, shikaku_db::DbError>|
+         -> anyhow::Result<CertificateView> {
+            conn.transaction(|conn| {
+                let c = f(conn)?;
+                logging::record(conn, &keyring, &[cert_entry(action, &c, reason)])?;
+                anyhow::Ok(c)
+            })
+        };
     match cmd {
         CertificatesCommand::Issue {
             person,
             kind,
             options,
         } => {
-            let id = certificates::person_id(&mut conn, &key(&person)?)?;
+            let key = key(&person)?;
             let on = options.on.unwrap_or_else(super::today_tokyo);
-            let c = certificates::issue(&mut conn, id, kind, on, &options.options(), &actor)?;
+            let opts = options.options();
+            let c = change("certificate_issue", None, &|conn| {
+                let id = certificates::person_id(conn, &key)?;
+                certificates::issue(conn, id, kind, on, &opts, &actor)
+            })?;
             print(&c, options.json);
         }
         CertificatesCommand::Reissue {
@@ -205,21 +243,38 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
             options,
         } => {
             let on = options.on.unwrap_or_else(super::today_tokyo);
-            let c = certificates::reissue(&mut conn, id, on, &options.options(), &reason, &actor)?;
+            let opts = options.options();
+            let c = change("certificate_reissue", Some(&reason), &|conn| {
+                certificates::reissue(conn, id, on, &opts, &reason, &actor)
+            })?;
             print(&c, options.json);
         }
         CertificatesCommand::Revoke { id, reason, json } => {
-            print(&certificates::revoke(&mut conn, id, &reason, &actor)?, json);
+            let c = change("certificate_revoke", Some(&reason), &|conn| {
+                certificates::revoke(conn, id, &reason, &actor)
+            })?;
+            print(&c, json);
         }
         CertificatesCommand::Returned { id, reason, json } => {
-            print(
-                &certificates::returned(&mut conn, id, &reason, &actor)?,
-                json,
-            );
+            let c = change("certificate_returned", Some(&reason), &|conn| {
+                certificates::returned(conn, id, &reason, &actor)
+            })?;
+            print(&c, json);
         }
         CertificatesCommand::List { person, json } => {
             let id = certificates::person_id(&mut conn, &key(&person)?)?;
             let list = certificates::of_person(&mut conn, id)?;
+            logging::record(
+                &mut conn,
+                &keyring,
+                &[logging::entry(
+                    "certificate_list",
+                    Some(format!("person:{id}")),
+                    serde_json::json!({ "person_id": id }),
+                    serde_json::json!({ "certificates": list.len() }),
+                    None,
+                )],
+            )?;
             if json {
                 println!(
                     "{}",
@@ -238,7 +293,9 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
             koki_until,
             json,
             out,
+            reason,
         } => {
+            shikaku_db::check_reason(&reason)?;
             let name = status_file.display().to_string();
             let input = std::fs::File::open(&status_file)
                 .map_err(|e| anyhow::anyhow!("cannot open {name}: {e}"))?;
@@ -247,13 +304,35 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
                 renew_within_days,
                 koki_until,
             };
-            let summary = match certificates::issue_due(
-                &mut conn,
-                &name,
-                std::io::BufReader::new(input),
-                options,
-                &super::actor("batch"),
-            ) {
+            // The run and its entry commit together: certificates issued are personal data
+            // printed and mailed.
+            let run = conn.transaction(|conn| {
+                let summary = certificates::issue_due(
+                    conn,
+                    &name,
+                    std::io::BufReader::new(input),
+                    options,
+                    &super::actor("batch"),
+                )?;
+                shikaku_db::access_log::append(
+                    conn,
+                    &keyring,
+                    &[logging::entry(
+                        "certificates_issue_due",
+                        None,
+                        serde_json::json!({ "status_file": name, "on": options.on,
+                                            "mailing_pdf": out.as_ref().map(|o| o.display().to_string()) }),
+                        serde_json::json!({ "issued": summary.certificate_ids.len(),
+                                            "renewed": summary.renewed,
+                                            "certificate_ids": summary.certificate_ids.iter()
+                                                .take(shikaku_db::access_log::LISTED_IDS)
+                                                .collect::<Vec<_>>() }),
+                        Some(&reason),
+                    )],
+                )?;
+                Ok::<_, certificates::DueError>(summary)
+            });
+            let summary = match run {
                 Ok(s) => s,
                 Err(certificates::DueError::File { file, errors }) => {
                     for e in errors.iter().take(20) {
@@ -314,6 +393,11 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
             let layout = shikaku_print::Layout::parse(&layout)
                 .ok_or_else(|| anyhow::anyhow!("--layout must be card or a4"))?;
             let cert = certificates::printable(&mut conn, id)?;
+            logging::record(
+                &mut conn,
+                &keyring,
+                &[cert_entry("certificate_print", &cert, None)],
+            )?;
             let pdf = shikaku_print::certificates_pdf(
                 &crate::config::load_font()?,
                 std::slice::from_ref(&cert.printed),
@@ -327,6 +411,17 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
             let id = certificates::person_id(&mut conn, &key(&person)?)?;
             let on = on.unwrap_or_else(super::today_tokyo);
             let n = certificates::notice_data(&mut conn, id, on)?;
+            logging::record(
+                &mut conn,
+                &keyring,
+                &[logging::entry(
+                    "notice_print",
+                    Some(format!("person:{id}")),
+                    serde_json::json!({ "person_id": id, "on": on }),
+                    serde_json::json!({ "my_number_last4": n.my_number_last4 }),
+                    None,
+                )],
+            )?;
             let rate = shikaku_domain::copay::effective(
                 n.person.birth_date,
                 on,
@@ -352,6 +447,11 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
         }
         CertificatesCommand::Show { id } => {
             let c = certificates::get(&mut conn, id)?;
+            logging::record(
+                &mut conn,
+                &keyring,
+                &[cert_entry("certificate_read", &c, None)],
+            )?;
             print(&c, false);
             println!("printed: {}", serde_json::to_string_pretty(&c.printed)?);
             for e in certificates::events(&mut conn, id)? {

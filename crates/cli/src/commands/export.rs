@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 
-use crate::config::Database;
+use crate::config::{load_keyring, Database};
+use crate::logging;
 
 /// What to export.
 #[derive(Debug, Subcommand)]
@@ -17,19 +18,49 @@ pub enum ExportCommand {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
+        /// Why the whole registry leaves the system (recorded in the access log).
+        #[arg(long)]
+        reason: String,
     },
 }
 
 /// Runs an export.
 pub fn run(db: &Database, cmd: ExportCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        ExportCommand::Persons { out } => {
+        ExportCommand::Persons { out, reason } => {
+            shikaku_db::check_reason(&reason)?;
+            let (keyring, _) = load_keyring()?;
             let mut conn = db.connect()?;
+            // Logged before a byte is written: an export that fails half-way has still read.
+            let request =
+                serde_json::json!({ "export": "persons", "out": out.display().to_string() });
+            logging::record(
+                &mut conn,
+                &keyring,
+                &[logging::entry(
+                    "export_persons",
+                    None,
+                    request.clone(),
+                    serde_json::Value::Null,
+                    Some(&reason),
+                )],
+            )?;
             let file = std::fs::File::create(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
             let rows = shikaku_db::export::export_persons(
                 &mut conn,
                 BufWriter::with_capacity(1 << 20, file),
+            )?;
+            logging::record(
+                &mut conn,
+                &keyring,
+                &[logging::entry(
+                    "export_persons_done",
+                    None,
+                    request,
+                    serde_json::json!({ "rows": rows }),
+                    Some(&reason),
+                )],
             )?;
             eprintln!("wrote {rows} rows to {}", out.display());
         }

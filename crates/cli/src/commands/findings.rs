@@ -7,7 +7,8 @@ use shikaku_db::findings::{self, Filter};
 use shikaku_domain::finding::{FindingKind, FindingStatus, ReviewAction, Severity};
 use shikaku_domain::LinkageStatus;
 
-use crate::config::Database;
+use crate::config::{load_keyring, Database};
+use crate::logging;
 
 /// Review commands.
 #[derive(Debug, Subcommand)]
@@ -61,6 +62,7 @@ pub enum FindingsCommand {
 
 /// Runs a findings subcommand.
 pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
+    let (keyring, _) = load_keyring()?;
     let mut conn = db.connect()?;
     match cmd {
         FindingsCommand::List {
@@ -77,15 +79,27 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
                     anyhow::anyhow!("--status must be open, confirmed, dismissed, resolved or any")
                 })?),
             };
-            let rows = findings::list(
+            let filter = Filter {
+                status,
+                kind,
+                severity,
+                run_id: run,
+                limit,
+            };
+            let rows = findings::list(&mut conn, &filter)?;
+            let (subject, shown) = logging::persons(rows.iter().map(|f| f.person_id));
+            logging::record(
                 &mut conn,
-                &Filter {
-                    status,
-                    kind,
-                    severity,
-                    run_id: run,
-                    limit,
-                },
+                &keyring,
+                &[logging::entry(
+                    "findings_list",
+                    subject,
+                    serde_json::json!({ "status": filter.status, "kind": filter.kind,
+                                        "severity": filter.severity, "run": filter.run_id,
+                                        "limit": filter.limit }),
+                    shown,
+                    None,
+                )],
             )?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -114,6 +128,17 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
         }
         FindingsCommand::Show { id, json } => {
             let detail = findings::show(&mut conn, id)?;
+            logging::record(
+                &mut conn,
+                &keyring,
+                &[logging::entry(
+                    "finding_read",
+                    Some(format!("person:{}", detail.finding.person_id)),
+                    serde_json::json!({ "finding_id": id }),
+                    serde_json::json!({ "status": detail.finding.status }),
+                    None,
+                )],
+            )?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&detail)?);
             } else {
@@ -147,25 +172,39 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         FindingsCommand::Confirm { id, reason } => {
-            let f = findings::review(
-                &mut conn,
-                id,
-                ReviewAction::Confirm,
-                &reason,
-                &super::actor("user"),
-            )?;
+            let f = review(&mut conn, &keyring, id, ReviewAction::Confirm, &reason)?;
             println!("finding {} is {}", f.id, f.status);
         }
         FindingsCommand::Dismiss { id, reason } => {
-            let f = findings::review(
-                &mut conn,
-                id,
-                ReviewAction::Dismiss,
-                &reason,
-                &super::actor("user"),
-            )?;
+            let f = review(&mut conn, &keyring, id, ReviewAction::Dismiss, &reason)?;
             println!("finding {} is {}", f.id, f.status);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A verdict and its access-log entry, in one transaction.
+fn review(
+    conn: &mut diesel::PgConnection,
+    keyring: &shikaku_domain::Keyring,
+    id: i64,
+    action: ReviewAction,
+    reason: &str,
+) -> anyhow::Result<findings::StoredFinding> {
+    use diesel::Connection;
+    conn.transaction(|conn| {
+        let f = findings::review(conn, id, action, reason, &super::actor("user"))?;
+        logging::record(
+            conn,
+            keyring,
+            &[logging::entry(
+                &format!("finding_{action}"),
+                Some(format!("person:{}", f.person_id)),
+                serde_json::json!({ "finding_id": id }),
+                serde_json::json!({ "status": f.status }),
+                Some(reason),
+            )],
+        )?;
+        Ok(f)
+    })
 }

@@ -11,7 +11,9 @@ use shikaku_db::import::{self, ImportContext, ImportSummary, Issue, IssueSink};
 use shikaku_domain::FileKind;
 
 use crate::config::{load_keyring, Database};
+use crate::logging;
 use crate::progress::Progress;
+use diesel::Connection;
 
 /// Arguments of `shikaku import`.
 #[derive(Debug, Args)]
@@ -72,12 +74,9 @@ pub fn run(db: &Database, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let file = File::open(&args.file).with_context(|| format!("cannot open {shown_name}"))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let input = BufReader::with_capacity(1 << 20, file);
-    // Loaded before anything is read, so a missing key fails fast.
-    let keyring = if args.kind.needs_keys() {
-        Some(load_keyring()?.0)
-    } else {
-        None
-    };
+    // Loaded before anything is read, so a missing key fails fast (every import is logged,
+    // which takes the key file's log key).
+    let (keyring, _) = load_keyring()?;
     let mut conn = db.connect()?;
 
     let report = match &args.report {
@@ -104,15 +103,35 @@ pub fn run(db: &Database, args: ImportArgs) -> anyhow::Result<ExitCode> {
         progress: &set_progress,
     };
     let started = std::time::Instant::now();
-    let summary = import::run(
-        &mut conn,
-        args.kind,
-        &ctx,
-        keyring.as_ref(),
-        input,
-        &mut sink,
-        false,
-    )?;
+    // The import and its access-log entry commit together; a rejected file is logged too,
+    // since its report can reveal who already holds a number.
+    let kind = args.kind;
+    let summary = conn.transaction(|conn| {
+        let summary = import::run(
+            conn,
+            kind,
+            &ctx,
+            kind.needs_keys().then_some(&keyring),
+            input,
+            &mut sink,
+            false,
+        )?;
+        logging::record(
+            conn,
+            &keyring,
+            &[logging::entry(
+                "import",
+                None,
+                serde_json::json!({ "kind": kind.as_str(), "file": shown_name }),
+                serde_json::json!({ "import_id": summary.import_id, "rows": summary.rows_read,
+                                    "applied": summary.applied, "errors": summary.errors,
+                                    "revealed_person_ids": summary.revealed_persons,
+                                    "revealed_more": summary.revealed_more }),
+                None,
+            )],
+        )?;
+        anyhow::Ok(summary)
+    })?;
     progress.finish();
     if let Some(mut w) = sink.report.take() {
         w.flush()?;

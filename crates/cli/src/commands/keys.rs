@@ -1,4 +1,5 @@
-//! `shikaku keys generate|rotate|reseal`: the keys that protect stored My Numbers.
+//! `shikaku keys generate|rotate|reseal`: the keys that protect stored My Numbers and the
+//! access log.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +9,7 @@ use clap::Subcommand;
 use shikaku_domain::Keyring;
 
 use crate::config::{load_keyring, read_key_file, write_key_file, Database, KEY_FILE_VAR};
+use crate::logging;
 
 /// Key management.
 #[derive(Debug, Subcommand)]
@@ -18,15 +20,32 @@ pub enum KeysCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Add a new encryption key to the key file, make it current, and re-seal every stored
-    /// number with it. Old keys stay in the file so that nothing becomes unreadable.
+    /// Add a new key to the key file and make it current; old keys stay so that nothing
+    /// becomes unreadable or unverifiable. Without flags: a new My Number encryption key, and
+    /// every stored number re-sealed with it. With --log-key or --signing-key: a new access-log
+    /// chain key or checkpoint signing key (a key file from before the access log was keyed
+    /// gets its first ones this way).
     Rotate {
         /// The key file (default: $SHIKAKU_KEY_FILE).
         #[arg(long)]
         key_file: Option<PathBuf>,
+        /// Rotate the access log's chain key instead of the encryption key.
+        #[arg(long)]
+        log_key: bool,
+        /// Rotate the checkpoint signing key instead of the encryption key.
+        #[arg(long)]
+        signing_key: bool,
+        /// Why the numbers are decrypted and re-sealed (recorded in the access log).
+        #[arg(long, required_unless_present_any = ["log_key", "signing_key"])]
+        reason: Option<String>,
     },
-    /// Re-seal numbers still sealed with an older key (finishes an interrupted rotation).
-    Reseal,
+    /// Re-seal numbers still sealed with an older key (finishes an interrupted rotation). Every
+    /// number is decrypted on the way, so a reason is required and logged.
+    Reseal {
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// Runs a keys subcommand.
@@ -36,12 +55,37 @@ pub fn run(db: &Database, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             write_key_file(&out, &Keyring::generate(), false)?;
             eprintln!("wrote a new key file {} (mode 0600)", out.display());
         }
-        KeysCommand::Rotate { key_file } => {
+        KeysCommand::Rotate {
+            key_file,
+            log_key,
+            signing_key,
+            reason,
+        } => {
             let path = match key_file.or_else(|| std::env::var(KEY_FILE_VAR).ok().map(Into::into)) {
                 Some(p) => p,
                 None => bail!("name the key file with --key-file or SHIKAKU_KEY_FILE"),
             };
             let mut keyring = read_key_file(&path)?;
+            if log_key || signing_key {
+                // Nothing stored changes: new entries and checkpoints use the new keys, old ones
+                // keep verifying with the old keys, which stay in the file.
+                if log_key {
+                    let id = keyring.rotate_log_key();
+                    eprintln!(
+                        "key file {}: access-log key {id} is current",
+                        path.display()
+                    );
+                }
+                if signing_key {
+                    let id = keyring.rotate_signing_key();
+                    eprintln!("key file {}: signing key {id} is current", path.display());
+                }
+                write_key_file(&path, &keyring, true)
+                    .with_context(|| format!("cannot update {}", path.display()))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let reason = reason.unwrap_or_default();
+            shikaku_db::check_reason(&reason)?;
             // Connect before touching the file, so a bad URL does not leave a rotated file
             // with nothing re-sealed.
             let mut conn = db.connect()?;
@@ -52,13 +96,14 @@ pub fn run(db: &Database, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
                 "key file {}: key {id} added and made current",
                 path.display()
             );
-            let moved = shikaku_db::keys::reseal(&mut conn, &keyring)?;
+            let moved = reseal(&mut conn, &keyring, &reason)?;
             eprintln!("re-sealed {moved} numbers with key {id}");
         }
-        KeysCommand::Reseal => {
+        KeysCommand::Reseal { reason } => {
+            shikaku_db::check_reason(&reason)?;
             let (keyring, _) = load_keyring()?;
             let mut conn = db.connect()?;
-            let moved = shikaku_db::keys::reseal(&mut conn, &keyring)?;
+            let moved = reseal(&mut conn, &keyring, &reason)?;
             eprintln!(
                 "re-sealed {moved} numbers with key {}",
                 keyring.current_key_id()
@@ -66,4 +111,34 @@ pub fn run(db: &Database, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Re-seals every number under an older key, logged before the first number is decrypted (and
+/// again with the count once done): a re-seal reads every number in the registry.
+fn reseal(conn: &mut diesel::PgConnection, keyring: &Keyring, reason: &str) -> anyhow::Result<u64> {
+    let request = serde_json::json!({ "to_key": keyring.current_key_id() });
+    logging::record(
+        conn,
+        keyring,
+        &[logging::entry(
+            "keys_reseal_start",
+            None,
+            request.clone(),
+            serde_json::Value::Null,
+            Some(reason),
+        )],
+    )?;
+    let moved = shikaku_db::keys::reseal(conn, keyring)?;
+    logging::record(
+        conn,
+        keyring,
+        &[logging::entry(
+            "keys_reseal",
+            None,
+            request,
+            serde_json::json!({ "resealed": moved }),
+            Some(reason),
+        )],
+    )?;
+    Ok(moved)
 }

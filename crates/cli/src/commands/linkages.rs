@@ -10,6 +10,8 @@ use shikaku_domain::records::LinkageSource;
 use shikaku_domain::MyNumber;
 
 use crate::config::{load_keyring, Database};
+use crate::logging;
+use diesel::Connection;
 
 /// Linkage commands.
 #[derive(Debug, Subcommand)]
@@ -71,28 +73,64 @@ fn print(l: &LinkageView) {
     );
 }
 
-/// Runs a linkages subcommand.
+/// Runs a linkages subcommand. Each one reads a person's linkage and is logged; each change
+/// commits with its entry.
 pub fn run(db: &Database, cmd: LinkagesCommand) -> anyhow::Result<ExitCode> {
-    match cmd {
-        LinkagesCommand::Show { id } => print(&linkages::get(&mut db.connect()?, id)?),
-        LinkagesCommand::Suspend { id, reason } => {
-            print(&linkages::suspend(
-                &mut db.connect()?,
-                id,
-                &reason,
-                &super::actor("user"),
-            )?);
+    let (keyring, _) = load_keyring()?;
+    let mut conn = db.connect()?;
+    let actor = super::actor("user");
+    let log = |conn: &mut diesel::PgConnection,
+               action: &str,
+               view: &LinkageView,
+               request: serde_json::Value,
+               reason: Option<&str>| {
+        logging::record(
+            conn,
+            &keyring,
+            &[logging::entry(
+                action,
+                Some(format!("person:{}", view.person_id)),
+                request,
+                serde_json::json!({ "status": view.status, "linkage_id": view.id }),
+                reason,
+            )],
+        )
+    };
+    let view = match cmd {
+        LinkagesCommand::Show { id } => {
+            let v = linkages::get(&mut conn, id)?;
+            log(
+                &mut conn,
+                "linkage_read",
+                &v,
+                serde_json::json!({ "linkage_id": id }),
+                None,
+            )?;
+            v
         }
-        LinkagesCommand::ConfirmIdentity { id, reason } => {
-            print(&linkages::confirm_identity(
-                &mut db.connect()?,
-                id,
-                &reason,
-                &super::actor("user"),
-            )?);
-        }
+        LinkagesCommand::Suspend { id, reason } => conn.transaction(|conn| {
+            let v = linkages::suspend(conn, id, &reason, &actor)?;
+            log(
+                conn,
+                "linkage_suspend",
+                &v,
+                serde_json::json!({ "linkage_id": id }),
+                Some(&reason),
+            )?;
+            anyhow::Ok(v)
+        })?,
+        LinkagesCommand::ConfirmIdentity { id, reason } => conn.transaction(|conn| {
+            let v = linkages::confirm_identity(conn, id, &reason, &actor)?;
+            log(
+                conn,
+                "linkage_confirm_identity",
+                &v,
+                serde_json::json!({ "linkage_id": id }),
+                Some(&reason),
+            )?;
+            anyhow::Ok(v)
+        })?,
         LinkagesCommand::Correct { id, reason, source } => {
-            let (keyring, _) = load_keyring()?;
             let mut line = zeroize::Zeroizing::new(String::new());
             std::io::stdin()
                 .lock()
@@ -100,18 +138,21 @@ pub fn run(db: &Database, cmd: LinkagesCommand) -> anyhow::Result<ExitCode> {
                 .context("cannot read the number from standard input")?;
             let number = MyNumber::parse(line.trim())
                 .context("the number on standard input is not a valid My Number")?;
-            let new = linkages::correct(
-                &mut db.connect()?,
-                &keyring,
-                id,
-                &number,
-                source,
-                &reason,
-                &super::actor("user"),
-            )?;
+            let new = conn.transaction(|conn| {
+                let v = linkages::correct(conn, &keyring, id, &number, source, &reason, &actor)?;
+                log(
+                    conn,
+                    "linkage_correct",
+                    &v,
+                    serde_json::json!({ "linkage_id": id, "my_number_last4": number.last4() }),
+                    Some(&reason),
+                )?;
+                anyhow::Ok(v)
+            })?;
             println!("linkage {id} revoked");
-            print(&new);
+            new
         }
-    }
+    };
+    print(&view);
     Ok(ExitCode::SUCCESS)
 }

@@ -4,9 +4,10 @@ use std::process::ExitCode;
 
 use crate::config::Database;
 
-/// Applies, lists or reverts migrations.
+/// Applies, lists or reverts migrations, as the owner of the tables; after applying, gives the
+/// application and reader roles their privileges on every table (when the roles exist).
 pub fn run(db: &Database, status: bool, revert_all: bool) -> anyhow::Result<ExitCode> {
-    let mut conn = db.connect()?;
+    let mut conn = db.connect_owner()?;
     if status {
         let pending = shikaku_db::migrate::pending(&mut conn)?;
         if pending.is_empty() {
@@ -27,6 +28,19 @@ pub fn run(db: &Database, status: bool, revert_all: bool) -> anyhow::Result<Exit
         }
         for version in applied {
             println!("applied {version}");
+        }
+        let roles = shikaku_db::roles::Roles::with_prefix(
+            &std::env::var("SHIKAKU_DB_ROLE_PREFIX").unwrap_or_else(|_| "shikaku".into()),
+        );
+        if shikaku_db::roles::exist(&mut conn, &roles)? {
+            shikaku_db::roles::grant(&mut conn, &roles)?;
+            println!("privileges granted to {} and {}", roles.app, roles.reader);
+        } else if db.has_owner_url() {
+            anyhow::bail!(
+                "roles {} and {} do not exist: run `shikaku db roles` first",
+                roles.app,
+                roles.reader
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

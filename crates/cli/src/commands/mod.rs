@@ -3,6 +3,7 @@
 pub mod access_log;
 pub mod audit;
 pub mod certificates;
+pub mod db;
 pub mod export;
 pub mod findings;
 pub mod fixtures;

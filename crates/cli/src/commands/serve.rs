@@ -1,6 +1,8 @@
 //! `shikaku serve`: the eligibility API. Settings come from flags or their environment
 //! variables, read once here and passed to the service.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 use clap::Args;
 use shikaku_api::{ApiConfig, AppState};
@@ -34,6 +36,17 @@ pub struct ServeArgs {
     /// Seconds requests in flight get to finish after SIGTERM.
     #[arg(long, env = "SHIKAKU_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     shutdown_timeout: u64,
+    /// The access log's checkpoint file, outside the database (required: without it nothing
+    /// anchors the log's head).
+    #[arg(long, env = "SHIKAKU_CHECKPOINT_FILE")]
+    checkpoint_file: PathBuf,
+    /// Seconds between checkpoints of the access log.
+    #[arg(long, env = "SHIKAKU_CHECKPOINT_SECONDS", default_value_t = 300)]
+    checkpoint_seconds: u64,
+    /// Development only: run even when DATABASE_URL is a superuser or owns the tables (such a
+    /// role could disable the access log's triggers and cut it).
+    #[arg(long, env = "SHIKAKU_ALLOW_PRIVILEGED_ROLE")]
+    allow_privileged_role: bool,
 }
 
 /// Runs the service until it is stopped.
@@ -47,26 +60,44 @@ pub fn run(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
                 "{} migration(s) pending: run `shikaku migrate` first",
                 pending.len()
             );
+            let standing = shikaku_db::roles::standing(&mut conn)?;
+            if !standing.least_privileged() {
+                let what = if standing.superuser {
+                    "a superuser"
+                } else {
+                    "the owner of the tables"
+                };
+                if args.allow_privileged_role {
+                    tracing::warn!(
+                        role = %standing.user,
+                        "running as {what} (--allow-privileged-role): development only"
+                    );
+                } else {
+                    anyhow::bail!(
+                        "DATABASE_URL connects as {} ({what}), which could disable the access \
+                         log's triggers and cut it: run the server as the application role \
+                         (`shikaku db roles` creates it), or pass --allow-privileged-role on a \
+                         development machine",
+                        standing.user
+                    );
+                }
+            }
         }
         // The service starts anyway and answers 503 until the database is back.
         Err(e) => tracing::warn!("database not reachable at start: {e:#}"),
     }
-    let keyring =
-        if std::env::var_os(KEYS_VAR).is_some() || std::env::var_os(KEY_FILE_VAR).is_some() {
-            Some(load_keyring()?.0)
-        } else {
-            tracing::warn!(
-            "no My Number keys ({KEY_FILE_VAR}): registering, correcting and revealing numbers \
-             will answer 503"
-        );
-            None
-        };
+    // The access log is chained with the key file's log key: no keys, no service.
+    let keyring = load_keyring()
+        .with_context(|| format!("the server needs the key file ({KEY_FILE_VAR} or {KEYS_VAR})"))?
+        .0;
     let mut config = ApiConfig::new(&url);
     config.pool_size = args.pool_size.max(1);
     config.staff_pool_size = args.staff_pool_size.max(1);
     config.rate_per_second = args.rate_per_second;
     config.rate_burst = args.rate_burst;
     config.token_cache = std::time::Duration::from_secs(args.token_cache_seconds);
+    config.checkpoint_file = Some(args.checkpoint_file.clone());
+    config.checkpoint_every = std::time::Duration::from_secs(args.checkpoint_seconds.max(1));
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
