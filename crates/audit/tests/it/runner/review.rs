@@ -122,6 +122,7 @@ fn fixed_data_resolves_the_finding_and_a_relapse_reopens_it() {
     let person = items(&mut conn, missing.person_id);
     let fixed = residents_plus(&data.residents, &digits, &person);
     let snapshot = import_residents(&mut conn, &k, &fixed);
+    // Edited in place as the owner: the application role may only import snapshots.
     let updated = diesel::sql_query(
         "UPDATE resident_records r SET address = p.address
          FROM linkages l JOIN persons p ON p.id = l.person_id
@@ -129,7 +130,7 @@ fn fixed_data_resolves_the_finding_and_a_relapse_reopens_it() {
     )
     .bind::<BigInt, _>(address.linkage_id.unwrap())
     .bind::<BigInt, _>(snapshot)
-    .execute(&mut conn)
+    .execute(&mut db.owner_conn())
     .unwrap();
     assert_eq!(updated, 1);
 

@@ -116,8 +116,16 @@ fn audit_runs_are_history_and_cannot_be_deleted() {
     let k = Keyring::generate();
     let (db, mut conn) = load(&data, &k, true);
     run(&db, data.config.reference_date, 1);
+    // The application role has no DELETE or TRUNCATE at all; even the owner, who has, is
+    // refused by the trigger.
+    let mut owner = db.owner_conn();
     for sql in ["DELETE FROM audit_runs", "TRUNCATE audit_runs CASCADE"] {
         let err = diesel::sql_query(sql).execute(&mut conn).unwrap_err();
+        assert!(
+            err.to_string().contains("permission denied"),
+            "{sql}: {err}"
+        );
+        let err = diesel::sql_query(sql).execute(&mut owner).unwrap_err();
         assert!(
             err.to_string().contains("cannot be deleted"),
             "{sql}: {err}"
