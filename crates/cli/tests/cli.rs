@@ -279,6 +279,26 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Waits for `server` to accept connections on `port`; fails with its log if it exits first.
+fn wait_until_up(server: &mut std::process::Child, port: u16) {
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if server.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = server.kill();
+    let mut err = String::new();
+    if let Some(mut e) = server.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    panic!("the server did not start: {err}");
+}
+
 /// One HTTP/1.1 request over a plain socket; returns the status line and body.
 fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> (String, String) {
     use std::io::{Read, Write};
@@ -369,6 +389,26 @@ fn tokens_serve_and_the_access_log() {
         .unwrap();
     assert!(!o.status.success());
     assert!(text(&o).contains("owner of the tables"), "{}", text(&o));
+    // ... unless development says so explicitly (as the benchmark does).
+    let mut dev = command(&db, &keys)
+        .args(&serve_args)
+        .env("DATABASE_URL", db.owner_url())
+        .env("SHIKAKU_ALLOW_PRIVILEGED_ROLE", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until_up(&mut dev, port);
+    Command::new("kill")
+        .args(["-TERM", &dev.id().to_string()])
+        .status()
+        .unwrap();
+    let out = dev.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("privileged"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // serve as the application role: answers over HTTP, then stops cleanly on SIGTERM.
     let mut server = command(&db, &keys)
@@ -376,25 +416,7 @@ fn tokens_serve_and_the_access_log() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut up = false;
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            up = true;
-            break;
-        }
-        if server.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    if !up {
-        let _ = server.kill();
-        let out = server.wait_with_output().unwrap();
-        panic!(
-            "the server did not start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    wait_until_up(&mut server, port);
     let query = format!(
         r#"{{"insurer_number":"{ins}","symbol":"S1","number":"77","branch":"00","birth_date":"1980-05-05","on":"2026-01-01"}}"#
     );

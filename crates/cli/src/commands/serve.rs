@@ -45,7 +45,11 @@ pub struct ServeArgs {
     checkpoint_seconds: u64,
     /// Development only: run even when DATABASE_URL is a superuser or owns the tables (such a
     /// role could disable the access log's triggers and cut it).
-    #[arg(long, env = "SHIKAKU_ALLOW_PRIVILEGED_ROLE")]
+    #[arg(
+        long,
+        env = "SHIKAKU_ALLOW_PRIVILEGED_ROLE",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     allow_privileged_role: bool,
 }
 
