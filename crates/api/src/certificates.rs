@@ -2,6 +2,7 @@
 //! rules (eligibility on the day, one active certificate, validity) live in the db and domain
 //! crates; each action is in the access log with its reason.
 
+use crate::input::Checked;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -121,7 +122,7 @@ async fn log_read(
 pub async fn issue_certificate(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<IssueRequest>,
+    body: Checked<IssueRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(CLERKS)?;
     let req = body.into_inner();
@@ -218,7 +219,7 @@ pub async fn reissue_certificate(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
-    body: web::Json<ReissueRequest>,
+    body: Checked<ReissueRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(CLERKS)?;
     let id = id.into_inner();
@@ -298,7 +299,7 @@ pub async fn revoke_certificate(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
-    body: web::Json<crate::linkages::Reason>,
+    body: Checked<crate::linkages::Reason>,
 ) -> Result<HttpResponse, ApiError> {
     change(
         &state,
@@ -325,7 +326,7 @@ pub async fn returned_certificate(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
-    body: web::Json<crate::linkages::Reason>,
+    body: Checked<crate::linkages::Reason>,
 ) -> Result<HttpResponse, ApiError> {
     change(
         &state,

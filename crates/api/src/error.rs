@@ -138,6 +138,23 @@ fn is_disconnect(e: &DieselError) -> bool {
     }
 }
 
+/// PostgreSQL's data exceptions (class 22), recognised by message since diesel does not expose
+/// the SQLSTATE of an unclassified error.
+fn is_data_exception(message: &str) -> bool {
+    [
+        "out of range",
+        "invalid byte sequence",
+        "invalid input syntax",
+        "value too long",
+        "invalid input value",
+        "numeric field overflow",
+        "date/time field value out of range",
+        "unsupported Unicode escape sequence",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
 impl From<DieselError> for ApiError {
     fn from(e: DieselError) -> Self {
         match &e {
@@ -148,7 +165,42 @@ impl From<DieselError> for ApiError {
                     info.constraint_name().unwrap_or("unique")
                 ))
             }
+            // The handlers validate first; these are the database's own rules catching what
+            // validation missed. They are the caller's fault, so 4xx, naming the rule (never a
+            // value: PostgreSQL's messages for these carry none beyond names).
+            DieselError::DatabaseError(
+                DatabaseErrorKind::CheckViolation | DatabaseErrorKind::ExclusionViolation,
+                info,
+            ) => ApiError::Invalid(format!(
+                "the request breaks the rule {} of {}",
+                info.constraint_name().unwrap_or("(unnamed)"),
+                info.table_name().unwrap_or("the registry")
+            )),
+            DieselError::DatabaseError(DatabaseErrorKind::NotNullViolation, info) => {
+                ApiError::Invalid(format!(
+                    "{} is required",
+                    info.column_name().unwrap_or("a value")
+                ))
+            }
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ForeignKeyViolation | DatabaseErrorKind::RestrictViolation,
+                info,
+            ) => ApiError::Conflict(format!(
+                "refers to a record that does not exist, or is still referred to ({})",
+                info.constraint_name().unwrap_or("foreign key")
+            )),
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                ApiError::Conflict("changed by someone else at the same time; try again".into())
+            }
             _ if is_disconnect(&e) => ApiError::Unavailable("the database is unavailable".into()),
+            // Data exceptions (SQLSTATE class 22: a value out of range, bad encoding …) quote
+            // the value, so the message is not passed on.
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if is_data_exception(info.message()) =>
+            {
+                tracing::warn!(cause = %redact_numbers(info.message()), "value refused by the database");
+                ApiError::Invalid("a value is out of range or not acceptable".into())
+            }
             _ => ApiError::Internal(e.to_string()),
         }
     }
@@ -197,55 +249,7 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> ApiE
     }
 }
 
-/// serde's messages quote the offending value ("invalid type: integer `123456789018`"), which
-/// for a number sent in the wrong type would be a whole My Number. Every run of ten or more
-/// digits (spaces and hyphens between them allowed) is replaced, which keeps line and column
-/// positions readable.
-pub fn redact_numbers(message: &str) -> String {
-    let chars: Vec<char> = message.chars().collect();
-    let mut out = String::with_capacity(message.len());
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i].is_ascii_digit() {
-            let mut j = i;
-            let mut digits = 0;
-            let mut end = i;
-            while j < chars.len()
-                && (chars[j].is_ascii_digit() || chars[j] == ' ' || chars[j] == '-')
-            {
-                if chars[j].is_ascii_digit() {
-                    digits += 1;
-                    end = j + 1;
-                }
-                j += 1;
-            }
-            if digits >= 10 {
-                out.push_str("[redacted]");
-            } else {
-                out.extend(&chars[i..end]);
-            }
-            i = end;
-        } else {
-            out.push(chars[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_digit_runs_are_redacted_and_positions_kept() {
-        assert_eq!(
-            redact_numbers(
-                "invalid type: integer `123456789018`, expected a string at line 1 column 27"
-            ),
-            "invalid type: integer `[redacted]`, expected a string at line 1 column 27"
-        );
-        assert_eq!(redact_numbers("1234-5678-9018 x"), "[redacted] x");
-        assert_eq!(redact_numbers("2026-11-25"), "2026-11-25");
-    }
-}
+/// serde's and PostgreSQL's messages quote the offending value ("invalid type: integer
+/// `123456789018`"), which for a number sent in the wrong place would be a whole My Number; the
+/// domain's redaction removes every long digit run.
+pub use shikaku_domain::free_text::redact_numbers;

@@ -1,6 +1,7 @@
 //! The audit's findings over HTTP: the review queue with filters, one finding with its history,
 //! and the two verdicts. The same repository functions as `shikaku findings` do the work.
 
+use crate::input::Checked;
 use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -163,7 +164,7 @@ pub async fn confirm_finding(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
-    body: web::Json<Reason>,
+    body: Checked<Reason>,
 ) -> Result<HttpResponse, ApiError> {
     verdict(
         &state,
@@ -190,7 +191,7 @@ pub async fn dismiss_finding(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
-    body: web::Json<Reason>,
+    body: Checked<Reason>,
 ) -> Result<HttpResponse, ApiError> {
     verdict(
         &state,

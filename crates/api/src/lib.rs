@@ -17,6 +17,7 @@ pub mod eligibility;
 pub mod error;
 pub mod fhir;
 pub mod findings;
+pub mod input;
 pub mod linkages;
 pub mod metrics;
 pub mod openapi;

@@ -3,6 +3,7 @@
 //! bodies, are answered as their last 4 digits, and are never logged; the reveal is the one
 //! place a whole number goes out, to an admin, with a logged reason.
 
+use crate::input::Checked;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -95,7 +96,7 @@ pub async fn register_linkage(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
-    body: web::Json<RegisterLinkage>,
+    body: Checked<RegisterLinkage>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Clerk])?;
     let person_id = id.into_inner();
@@ -247,7 +248,7 @@ pub async fn suspend_linkage(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
-    body: web::Json<Reason>,
+    body: Checked<Reason>,
 ) -> Result<HttpResponse, ApiError> {
     act(
         &state,
@@ -274,7 +275,7 @@ pub async fn confirm_identity(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
-    body: web::Json<Reason>,
+    body: Checked<Reason>,
 ) -> Result<HttpResponse, ApiError> {
     act(
         &state,
@@ -315,7 +316,7 @@ pub async fn correct_linkage(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
-    body: web::Json<Correction>,
+    body: Checked<Correction>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(WRITERS)?;
     let id = id.into_inner();
@@ -368,12 +369,14 @@ pub async fn reveal_number(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
-    body: web::Json<Reason>,
+    body: Checked<Reason>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
     let id = id.into_inner();
     let reason = body.into_inner().reason;
-    shikaku_db::check_reason(&reason).map_err(|e| ApiError::Invalid(format!("reason: {e}")))?;
+    shikaku_domain::free_text::FreeText::Reason
+        .check(&reason)
+        .map_err(|e| ApiError::Invalid(e.to_string()))?;
     let keyring = state.keyring()?;
     let (view, digits) = state
         .blocking(move |conn| {

@@ -1,6 +1,7 @@
 //! Staff reads of the registry: a person with periods and linkages, searches by key or by kana
 //! name and birth date, and the change history. Every read of personal data is logged.
 
+use crate::input::Checked;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -8,6 +9,7 @@ use serde_json::json;
 use shikaku_db::linkages::LinkageView;
 use shikaku_db::persons::{self, Change, PersonView};
 use shikaku_db::tokens::Role;
+use shikaku_domain::free_text::FreeText;
 use shikaku_domain::{copay, Branch, InsuredNumber, InsurerNumber, KanaName, Period, Symbol};
 use utoipa::ToSchema;
 
@@ -134,10 +136,24 @@ fn invalid(field: &str, e: impl std::fmt::Display) -> ApiError {
 pub async fn search_persons(
     state: web::Data<AppState>,
     caller: Caller,
-    search: web::Json<PersonSearch>,
+    search: Checked<PersonSearch>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(READERS)?;
     let s = search.into_inner();
+    // The request is logged as sent, so no term may hold a My Number typed by mistake.
+    for (field, term) in [
+        ("insurer_number", &s.insurer_number),
+        ("symbol", &s.symbol),
+        ("number", &s.number),
+        ("branch", &s.branch),
+        ("kana", &s.kana),
+    ] {
+        if let Some(t) = term {
+            FreeText::SearchText
+                .check(t)
+                .map_err(|e| invalid(field, e.problem))?;
+        }
+    }
     let request = serde_json::to_value(&s).unwrap_or_default();
     let found = match (&s.kana, &s.number) {
         (Some(kana), None) => {

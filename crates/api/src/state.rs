@@ -212,7 +212,12 @@ impl AppState {
         self.blocking(move |conn| {
             conn.transaction(|conn| {
                 let (value, entries) = change(conn)?;
-                shikaku_db::access_log::append(conn, &keyring, &entries)?;
+                // Whatever stops the entry (the database, a rule on the log) is the service's
+                // failure, not the caller's: 503, and the change is rolled back with it.
+                shikaku_db::access_log::append(conn, &keyring, &entries).map_err(|e| {
+                    tracing::error!(error = %e, "cannot write the access log");
+                    ApiError::Unavailable("the access log cannot be written".into())
+                })?;
                 Ok(value)
             })
         })

@@ -38,27 +38,8 @@ pub enum DbError {
     },
 }
 
-/// Checks a reason people typed for an action: it must say something, and it must not hold a
-/// run of ten or more digits (spaces and hyphens between them allowed), which could be a whole
-/// My Number; reasons are stored in histories and the access log, where no number may be.
-pub fn check_reason(reason: &str) -> Result<(), DbError> {
-    if reason.trim().is_empty() {
-        return Err(DbError::Invalid("a reason is required".to_string()));
+impl From<shikaku_domain::free_text::FreeTextError> for DbError {
+    fn from(e: shikaku_domain::free_text::FreeTextError) -> Self {
+        DbError::Invalid(e.to_string())
     }
-    let mut run = 0;
-    for c in reason.chars() {
-        if c.is_ascii_digit() || ('０'..='９').contains(&c) {
-            run += 1;
-            if run >= 10 {
-                return Err(DbError::Invalid(
-                    "a reason must not contain a long number (it could be a My Number); \
-                     refer to the last 4 digits instead"
-                        .to_string(),
-                ));
-            }
-        } else if c != ' ' && c != '-' && c != '\u{3000}' {
-            run = 0;
-        }
-    }
-    Ok(())
 }

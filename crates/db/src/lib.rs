@@ -28,7 +28,7 @@ pub mod stats;
 pub mod testing;
 pub mod tokens;
 
-pub use error::{check_reason, DbError};
+pub use error::DbError;
 
 use diesel::{Connection, PgConnection};
 

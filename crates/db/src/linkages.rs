@@ -5,6 +5,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Bytea, Date, Integer, Jsonb, Text};
+use shikaku_domain::free_text::FreeText;
 use shikaku_domain::records::LinkageSource;
 use shikaku_domain::{Keyring, LinkageStatus, MyNumber};
 
@@ -124,7 +125,7 @@ pub fn suspend(
     reason: &str,
     actor: &str,
 ) -> Result<LinkageView, DbError> {
-    crate::error::check_reason(reason)?;
+    FreeText::Reason.check(reason)?;
     conn.transaction(|conn| {
         let n = diesel::sql_query(
             "UPDATE linkages SET status = 'suspended', updated_at = now()
@@ -148,7 +149,7 @@ pub fn confirm_identity(
     reason: &str,
     actor: &str,
 ) -> Result<LinkageView, DbError> {
-    crate::error::check_reason(reason)?;
+    FreeText::Reason.check(reason)?;
     conn.transaction(|conn| {
         let before = get(conn, id)?;
         if before.status == LinkageStatus::Revoked {
@@ -185,7 +186,7 @@ pub fn correct(
     reason: &str,
     actor: &str,
 ) -> Result<LinkageView, DbError> {
-    crate::error::check_reason(reason)?;
+    FreeText::Reason.check(reason)?;
     let digits = number.expose_digits();
     let blind = keyring.blind_index(digits);
     let sealed = keyring.seal(digits);
@@ -255,7 +256,7 @@ pub fn register(
     actor: &str,
 ) -> Result<LinkageView, DbError> {
     if let Some(r) = force_reason {
-        crate::error::check_reason(r)?;
+        FreeText::Reason.check(r)?;
     }
     let digits = number.expose_digits();
     let blind = keyring.blind_index(digits);

@@ -122,9 +122,7 @@ pub fn create(
     expires_on: Option<NaiveDate>,
     actor: &str,
 ) -> Result<(TokenInfo, String), DbError> {
-    if name.trim().is_empty() {
-        return Err(DbError::Invalid("a token needs a name".to_string()));
-    }
+    shikaku_domain::free_text::FreeText::TokenName.check(name)?;
     let secret = generate_secret();
     let info = diesel::sql_query(format!(
         "WITH t AS (INSERT INTO api_tokens (name, role, token_hash, created_by, expires_on)

@@ -31,6 +31,7 @@ pub mod copay;
 pub mod eligibility;
 pub mod error;
 pub mod finding;
+pub mod free_text;
 pub mod ids;
 pub mod kana;
 pub mod my_number;

@@ -12,6 +12,7 @@ use chrono::NaiveDate;
 use csv::StringRecord;
 
 use crate::error::DomainError;
+use crate::free_text::may_hold_my_number;
 use crate::ids::{Branch, InsuredNumber, InsurerNumber, PersonKey, Symbol};
 use crate::text::truncate_for_message;
 
@@ -220,8 +221,14 @@ pub fn layout(spec: impl Into<FileSpec>, header: &StringRecord) -> Result<Layout
         match specs.iter().position(|c| c.name == name) {
             None => {
                 let expected: Vec<&str> = specs.iter().map(|c| c.name).collect();
+                // A file without its header row has data here, possibly a number.
+                let shown = if may_hold_my_number(name) {
+                    "(a value that could be a My Number, not shown)".to_string()
+                } else {
+                    truncate_for_message(name, ECHO_CHARS)
+                };
                 errors.push(field_error(
-                    &truncate_for_message(name, ECHO_CHARS),
+                    &shown,
                     format!(
                         "unknown column for {}.csv (expected: {})",
                         spec.name,
@@ -305,7 +312,8 @@ impl<'a> Row<'a> {
         match parse(v) {
             Ok(t) => Some(t),
             Err(e) => {
-                let reason = if column == MY_NUMBER {
+                // A number in the wrong column must not be echoed either.
+                let reason = if column == MY_NUMBER || may_hold_my_number(v) {
                     e.to_string()
                 } else {
                     format!("{e} (got \"{}\")", truncate_for_message(v, ECHO_CHARS))

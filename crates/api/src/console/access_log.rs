@@ -1,6 +1,7 @@
 //! The access log for administrators: the latest entries, and the chain's verification on
 //! demand.
 
+use crate::input::CheckedForm;
 use actix_web::{get, post, web, HttpResponse};
 use maud::{html, Markup};
 use shikaku_db::tokens::Role;
@@ -70,7 +71,7 @@ fn access_log_markup(
 pub async fn access_log_verify(
     state: web::Data<AppState>,
     staff: Staff,
-    form: web::Form<CsrfForm>,
+    form: CheckedForm<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(&[Role::Admin])?;
     staff.check_csrf(&form.csrf)?;

@@ -1,6 +1,7 @@
 //! 資格確認書 at the counter: issue, reissue with a reason, revoke, mark returned, and the PDF
 //! (card or A4) to preview or download. The rules are the db crate's, as for the API and CLI.
 
+use crate::input::CheckedForm;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::NaiveDate;
 use maud::{html, Markup};
@@ -118,7 +119,7 @@ pub async fn issue(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<i64>,
-    form: web::Form<IssueForm>,
+    form: CheckedForm<IssueForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(CLERKS)?;
     let f = form.into_inner();
@@ -177,7 +178,7 @@ pub async fn act(
     state: web::Data<AppState>,
     staff: Staff,
     path: web::Path<(i64, String)>,
-    form: web::Form<ReasonForm>,
+    form: CheckedForm<ReasonForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(CLERKS)?;
     let f = form.into_inner();

@@ -1,6 +1,7 @@
 //! The eligibility check as a clinic sees it: the same code, the same answer and the same
 //! access-log entry as `POST /v1/eligibility`, shown as a page with the JSON the clinic gets.
 
+use crate::input::CheckedForm;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::NaiveDate;
 use maud::{html, Markup};
@@ -64,7 +65,7 @@ pub async fn eligibility_page(staff: Staff) -> Result<HttpResponse, ConsoleError
 pub async fn eligibility_check(
     state: web::Data<AppState>,
     staff: Staff,
-    form: web::Form<EligibilityForm>,
+    form: CheckedForm<EligibilityForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(&[Role::Provider, Role::Clerk, Role::Admin])?;
     let f = form.into_inner();

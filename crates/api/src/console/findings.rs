@@ -3,6 +3,7 @@
 //! (differing fields highlighted, normalized forms shown, the run's variant table named), the
 //! verdicts, and the linkage actions that resolve a finding.
 
+use crate::input::CheckedForm;
 use std::collections::BTreeMap;
 
 use actix_web::{get, post, web, HttpResponse};
@@ -310,7 +311,7 @@ pub async fn verdict(
     state: web::Data<AppState>,
     staff: Staff,
     path: web::Path<(i64, String)>,
-    form: web::Form<ReasonForm>,
+    form: CheckedForm<ReasonForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(REVIEWERS)?;
     let f = form.into_inner();
@@ -354,7 +355,7 @@ pub async fn linkage_action(
     staff: Staff,
     path: web::Path<(i64, String)>,
     back: web::Query<Back>,
-    form: web::Form<ReasonForm>,
+    form: CheckedForm<ReasonForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(&[Role::Admin, Role::Auditor, Role::Clerk])?;
     let f = form.into_inner();

@@ -3,12 +3,14 @@
 //! identity, household, periods, co-pay, linkages, certificates and open findings. Every view
 //! is in the access log.
 
+use crate::input::CheckedForm;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::NaiveDate;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
 use shikaku_db::tokens::Role;
+use shikaku_domain::free_text::FreeText;
 use shikaku_domain::{copay, KanaName, LossReason, Relationship, Sex};
 
 use super::layout::{html_response, page};
@@ -80,7 +82,7 @@ pub struct SearchForm {
 pub async fn search(
     state: web::Data<AppState>,
     staff: Staff,
-    form: web::Form<SearchForm>,
+    form: CheckedForm<SearchForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(READERS)?;
     let f = form.into_inner();
@@ -88,6 +90,19 @@ pub async fn search(
     let invalid = |m: String| ConsoleError::Api(ApiError::Invalid(m));
     if f.by != "kana" && f.by != "key" {
         return Err(invalid("検索の種類が不正です".into()));
+    }
+    // The terms are logged as typed, so none may hold a My Number typed by mistake.
+    for term in [
+        &f.insurer_number,
+        &f.symbol,
+        &f.number,
+        &f.branch,
+        &f.kana,
+        &f.birth_date,
+    ] {
+        FreeText::SearchText
+            .check(term)
+            .map_err(|e| invalid(e.to_string()))?;
     }
     let found = if f.by == "kana" {
         let kana = KanaName::parse(&f.kana).map_err(|e| invalid(format!("カナ氏名: {e}")))?;
@@ -120,8 +135,8 @@ pub async fn search(
             })
             .await?
     };
-    // The terms are logged as typed: a key or a kana name and birth date, never a My Number
-    // (the console has no search by number).
+    // The terms are logged as typed: a key or a kana name and birth date, checked above to hold
+    // no My Number (the console has no search by number).
     let terms = if f.by == "kana" {
         json!({ "by": "kana", "kana": f.kana, "birth_date": f.birth_date, "console": true })
     } else {

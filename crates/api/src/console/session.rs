@@ -4,6 +4,7 @@
 //!
 //! The sign-in form, which has no session yet, is refused when its `Origin` is another site.
 
+use crate::input::CheckedForm;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -183,7 +184,7 @@ pub struct LoginForm {
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<LoginForm>,
+    form: CheckedForm<LoginForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     // No session yet, so no CSRF token: refuse a sign-in posted from another site.
     if let Some(origin) = req
@@ -247,7 +248,7 @@ pub async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
     staff: Staff,
-    form: web::Form<CsrfForm>,
+    form: CheckedForm<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.check_csrf(&form.csrf)?;
     if let Some(secret) = req.cookie(COOKIE).map(|c| c.value().to_string()) {

@@ -3,6 +3,7 @@
 //! and the monthly ex-officio run: upload the status file, see what would be issued, run it,
 //! download the mailing PDF. Uploads wait in a private temporary folder under a random id.
 
+use crate::input::CheckedForm;
 use std::path::PathBuf;
 
 use actix_multipart::Multipart;
@@ -308,7 +309,7 @@ pub struct ApplyForm {
 pub async fn imports_apply(
     state: web::Data<AppState>,
     staff: Staff,
-    form: web::Form<ApplyForm>,
+    form: CheckedForm<ApplyForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(ADMINS)?;
     let f = form.into_inner();
@@ -507,7 +508,7 @@ pub struct RunForm {
 pub async fn due_run(
     state: web::Data<AppState>,
     staff: Staff,
-    form: web::Form<RunForm>,
+    form: CheckedForm<RunForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(CLERKS)?;
     let f = form.into_inner();

@@ -167,3 +167,88 @@ async fn metrics_count_routes_and_pools() {
         .text
         .contains("shikaku_db_pool_connections{pool=\"async\",state=\"max\"} 4"));
 }
+
+#[actix_web::test]
+async fn free_text_and_staff_bodies_are_refused_with_422_never_500() {
+    let app = TestApp::new();
+    let person = app.person(
+        KUMIAI,
+        "31",
+        "1",
+        "00",
+        "1970-01-01",
+        "テキスト",
+        &[("2000-01-01", None)],
+    );
+    let linkage = app.link(person, &my_number(31_000_000_001));
+    let before = app.access_log().len();
+    let cases = [
+        // A number typed with an IME's full-width hyphens.
+        (
+            format!("/v1/linkages/{linkage}/suspend"),
+            json!({ "reason": "番号1234－5678－9018は誤り" }),
+            "My Number",
+        ),
+        (
+            format!("/v1/linkages/{linkage}/suspend"),
+            json!({ "reason": "a\u{0}b" }),
+            "control characters",
+        ),
+        (
+            format!("/v1/linkages/{linkage}/confirm-identity"),
+            json!({ "reason": "ok\u{1b}[2J" }),
+            "control characters",
+        ),
+        (
+            format!("/v1/linkages/{linkage}/suspend"),
+            json!({ "reason": "one\ntwo" }),
+            "one line",
+        ),
+        (
+            format!("/v1/linkages/{linkage}/correct"),
+            json!({ "my_number": my_number(31_000_000_002), "reason": "typo", "source": "bogus" }),
+            "source",
+        ),
+        (
+            "/v1/certificates".to_string(),
+            json!({ "person_id": person, "remarks": "番号 1234 5678 9018" }),
+            "My Number",
+        ),
+        (
+            "/v1/certificates".to_string(),
+            json!({ "person_id": person, "remarks": "\u{0}" }),
+            "control characters",
+        ),
+        (
+            "/v1/persons/search".to_string(),
+            json!({ "insurer_number": KUMIAI, "number": "123456789018" }),
+            "My Number",
+        ),
+        (
+            "/v1/persons/search".to_string(),
+            json!({ "kana": "ア\u{0}" }),
+            "control characters",
+        ),
+    ];
+    for (path, body, says) in cases {
+        let r = app.post(Some(Role::Admin), &path, body.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path} {body}: {}",
+            r.text
+        );
+        assert!(r.text.contains(says), "{path} {body}: {}", r.text);
+        assert!(
+            !r.text.contains("9018"),
+            "{path}: the number was echoed: {}",
+            r.text
+        );
+    }
+    // Nothing was changed or logged, and the linkage is still active.
+    assert_eq!(app.access_log().len(), before);
+    let r = app
+        .get(Some(Role::Admin), &format!("/v1/linkages/{linkage}"))
+        .await;
+    assert_eq!(r.json["status"], "active", "{}", r.text);
+}

@@ -146,7 +146,7 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             );
         }
         AuditCommand::Export { out, reason } => {
-            shikaku_db::check_reason(&reason)?;
+            shikaku_domain::free_text::FreeText::Reason.check(&reason)?;
             let (keyring, _) = load_keyring()?;
             let mut conn = db.connect()?;
             let request =

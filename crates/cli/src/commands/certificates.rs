@@ -295,7 +295,7 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
             out,
             reason,
         } => {
-            shikaku_db::check_reason(&reason)?;
+            shikaku_domain::free_text::FreeText::Reason.check(&reason)?;
             let name = status_file.display().to_string();
             let input = std::fs::File::open(&status_file)
                 .map_err(|e| anyhow::anyhow!("cannot open {name}: {e}"))?;

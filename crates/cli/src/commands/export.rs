@@ -28,7 +28,7 @@ pub enum ExportCommand {
 pub fn run(db: &Database, cmd: ExportCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ExportCommand::Persons { out, reason } => {
-            shikaku_db::check_reason(&reason)?;
+            shikaku_domain::free_text::FreeText::Reason.check(&reason)?;
             let (keyring, _) = load_keyring()?;
             let mut conn = db.connect()?;
             // Logged before a byte is written: an export that fails half-way has still read.

@@ -85,7 +85,7 @@ pub fn run(db: &Database, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let reason = reason.unwrap_or_default();
-            shikaku_db::check_reason(&reason)?;
+            shikaku_domain::free_text::FreeText::Reason.check(&reason)?;
             // Connect before touching the file, so a bad URL does not leave a rotated file
             // with nothing re-sealed.
             let mut conn = db.connect()?;
@@ -100,7 +100,7 @@ pub fn run(db: &Database, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             eprintln!("re-sealed {moved} numbers with key {id}");
         }
         KeysCommand::Reseal { reason } => {
-            shikaku_db::check_reason(&reason)?;
+            shikaku_domain::free_text::FreeText::Reason.check(&reason)?;
             let (keyring, _) = load_keyring()?;
             let mut conn = db.connect()?;
             let moved = reseal(&mut conn, &keyring, &reason)?;

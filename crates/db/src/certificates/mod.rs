@@ -17,6 +17,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Date, Jsonb, Nullable, Text};
 use serde_json::{json, Value};
 use shikaku_domain::certificate::PrintedItems;
+use shikaku_domain::free_text::FreeText;
 use shikaku_domain::{CertificateKind, CertificateStatus, PersonKey};
 
 use crate::error::DbError;
@@ -337,7 +338,7 @@ pub fn reissue(
     reason: &str,
     actor: &str,
 ) -> Result<CertificateView, DbError> {
-    crate::error::check_reason(reason)?;
+    FreeText::Reason.check(reason)?;
     conn.transaction(|conn| {
         let old = get(conn, id)?;
         lock_person(conn, old.person_id)?;
@@ -425,7 +426,7 @@ fn transition(
     reason: &str,
     actor: &str,
 ) -> Result<CertificateView, DbError> {
-    crate::error::check_reason(reason)?;
+    FreeText::Reason.check(reason)?;
     conn.transaction(|conn| {
         let cert = get(conn, id)?;
         if !from.contains(&cert.status) {

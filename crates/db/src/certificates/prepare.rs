@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Date, Jsonb, Nullable, SmallInt, Text};
 use shikaku_domain::certificate::{self, CarriedDates, Holder, Policy, PrintSubject, PrintedItems};
+use shikaku_domain::free_text::FreeText;
 use shikaku_domain::{CertificateKind, InsurerNumber, Relationship, Sex};
 
 use super::{CertificateView, IssueOptions, Row, SELECT};
@@ -76,6 +77,10 @@ pub(super) fn prepare(
     options: &IssueOptions,
     supersedes: Option<i64>,
 ) -> Result<Prepared, DbError> {
+    // Printed on the card and kept in its history: the free-text guard applies.
+    if let Some(remarks) = &options.remarks {
+        FreeText::Remarks.check(remarks)?;
+    }
     let Some(acquired_on) = s.acquired_on else {
         return Err(DbError::Invalid(format!(
             "person {person_id} is not insured on {on}: no certificate can be issued"

@@ -15,6 +15,7 @@ use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
 use shikaku_domain::finding::{
     Field, FieldComparison, FindingKind, FindingStatus, ReviewAction, Severity, VariantTableInfo,
 };
+use shikaku_domain::free_text::FreeText;
 use shikaku_domain::LinkageStatus;
 
 use crate::error::DbError;
@@ -273,7 +274,7 @@ pub fn review(
     reason: &str,
     actor: &str,
 ) -> Result<StoredFinding, DbError> {
-    crate::check_reason(reason)?;
+    FreeText::Reason.check(reason)?;
     let status = action.status().as_str();
     conn.transaction(|conn| {
         let changed = diesel::sql_query(

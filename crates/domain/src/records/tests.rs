@@ -243,6 +243,31 @@ fn echoed_values_are_truncated() {
 }
 
 #[test]
+fn a_number_in_the_wrong_column_is_never_echoed() {
+    // my_number and birth_date swapped: the birth date column holds the number.
+    let e = res_row("1960-02-29,山田 太郎,,123456789018,1,,active").unwrap_err();
+    let birth = e.iter().find(|f| f.column == "birth_date").unwrap();
+    assert!(!birth.reason.contains("9018"), "{birth:?}");
+    // Spaced or full-width, and even with a wrong check digit.
+    for v in [
+        "1234 5678 9018",
+        "１２３４５６７８９０１２",
+        "1234-5678-9012",
+    ] {
+        let e = person_errors("relationship", v);
+        assert!(!e[0].reason.contains("9018"), "{e:?}");
+        assert!(!e[0].reason.contains("901"), "{e:?}");
+    }
+    // A file without its header row: the first row is taken as column names.
+    let e = layout(
+        FileKind::Residents,
+        &record("123456789018,山田,,1960-01-01,1,,active"),
+    )
+    .unwrap_err();
+    assert!(e.iter().all(|f| !f.column.contains("9018")), "{e:?}");
+}
+
+#[test]
 fn short_record_reports_missing_cells() {
     let e = person_row(&persons_layout(), &record("06130199,1234,5678")).unwrap_err();
     assert!(e
