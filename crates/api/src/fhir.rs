@@ -177,27 +177,49 @@ pub fn parse_request(req: &Value) -> Result<EligibilityQuery, ApiError> {
     })
 }
 
-/// Builds the CoverageEligibilityResponse for `answer`.
-pub fn response(req: &Value, answer: &Answer) -> Value {
+/// JP Core's extension URLs, written in full on the way out (read by suffix on the way in).
+const JP_CORE_EXTENSION: &str = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/";
+
+/// Whether `id` is a FHIR id (`[A-Za-z0-9\-\.]{1,64}`), fit to be echoed in a reference.
+fn is_fhir_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// Builds the CoverageEligibilityResponse for `answer` to `query`.
+///
+/// Everything in it is built from parsed values, never echoed from the request, so whatever
+/// else a client sent cannot make the answer invalid FHIR: the Patient and the Coverage asked
+/// about are contained again (FHIR requires `patient` and `insurer`, and a reference to a
+/// contained resource must resolve), and absent values are left out rather than sent empty
+/// (FHIR forbids empty strings).
+pub fn response(request_id: Option<&str>, query: &EligibilityQuery, answer: &Answer) -> Value {
     let validity = u8::from(answer.validity);
-    let coverage_ref = req
-        .pointer("/insurance/0/coverage")
-        .cloned()
-        .unwrap_or(Value::Null);
-    let request_ref = match req.get("id").and_then(Value::as_str) {
+    let request_ref = match request_id.filter(|id| is_fhir_id(id)) {
         Some(id) => json!({ "reference": format!("CoverageEligibilityRequest/{id}") }),
         None => json!({ "display": "submitted CoverageEligibilityRequest" }),
     };
-    let mut res = json!({
-        "resourceType": "CoverageEligibilityResponse",
-        "status": "active",
-        "purpose": ["validation"],
-        "patient": req.get("patient").cloned().unwrap_or(Value::Null),
-        "servicedDate": answer.on.to_string(),
-        "created": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "request": request_ref,
-        "extension": [{ "url": VALIDITY_EXTENSION, "valueCode": validity.to_string() }],
-    });
+    let insurer_number = answer
+        .person
+        .as_ref()
+        .map_or(query.insurer_number.as_str(), |p| p.insurer_number.as_str());
+    let mut insurer =
+        json!({ "identifier": { "system": INSURER_SYSTEM, "value": insurer_number } });
+    if let Some(name) = answer
+        .person
+        .as_ref()
+        .map(|p| p.insurer_name.trim())
+        .filter(|n| !n.is_empty())
+    {
+        insurer["display"] = json!(name);
+    }
+    let mut contained = vec![json!({
+        "resourceType": "Patient",
+        "id": "patient",
+        "birthDate": query.birth_date.to_string(),
+    })];
     let text = match answer.validity {
         Validity::Valid => "資格有効",
         Validity::Invalid => "資格無効",
@@ -205,20 +227,60 @@ pub fn response(req: &Value, answer: &Answer) -> Value {
         Validity::NoMatch => "該当資格なし",
         Validity::SeveralMatches => "複数該当",
     };
-    res["disposition"] = json!(text);
+    let mut res = json!({
+        "resourceType": "CoverageEligibilityResponse",
+        "status": "active",
+        "purpose": ["validation"],
+        "patient": { "reference": "#patient" },
+        "servicedDate": answer.on.to_string(),
+        "created": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "request": request_ref,
+        "insurer": insurer,
+        "disposition": text,
+        "extension": [{ "url": VALIDITY_EXTENSION, "valueCode": validity.to_string() }],
+    });
     match &answer.person {
         Some(p) => {
-            res["outcome"] = json!("complete");
-            res["insurer"] = json!({
-                "identifier": { "system": INSURER_SYSTEM, "value": p.insurer_number },
-                "display": p.insurer_name,
+            let mut extension = Vec::new();
+            for (suffix, value) in [
+                (EXT_SYMBOL, p.symbol.as_deref()),
+                (EXT_NUMBER, Some(p.number.as_str())),
+                (EXT_BRANCH, p.branch.as_deref()),
+            ] {
+                if let Some(v) = value.filter(|v| !v.is_empty()) {
+                    extension.push(json!({
+                        "url": format!("{JP_CORE_EXTENSION}{suffix}"),
+                        "valueString": v,
+                    }));
+                }
+            }
+            // JP Core's member identifier keeps empty parts: `00012345::187:`.
+            let member = format!(
+                "{}:{}:{}:{}",
+                p.insurer_number,
+                p.symbol.as_deref().unwrap_or(""),
+                p.number,
+                p.branch.as_deref().unwrap_or("")
+            );
+            let mut coverage = json!({
+                "resourceType": "Coverage",
+                "id": "coverage",
+                "status": "active",
+                "identifier": [{ "value": member }],
+                "beneficiary": { "reference": "#patient" },
+                "payor": [{ "identifier": { "system": INSURER_SYSTEM, "value": p.insurer_number } }],
             });
+            if !extension.is_empty() {
+                coverage["extension"] = json!(extension);
+            }
+            contained.push(coverage);
             let mut period = json!({ "start": p.acquired_on.to_string() });
             if let Some(end) = p.lost_on.and_then(|l| l.checked_sub_days(Days::new(1))) {
                 period["end"] = json!(end.to_string());
             }
+            res["outcome"] = json!("complete");
             res["insurance"] = json!([{
-                "coverage": coverage_ref,
+                "coverage": { "reference": "#coverage" },
                 "inforce": answer.validity == Validity::Valid,
                 "benefitPeriod": period,
             }]);
@@ -228,6 +290,7 @@ pub fn response(req: &Value, answer: &Answer) -> Value {
             res["error"] = json!([{ "code": { "text": text } }]);
         }
     }
+    res["contained"] = json!(contained);
     res
 }
 
@@ -279,5 +342,9 @@ async fn handle(req: &HttpRequest, mut payload: web::Payload) -> Result<Value, A
     let answer = answers
         .first()
         .ok_or_else(|| ApiError::Internal("no answer".into()))?;
-    Ok(response(&doc, answer))
+    Ok(response(
+        doc.get("id").and_then(Value::as_str),
+        &query,
+        answer,
+    ))
 }

@@ -90,7 +90,15 @@ async fn round_trip() {
     );
     assert_eq!(res["insurer"]["identifier"]["value"], KUMIAI);
     assert_eq!(res["insurance"][0]["inforce"], true);
-    assert_eq!(res["insurance"][0]["coverage"]["reference"], "#cov");
+    assert_eq!(res["insurance"][0]["coverage"]["reference"], "#coverage");
+    // The references resolve: the Patient and Coverage asked about are contained.
+    assert_eq!(res["patient"]["reference"], "#patient");
+    assert_eq!(res["contained"][0]["birthDate"], "1988-08-08");
+    assert_eq!(res["contained"][1]["id"], "coverage");
+    assert_eq!(
+        res["contained"][1]["identifier"][0]["value"],
+        format!("{KUMIAI}:30:4:00")
+    );
     // FHIR periods are inclusive: the day before 資格喪失日.
     assert_eq!(
         res["insurance"][0]["benefitPeriod"],
@@ -114,6 +122,22 @@ async fn round_trip() {
     .await;
     assert_eq!(r.json["outcome"], "error");
     assert!(r.json.get("insurance").is_none());
+    // The insurer asked about is still named (FHIR requires it), with no name to give away.
+    assert_eq!(r.json["insurer"]["identifier"]["value"], KUMIAI);
+    assert_eq!(r.json["contained"].as_array().unwrap().len(), 1);
+    // An insurer registered without a name: the display is left out, never sent empty.
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut app.conn(),
+        &format!("UPDATE insurers SET name = '' WHERE insurer_number = '{KUMIAI}'"),
+    )
+    .unwrap();
+    let r = submit(
+        &app,
+        &request(KUMIAI, "30", "4", "00", "1988-08-08", "2025-06-01"),
+    )
+    .await;
+    assert_eq!(r.json["outcome"], "complete", "{}", r.text);
+    assert!(r.json["insurer"].get("display").is_none(), "{}", r.text);
     // The member identifier form works too.
     let mut by_member = request(KUMIAI, "", "", "", "1988-08-08", "2025-06-01");
     by_member["contained"][1] = json!({ "resourceType": "Coverage", "id": "cov",
@@ -126,7 +150,7 @@ async fn round_trip() {
             .iter()
             .filter(|e| e.action == "eligibility")
             .count(),
-        4
+        5
     );
 }
 

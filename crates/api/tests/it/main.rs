@@ -138,6 +138,9 @@ impl TestApp {
             .to_string();
         let body = test::read_body(res).await;
         let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if content_type.starts_with("application/fhir+json") {
+            keep_fhir_sample(&body);
+        }
         Reply {
             status,
             content_type,
@@ -258,4 +261,19 @@ pub fn my_number(base: u64) -> String {
     let base = format!("{base:011}");
     let arr: [u8; 11] = base.as_bytes().try_into().unwrap();
     format!("{base}{}", shikaku_domain::MyNumber::check_digit(&arr))
+}
+
+/// Every FHIR resource the API answers with in these tests, kept in `SHIKAKU_FHIR_SAMPLES` when
+/// set: scripts/test validates them with an external FHIR R4 library afterwards
+/// (scripts/lib/fhir_validate.py), beyond what these tests assert field by field.
+fn keep_fhir_sample(body: &[u8]) {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let Some(dir) = std::env::var_os("SHIKAKU_FHIR_SAMPLES") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = dir.join(format!("{}-{n}.json", std::process::id()));
+    std::fs::write(file, body).unwrap();
 }
