@@ -44,8 +44,9 @@ pub struct IssueRequest {
     /// Last day of the residence permit.
     #[serde(default)]
     pub residence_until: Option<NaiveDate>,
-    /// 備考.
+    /// 備考: up to 200 characters, line breaks allowed, no My Number.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub remarks: Option<String>,
 }
 
@@ -54,6 +55,7 @@ pub struct IssueRequest {
 #[serde(deny_unknown_fields)]
 pub struct ReissueRequest {
     /// Why: lost, damaged, change of name, address, co-pay or household (required).
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
     /// Reissue date; today in Japan when absent.
     #[serde(default)]
@@ -61,8 +63,9 @@ pub struct ReissueRequest {
     /// Print 裏面参照 instead of the sex.
     #[serde(default)]
     pub sex_on_back: bool,
-    /// 備考.
+    /// 備考: up to 200 characters, line breaks allowed, no My Number.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub remarks: Option<String>,
 }
 

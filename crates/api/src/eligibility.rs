@@ -28,17 +28,19 @@ pub const MAX_BATCH: usize = 1000;
 #[serde(deny_unknown_fields)]
 pub struct EligibilityQuery {
     /// 保険者番号: 8 digits, or 6 for 国保 (padded with 00).
-    #[schema(example = "06130199")]
+    #[schema(example = "06130199", pattern = "^([0-9]{6}|[0-9]{8})$")]
     pub insurer_number: String,
     /// 記号, when the card has one.
     #[serde(default)]
+    #[schema(max_length = 38)]
     pub symbol: Option<String>,
     /// 番号.
-    #[schema(example = "187")]
+    #[schema(example = "187", min_length = 1, max_length = 38)]
     pub number: String,
     /// 枝番 (2 digits), when the card has one; without it every 枝番 under the 記号・番号 is a
     /// candidate and the birth date decides.
     #[serde(default)]
+    #[schema(pattern = "^[0-9]{2}$")]
     pub branch: Option<String>,
     /// 生年月日: must match, or the answer is 4 and reveals nothing.
     pub birth_date: NaiveDate,

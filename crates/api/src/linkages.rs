@@ -68,7 +68,7 @@ fn parse_number(s: &str) -> Result<MyNumber, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct RegisterLinkage {
     /// The 12-digit 個人番号 (check digit validated).
-    #[schema(value_type = String, example = "123456789018")]
+    #[schema(value_type = String, example = "123456789018", pattern = "^[0-9]{12}$")]
     pub my_number: Zeroizing<String>,
     /// Where the number came from.
     pub source: LinkageSource,
@@ -77,6 +77,7 @@ pub struct RegisterLinkage {
     pub linked_on: Option<NaiveDate>,
     /// Required to link a number that is already linked to another person.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 500)]
     pub force_reason: Option<String>,
 }
 
@@ -199,7 +200,8 @@ pub async fn get_linkage(
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reason {
-    /// Why (required, recorded with the actor and time).
+    /// Why (required, recorded with the actor and time): one line, no My Number.
+    #[schema(min_length = 1, max_length = 500, example = "転記誤り（末尾9018）")]
     pub reason: String,
 }
 
@@ -292,9 +294,10 @@ pub async fn confirm_identity(
 #[serde(deny_unknown_fields)]
 pub struct Correction {
     /// The right 12-digit number.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^[0-9]{12}$")]
     pub my_number: Zeroizing<String>,
-    /// Why.
+    /// Why: one line, no My Number.
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
     /// Source of the right number; jlis when absent.
     #[serde(default)]

@@ -94,18 +94,23 @@ pub async fn get_person(
 pub struct PersonSearch {
     /// 保険者番号 (key search).
     #[serde(default)]
+    #[schema(pattern = "^([0-9]{6}|[0-9]{8})$")]
     pub insurer_number: Option<String>,
     /// 記号 (key search).
     #[serde(default)]
+    #[schema(max_length = 38)]
     pub symbol: Option<String>,
     /// 番号 (key search).
     #[serde(default)]
+    #[schema(max_length = 38)]
     pub number: Option<String>,
     /// 枝番 (key search).
     #[serde(default)]
+    #[schema(pattern = "^[0-9]{2}$")]
     pub branch: Option<String>,
     /// カナ氏名 in any width, hiragana or katakana (name search).
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub kana: Option<String>,
     /// 生年月日 (narrows a name search).
     #[serde(default)]

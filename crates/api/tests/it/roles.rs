@@ -243,6 +243,58 @@ async fn every_route_by_every_role() {
     }
 }
 
+/// The roles an operation's description in the OpenAPI document names ("Roles: a, b." or
+/// "Role: a."): what clients read, and what scripts/fuzz-api fuzzes each role with.
+fn documented_roles(method: &str, template: &str) -> Vec<String> {
+    use utoipa::OpenApi;
+    let doc = shikaku_api::openapi::ApiDoc::openapi();
+    let item = doc
+        .paths
+        .paths
+        .get(template)
+        .unwrap_or_else(|| panic!("{template} is not in the OpenAPI document"));
+    let op = match method {
+        "GET" => item.get.as_ref(),
+        _ => item.post.as_ref(),
+    }
+    .unwrap_or_else(|| panic!("{method} {template} is not in the OpenAPI document"));
+    let description = op.description.clone().unwrap_or_default();
+    let list = description
+        .split_once("Roles: ")
+        .or_else(|| description.split_once("Role: "))
+        .map(|(_, rest)| rest.split('.').next().unwrap_or("").to_string())
+        .unwrap_or_else(|| panic!("{method} {template}: no \"Roles:\" in {description:?}"));
+    let mut roles: Vec<String> = list.split(',').map(|r| r.trim().to_string()).collect();
+    roles.sort();
+    roles
+}
+
+#[::core::prelude::v1::test]
+fn the_document_names_exactly_the_roles_each_route_allows() {
+    for route in routes(1, 1, 1, 1) {
+        let template: String = route
+            .path
+            .split('/')
+            .map(|seg| {
+                if seg.parse::<i64>().is_ok() {
+                    "{id}"
+                } else {
+                    seg
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let mut allowed: Vec<String> = route.allowed.iter().map(ToString::to_string).collect();
+        allowed.sort();
+        assert_eq!(
+            documented_roles(route.method, &template),
+            allowed,
+            "{} {template}",
+            route.method
+        );
+    }
+}
+
 #[actix_web::test]
 async fn expired_and_revoked_tokens_are_refused() {
     let app = TestApp::new();
