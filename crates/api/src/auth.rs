@@ -1,6 +1,8 @@
 //! Bearer-token authentication and role checks. A token is looked up by its SHA-256 (the only
 //! form stored) and cached for a short time so that a busy clinic's queries do not each cost a
-//! database round trip; a revoked token stops working within that time.
+//! database round trip; a revoked token stops working within that time. A malformed token is
+//! refused without a query, and failures are throttled per address and token prefix
+//! ([`crate::guard::AuthThrottle`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -8,11 +10,15 @@ use std::pin::Pin;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use std::net::IpAddr;
+
 use actix_web::{web, FromRequest, HttpRequest};
 use chrono::NaiveDate;
+use shikaku_db::access_log::NewEntry;
 use shikaku_db::tokens::{self, hash_secret, Role};
 
 use crate::error::ApiError;
+use crate::guard::client_addr;
 use crate::state::AppState;
 
 /// Who is calling: the token's id, name and role.
@@ -79,21 +85,56 @@ impl TokenCache {
 
 pub use shikaku_db::today_tokyo;
 
-async fn authenticate(state: &AppState, header: Option<String>) -> Result<Caller, ApiError> {
+/// Counts a failed authentication from `addr`; the failure that spends the quota is a
+/// security event (metrics and the access log), the ones before it are not worth an entry.
+pub(crate) async fn auth_failed(
+    state: &AppState,
+    addr: Option<IpAddr>,
+    secret: Option<&str>,
+    kind: &str,
+) {
+    state.metrics.security_event(kind);
+    if let Some(wait) = state.auth_throttle.failed(addr, secret) {
+        state.metrics.security_event("auth_throttled");
+        let mut e = NewEntry::now("anonymous", "none", "auth_throttled");
+        e.request = serde_json::json!({
+            "address": addr.map(|a| a.to_string()), "kind": kind,
+            // Enough to recognise a token someone keeps trying, never enough to use it.
+            "token_prefix": secret.map(|s| s.chars().take(8).collect::<String>()),
+        });
+        e.response = serde_json::json!({ "blocked_seconds": wait.as_secs() });
+        if let Err(err) = state.access_log.record(vec![e]).await {
+            tracing::warn!(error = %err, "cannot log a security event");
+        }
+    }
+}
+
+async fn authenticate(
+    state: &AppState,
+    header: Option<String>,
+    addr: Option<IpAddr>,
+) -> Result<Caller, ApiError> {
+    // No credentials at all is not a guess: 401 without counting.
     let header = header.ok_or(ApiError::Unauthorized)?;
-    let secret = header
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or(ApiError::Unauthorized)?;
+    let secret = header.strip_prefix("Bearer ").map(str::trim).unwrap_or("");
+    if let Some(wait) = state.auth_throttle.blocked(addr, Some(secret)) {
+        return Err(ApiError::RateLimited(wait.as_secs().max(1)));
+    }
+    // Anything that is not the shape of an issued token costs no database query.
+    if !tokens::well_formed(secret) {
+        auth_failed(state, addr, Some(secret), "bad_token").await;
+        return Err(ApiError::Unauthorized);
+    }
     let hash = hash_secret(secret);
     let (caller, expires) = match state.tokens.get(&hash) {
         Some(hit) => hit,
         None => {
             let mut conn = state.conn().await?;
-            let row = tokens::find_live(&mut conn, &hash)
-                .await?
-                .ok_or(ApiError::Unauthorized)?;
+            let Some(row) = tokens::find_live(&mut conn, &hash).await? else {
+                drop(conn);
+                auth_failed(state, addr, Some(secret), "bad_token").await;
+                return Err(ApiError::Unauthorized);
+            };
             let caller = Caller {
                 token_id: row.id,
                 name: row.name,
@@ -120,10 +161,13 @@ impl FromRequest for Caller {
             .get(actix_web::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let addr = state
+            .as_ref()
+            .and_then(|s| client_addr(req, &s.config.trusted_proxies));
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            authenticate(&state, header).await
+            authenticate(&state, header, addr).await
         })
     }
 }

@@ -141,6 +141,12 @@ fn field<T>(
 }
 
 impl Key {
+    /// What birth-date guesses are counted against: the card's 保険者番号・記号・番号, so that
+    /// varying the 枝番 (or leaving it out) buys no extra guesses.
+    fn card(&self) -> String {
+        format!("{}:{}:{}", self.insurer, self.symbol, self.number)
+    }
+
     pub(crate) fn parse(q: &EligibilityQuery, prefix: &str) -> Result<Key, ApiError> {
         let insurer = field(
             InsurerNumber::parse(&q.insurer_number),
@@ -297,13 +303,55 @@ pub(crate) async fn answer_logged(
             .map(|(i, q)| Key::parse(q, &format!("queries[{i}].")))
             .collect::<Result<Vec<_>, _>>()?
     };
+    let today = today_tokyo();
+    let cards: Vec<String> = keys.iter().map(Key::card).collect();
+    if let Some((card, misses)) = state.guesses.blocked(today, caller.token_id, &cards) {
+        return Err(guessing_refused(state, caller, &card, misses, keys.len()).await);
+    }
     rate_limit(state, caller, keys.len())?;
     let answers = answer(state, &keys).await?;
+    let missed: Vec<String> = answers
+        .iter()
+        .zip(cards)
+        .filter(|(a, _)| a.validity == Validity::NoMatch)
+        .map(|(_, card)| card)
+        .collect();
+    // A request whose misses go past the day's allowance gets no answers at all: a batch of
+    // guessed birth dates would otherwise carry the right one.
+    if let Some((card, misses)) = state.guesses.record(today, caller.token_id, &missed) {
+        return Err(guessing_refused(state, caller, &card, misses, keys.len()).await);
+    }
     state
         .access_log
         .record(log_entries(caller, queries, &keys, &answers))
         .await?;
     Ok(answers)
+}
+
+/// Records a refused birth-date guess (metrics and the access log, where the privacy officer
+/// looks) and returns the 429, which lasts until the day ends in Japan.
+async fn guessing_refused(
+    state: &AppState,
+    caller: &Caller,
+    card: &str,
+    misses: u32,
+    queries: usize,
+) -> ApiError {
+    state.metrics.security_event("guessing_refused");
+    let mut e = NewEntry::now(
+        &caller.name,
+        caller.role.as_str(),
+        "eligibility_guessing_refused",
+    );
+    e.token_id = Some(caller.token_id);
+    e.request = serde_json::json!({ "card": card, "queries": queries });
+    e.response = serde_json::json!({ "no_match_today": misses, "limit": state.guesses.limit() });
+    if let Err(err) = state.access_log.record(vec![e]).await {
+        return err;
+    }
+    ApiError::RateLimited(shikaku_domain::calendar::seconds_until_tokyo_midnight(
+        chrono::Utc::now(),
+    ))
 }
 
 fn rate_limit(state: &AppState, caller: &Caller, n: usize) -> Result<(), ApiError> {

@@ -17,6 +17,8 @@ pub mod eligibility;
 pub mod error;
 pub mod fhir;
 pub mod findings;
+pub mod guard;
+pub mod headers;
 pub mod input;
 pub mod linkages;
 pub mod metrics;
@@ -28,7 +30,7 @@ pub mod state;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 pub use error::ApiError;
-pub use state::{ApiConfig, AppState};
+pub use state::{ApiConfig, AppState, CookieSecure};
 
 /// Registers every route and the extractor settings that turn bad input into 4xx answers.
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
@@ -76,6 +78,25 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .default_service(web::to(not_found));
 }
 
+/// The whole application as the server runs it: the security headers and the metrics around
+/// every route. Tests build theirs with this too, so they see what clients see.
+pub fn app(
+    state: web::Data<AppState>,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    actix_web::App::new()
+        .wrap(actix_web::middleware::from_fn(headers::security_headers))
+        .wrap(actix_web::middleware::from_fn(metrics::track))
+        .configure(move |cfg| configure(cfg, state))
+}
+
 async fn not_found(req: HttpRequest) -> HttpResponse {
     ApiError::NotFound(error::redact_numbers(&format!(
         "no route {} {}",
@@ -98,15 +119,10 @@ pub async fn serve(
     let checkpoints = checkpointer(&state);
     let state = web::Data::new(state);
     let app_state = state.clone();
-    let server = actix_web::HttpServer::new(move || {
-        let state = app_state.clone();
-        actix_web::App::new()
-            .wrap(actix_web::middleware::from_fn(metrics::track))
-            .configure(move |cfg| configure(cfg, state))
-    })
-    .workers(workers.max(1))
-    .shutdown_timeout(shutdown_timeout)
-    .bind(bind)?;
+    let server = actix_web::HttpServer::new(move || app(app_state.clone()))
+        .workers(workers.max(1))
+        .shutdown_timeout(shutdown_timeout)
+        .bind(bind)?;
     for addr in server.addrs() {
         tracing::info!(%addr, workers, "listening");
     }

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub access_log_batches: IntCounter,
     /// Access-log entries committed.
     pub access_log_entries: IntCounter,
+    /// Security events by kind (auth_throttled, sign_in_failed, guessing_refused).
+    pub security_events: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -75,8 +77,17 @@ impl Metrics {
             "Access-log entries committed",
         )
         .expect("valid metric");
+        let security_events = IntCounterVec::new(
+            Opts::new(
+                "shikaku_security_events_total",
+                "Refused or suspicious requests by kind",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(security_events.clone()),
             Box::new(latency.clone()),
             Box::new(pool.clone()),
             Box::new(access_log_batches.clone()),
@@ -91,7 +102,13 @@ impl Metrics {
             pool,
             access_log_batches,
             access_log_entries,
+            security_events,
         }
+    }
+
+    /// Counts one security event of `kind`.
+    pub fn security_event(&self, kind: &str) {
+        self.security_events.with_label_values(&[kind]).inc();
     }
 
     /// The text exposition, with the pool gauges read now.

@@ -2,8 +2,10 @@
 //! API reference rendered from that same document (no external scripts: it must work on an
 //! insurer's closed network).
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::http::header;
+use actix_web::{get, web, HttpRequest, HttpResponse, ResponseError};
 use diesel_async::RunQueryDsl;
+use subtle::ConstantTimeEq;
 use utoipa::OpenApi;
 
 use crate::error::{ApiError, ErrorBody};
@@ -31,13 +33,34 @@ pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
     }))
 }
 
-/// Prometheus text exposition.
+/// Prometheus text exposition, for the scraper that holds the metrics token. Request counts
+/// by route and status say who is being used how much, so they are not for anyone who can
+/// reach the port.
 #[utoipa::path(
     tag = "operations",
-    responses((status = 200, content_type = "text/plain", description = "Prometheus metrics"))
+    responses(
+        (status = 200, content_type = "text/plain", description = "Prometheus metrics"),
+        (status = 401, description = "Without the metrics token"),
+        (status = 404, description = "No metrics token is configured (SHIKAKU_METRICS_TOKEN)"),
+    ),
+    description = "Requires `Authorization: Bearer` with the metrics token (SHIKAKU_METRICS_TOKEN), not an API token."
 )]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let Some(expected) = state.config.metrics_token.as_deref() else {
+        return ApiError::NotFound("metrics are not served (no SHIKAKU_METRICS_TOKEN)".into())
+            .error_response();
+    };
+    let sent = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Constant time, so timing does not reveal a prefix.
+    if !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
+        return ApiError::Unauthorized.error_response();
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render(&state))
@@ -92,9 +115,8 @@ pub async fn docs() -> HttpResponse {
     }
     let body = format!(
         "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>shikaku API</title>\
-         <style>body{{font-family:sans-serif;margin:2rem;max-width:72rem}}table{{border-collapse:collapse;width:100%}}\
-         td,th{{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;vertical-align:top}}</style></head>\
-         <body><h1>shikaku API {}</h1><p>Bearer tokens: <code>Authorization: Bearer shk_…</code>. \
+         <link rel=\"stylesheet\" href=\"/console/style.css\"></head>\
+         <body class=\"docs\"><h1>shikaku API {}</h1><p>Bearer tokens: <code>Authorization: Bearer shk_…</code>. \
          Errors are JSON <code>{{\"error\", \"message\"}}</code>. Personal keys go in request bodies, never URLs. \
          Machine-readable: <a href=\"/openapi.json\">/openapi.json</a>.</p>\
          <table><tr><th>Method</th><th>Path</th><th>What</th><th>Statuses</th></tr>{rows}</table></body></html>",

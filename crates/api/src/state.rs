@@ -22,6 +22,7 @@ use shikaku_domain::Keyring;
 use crate::access::AccessLog;
 use crate::auth::TokenCache;
 use crate::error::ApiError;
+use crate::guard::{AuthThrottle, GuessGuard};
 use crate::metrics::Metrics;
 
 /// Settings of the service, read once by the binary and passed in.
@@ -47,6 +48,32 @@ pub struct ApiConfig {
     pub checkpoint_file: Option<std::path::PathBuf>,
     /// How often the running service checkpoints the access log's head.
     pub checkpoint_every: Duration,
+    /// Minutes without a request after which a console session ends.
+    pub session_idle_minutes: i32,
+    /// Hours after sign-in after which a console session ends however busy it is.
+    pub session_max_hours: i32,
+    /// When the session cookie is marked `Secure` (and HSTS sent).
+    pub cookie_secure: CookieSecure,
+    /// Proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Failed authentications a minute allowed per client address and per token prefix.
+    pub auth_failures_per_minute: u32,
+    /// "No match" eligibility answers a day allowed per token and key.
+    pub no_match_per_day: u32,
+    /// The bearer token `/metrics` requires; `None` leaves `/metrics` unserved (404).
+    pub metrics_token: Option<String>,
+    /// Largest console upload (the whole multipart body) in bytes.
+    pub upload_limit: usize,
+}
+
+/// When the console's session cookie is `Secure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::Display)]
+#[strum(serialize_all = "snake_case")]
+pub enum CookieSecure {
+    /// Always (TLS in front, whatever the request says).
+    Always,
+    /// When a trusted proxy says the request came over HTTPS; never on the word of anyone else.
+    Auto,
 }
 
 impl ApiConfig {
@@ -63,6 +90,14 @@ impl ApiConfig {
             wait_timeout: Duration::from_secs(5),
             checkpoint_file: None,
             checkpoint_every: Duration::from_secs(300),
+            session_idle_minutes: 30,
+            session_max_hours: 12,
+            cookie_secure: CookieSecure::Auto,
+            trusted_proxies: Vec::new(),
+            auth_failures_per_minute: 20,
+            no_match_per_day: 10,
+            metrics_token: None,
+            upload_limit: 64 * 1024 * 1024,
         }
     }
 }
@@ -89,6 +124,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The Japanese font embedded in certificate PDFs; `None` makes the PDF route answer 503.
     pub font: Option<Arc<Vec<u8>>>,
+    /// Failed authentications per address and token prefix.
+    pub auth_throttle: AuthThrottle,
+    /// "No match" answers per token and key.
+    pub guesses: GuessGuard,
 }
 
 impl AppState {
@@ -129,6 +168,8 @@ impl AppState {
             access_log: AccessLog::start(&config.database_url, metrics.clone(), keyring.clone()),
             tokens: TokenCache::new(config.token_cache),
             limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            auth_throttle: AuthThrottle::new(config.auth_failures_per_minute),
+            guesses: GuessGuard::new(config.no_match_per_day),
             keyring,
             metrics,
             font: None,

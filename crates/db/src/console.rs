@@ -45,6 +45,12 @@ fn random(n: usize) -> String {
     hex::encode(bytes)
 }
 
+/// Whether `secret` has the shape of a session cookie this module issues (64 hex digits), so
+/// that anything else is refused without a database query.
+pub fn well_formed_secret(secret: &str) -> bool {
+    secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Opens a session for a valid token; returns the cookie secret and the session. `None` when
 /// the token is unknown, revoked or expired (the caller says so without detail).
 pub fn sign_in(conn: &mut PgConnection, token: &str) -> Result<Option<(String, Session)>, DbError> {
@@ -81,23 +87,27 @@ fn session(r: Row) -> Result<Session, DbError> {
 }
 
 /// The live session for a cookie secret, touching its last-seen time; `None` when unknown,
-/// ended, idle for longer than `idle_minutes`, or its token is no longer valid.
+/// ended, idle for longer than `idle_minutes`, opened more than `max_hours` ago (however
+/// busy: a stolen cookie must not live for ever), or its token is no longer valid.
 pub fn resume(
     conn: &mut PgConnection,
     secret: &str,
     idle_minutes: i32,
+    max_hours: i32,
 ) -> Result<Option<Session>, DbError> {
     let row = diesel::sql_query(
         "UPDATE console_sessions s SET last_seen_at = now()
            FROM api_tokens t
           WHERE s.secret_hash = $1 AND t.id = s.token_id AND s.ended_at IS NULL
             AND s.last_seen_at > now() - make_interval(mins => $2)
+            AND s.created_at > now() - make_interval(hours => $3)
             AND t.revoked_at IS NULL
             AND (t.expires_on IS NULL OR t.expires_on >= (now() AT TIME ZONE 'Asia/Tokyo')::date)
         RETURNING s.id, s.token_id, t.name, t.role, s.csrf",
     )
     .bind::<Bytea, _>(hash_secret(secret).as_slice())
     .bind::<Integer, _>(idle_minutes)
+    .bind::<Integer, _>(max_hours)
     .get_result::<Row>(conn)
     .optional()?;
     row.map(session).transpose()

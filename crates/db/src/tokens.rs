@@ -80,6 +80,17 @@ pub fn generate_secret() -> String {
     )
 }
 
+/// Whether `secret` has the shape of a token this project issues (`shk_` and 43 base64url
+/// characters), so that anything else is refused without a database query.
+pub fn well_formed(secret: &str) -> bool {
+    secret.strip_prefix(PREFIX).is_some_and(|rest| {
+        rest.len() == 43
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 /// The stored form of a token.
 pub fn hash_secret(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
@@ -208,4 +219,15 @@ pub async fn find_live(
         })
     })
     .transpose()
+}
+
+#[cfg(test)]
+mod shape_tests {
+    #[test]
+    fn issued_tokens_are_well_formed_and_others_are_not() {
+        assert!(super::well_formed(&super::generate_secret()));
+        for bad in ["", "shk_", "shk_not-a-token", "abc", &"shk_x".repeat(20)] {
+            assert!(!super::well_formed(bad), "{bad}");
+        }
+    }
 }

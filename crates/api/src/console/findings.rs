@@ -26,7 +26,7 @@ use crate::state::AppState;
 const REVIEWERS: &[Role] = &[Role::Admin, Role::Auditor];
 
 /// One colour per kind, in [`FindingKind::ALL`] order.
-const COLORS: [&str; 7] = [
+pub(super) const COLORS: [&str; 7] = [
     "#8c6d1f", "#b42318", "#c4320a", "#5b6470", "#6941c6", "#d92d20", "#0b5cad",
 ];
 
@@ -89,8 +89,10 @@ fn chart(runs: &[runs::RunCounts]) -> Markup {
     html! {
         (PreEscaped(svg))
         p.muted {
-            @for (k, color) in FindingKind::ALL.iter().zip(COLORS) {
-                span style={ "color:" (color) } { "■" } " " (k.label()) "　"
+            @for (i, k) in FindingKind::ALL.iter().enumerate() {
+                // A class, not a style attribute: the content security policy allows no inline
+                // style (the colours are in the stylesheet, from the same COLORS).
+                span class={ "legend-" (i) } { "■" } " " (k.label()) "　"
             }
         }
     }

@@ -1,9 +1,10 @@
 //! The page frame every console page shares: the stylesheet, the header with the navigation
 //! the user's role allows, and the HTML response (never cached: pages hold personal data).
 
+use actix_web::get;
 use actix_web::http::header;
 use actix_web::HttpResponse;
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, DOCTYPE};
 use shikaku_db::tokens::Role;
 
 use super::session::Staff;
@@ -30,6 +31,7 @@ dl.grid{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dl.gri
 tr.diff{background:#fff4f2}form.inline{display:inline-flex;gap:.3rem;margin:.1rem 0;align-items:center}
 form.inline input{width:9rem}.sr{position:absolute;left:-9999px}pre{background:#f6f8fa;padding:.6rem;overflow:auto}
 @media (max-width:800px){body{font-size:16px}header{gap:.8rem}}
+body.docs{margin:2rem auto;max-width:72rem;padding:0 1rem}
 ";
 
 /// The page frame: header with navigation for the signed-in user, then the content.
@@ -41,7 +43,7 @@ pub(crate) fn page(title: &str, staff: Option<&Staff>, content: Markup) -> Marku
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " — shikaku" }
-                style { (PreEscaped(STYLE)) }
+                link rel="stylesheet" href="/console/style.css";
             }
             body {
                 header {
@@ -74,6 +76,21 @@ pub(crate) fn page(title: &str, staff: Option<&Staff>, content: Markup) -> Marku
             }
         }
     }
+}
+
+/// The console's (and the API reference's) stylesheet, served rather than inline so that the
+/// content security policy can forbid inline style. It holds nothing personal, so browsers may
+/// cache it.
+#[get("/console/style.css")]
+pub async fn stylesheet() -> HttpResponse {
+    let mut css = String::from(STYLE);
+    for (i, color) in super::findings::COLORS.iter().enumerate() {
+        css.push_str(&format!(".legend-{i}{{color:{color}}}\n"));
+    }
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(css)
 }
 
 pub(crate) fn html_response(markup: Markup) -> HttpResponse {

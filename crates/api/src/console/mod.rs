@@ -24,7 +24,7 @@ pub mod persons;
 pub mod session;
 pub mod uploads;
 
-pub use session::{ConsoleError, Staff, COOKIE, IDLE_MINUTES};
+pub use session::{ConsoleError, Staff, COOKIE};
 
 /// Registers the console's routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -38,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .into()
             }),
     )
+    .service(layout::stylesheet)
     .service(session::login_page)
     .service(session::login)
     .service(session::logout)

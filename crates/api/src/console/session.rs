@@ -18,14 +18,14 @@ use shikaku_db::tokens::Role;
 use subtle::ConstantTimeEq;
 
 use super::layout::{html_response, page};
-use crate::auth::Caller;
+use crate::auth::{auth_failed, Caller};
 use crate::error::ApiError;
+use crate::guard::{client_addr, secure_request};
 use crate::state::AppState;
+use shikaku_db::access_log::NewEntry;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "shikaku_session";
-/// Minutes without a request after which a session ends.
-pub const IDLE_MINUTES: i32 = 30;
 
 /// A signed-in console user.
 pub struct Staff {
@@ -74,20 +74,22 @@ impl ResponseError for ConsoleError {
             ConsoleError::Api(e @ ApiError::Internal(_)) => e.to_string(),
             other => other.to_string(),
         };
-        HttpResponse::build(self.status_code())
-            .content_type("text/html; charset=utf-8")
-            .body(
-                page(
-                    "エラー",
-                    None,
-                    html! {
-                        h1 { "エラー" }
-                        p.error role="alert" { (message) }
-                        p { a href="/console" { "検索画面へ戻る" } }
-                    },
-                )
-                .into_string(),
+        let mut res = HttpResponse::build(self.status_code());
+        if let ConsoleError::Api(ApiError::RateLimited(secs)) = self {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        res.content_type("text/html; charset=utf-8").body(
+            page(
+                "エラー",
+                None,
+                html! {
+                    h1 { "エラー" }
+                    p.error role="alert" { (message) }
+                    p { a href="/console" { "検索画面へ戻る" } }
+                },
             )
+            .into_string(),
+        )
     }
 }
 
@@ -125,13 +127,31 @@ impl FromRequest for Staff {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let secret = req.cookie(COOKIE).map(|c| c.value().to_string());
+        let addr = state
+            .as_ref()
+            .and_then(|s| client_addr(req, &s.config.trusted_proxies));
         Box::pin(async move {
             let state = state.ok_or(ConsoleError::SignIn)?;
             let secret = secret.ok_or(ConsoleError::SignIn)?;
+            if let Some(wait) = state.auth_throttle.blocked(addr, None) {
+                return Err(ApiError::RateLimited(wait.as_secs().max(1)).into());
+            }
+            // A cookie that is not the shape of one we issue costs no database query.
+            if !console::well_formed_secret(&secret) {
+                auth_failed(&state, addr, None, "bad_session").await;
+                return Err(ConsoleError::SignIn);
+            }
+            let (idle, max_hours) = (
+                state.config.session_idle_minutes,
+                state.config.session_max_hours,
+            );
             let session = state
-                .blocking(move |conn| Ok(console::resume(conn, &secret, IDLE_MINUTES)?))
-                .await?
-                .ok_or(ConsoleError::SignIn)?;
+                .blocking(move |conn| Ok(console::resume(conn, &secret, idle, max_hours)?))
+                .await?;
+            let Some(session) = session else {
+                auth_failed(&state, addr, None, "bad_session").await;
+                return Err(ConsoleError::SignIn);
+            };
             Ok(Staff {
                 caller: Caller {
                     token_id: session.token_id,
@@ -144,9 +164,32 @@ impl FromRequest for Staff {
     }
 }
 
-/// Whether cookies are marked Secure: behind TLS (the proxy says so) they must be.
-fn behind_tls(req: &HttpRequest) -> bool {
-    req.connection_info().scheme() == "https"
+/// Whether a form post comes from this site. The `Origin` must name this host; browsers send
+/// `Origin: null` for posts under `Referrer-Policy: no-referrer` (which every page here has),
+/// and then `Sec-Fetch-Site: same-origin` (sent by browsers, not settable by a page) vouches
+/// instead. A request with neither header is not a browser's cross-site post, so it passes.
+fn same_site_post(req: &HttpRequest) -> bool {
+    let header = |name: header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let fetch_site = header(header::HeaderName::from_static("sec-fetch-site"));
+    if fetch_site
+        .as_deref()
+        .is_some_and(|s| s != "same-origin" && s != "none")
+    {
+        return false;
+    }
+    match header(header::ORIGIN).as_deref() {
+        None => true,
+        Some("null") => fetch_site.as_deref() == Some("same-origin"),
+        Some(origin) => {
+            let host = req.connection_info().host().to_string();
+            origin.ends_with(&format!("//{host}"))
+        }
+    }
 }
 
 /// The sign-in page.
@@ -187,32 +230,45 @@ pub async fn login(
     form: CheckedForm<LoginForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     // No session yet, so no CSRF token: refuse a sign-in posted from another site.
-    if let Some(origin) = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-    {
-        let host = req.connection_info().host().to_string();
-        if !origin.ends_with(&format!("//{host}")) {
-            return Err(ConsoleError::Csrf);
-        }
+    if !same_site_post(&req) {
+        return Err(ConsoleError::Csrf);
     }
-    let token = form.into_inner().token;
-    let signed = state
-        .blocking(move |conn| Ok(console::sign_in(conn, &token)?))
-        .await?;
-    let Some((secret, _)) = signed else {
+    let addr = client_addr(&req, &state.config.trusted_proxies);
+    if let Some(wait) = state.auth_throttle.blocked(addr, None) {
+        return Err(ApiError::RateLimited(wait.as_secs().max(1)).into());
+    }
+    let token = form.into_inner().token.trim().to_string();
+    let prefix: String = token.chars().take(8).collect();
+    let signed = if shikaku_db::tokens::well_formed(&token) {
+        state
+            .blocking(move |conn| Ok(console::sign_in(conn, &token)?))
+            .await?
+    } else {
+        None
+    };
+    let Some((secret, session)) = signed else {
+        // Every failed sign-in is in the access log, with where it came from.
+        let mut e = NewEntry::now("anonymous", "none", "sign_in_failed");
+        e.request = serde_json::json!({
+            "address": addr.map(|a| a.to_string()), "token_prefix": prefix, "console": true,
+        });
+        state.access_log.record(vec![e]).await?;
+        auth_failed(&state, addr, None, "sign_in_failed").await;
         return Ok(HttpResponse::Unauthorized()
             .content_type("text/html; charset=utf-8")
             .body(
                 login_form(Some("トークンが無効です（期限切れまたは失効を含む）。")).into_string(),
             ));
     };
+    let mut e = NewEntry::now(&session.name, session.role.as_str(), "sign_in");
+    e.token_id = Some(session.token_id);
+    e.request = serde_json::json!({ "address": addr.map(|a| a.to_string()), "console": true });
+    state.access_log.record(vec![e]).await?;
     let cookie = Cookie::build(COOKIE, secret)
         .path("/console")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(behind_tls(&req))
+        .secure(secure_request(req.head(), &state.config))
         .finish();
     Ok(HttpResponse::SeeOther()
         .cookie(cookie)

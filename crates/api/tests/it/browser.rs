@@ -64,13 +64,11 @@ impl Browser {
             }],
         );
         let state = app.state.clone();
-        let server = actix_web::HttpServer::new(move || {
-            let state = state.clone();
-            actix_web::App::new().configure(move |cfg| shikaku_api::configure(cfg, state))
-        })
-        .workers(1)
-        .bind(("127.0.0.1", 0))
-        .unwrap();
+        // The application exactly as served, security headers (CSP) included.
+        let server = actix_web::HttpServer::new(move || shikaku_api::app(state.clone()))
+            .workers(1)
+            .bind(("127.0.0.1", 0))
+            .unwrap();
         let addr = server.addrs()[0];
         let server = server.run();
         let handle = server.handle();
@@ -120,6 +118,18 @@ impl Browser {
         if let Err(e) = self.c.wait().for_element(Locator::Css(css)).await {
             panic!("{e}: {}", self.page().await);
         }
+    }
+
+    /// Waits until the page holds `text` (a new page after a click may not be there yet, and
+    /// an element the old page also had would match too soon).
+    async fn wait_for_text(&self, text: &str) {
+        for _ in 0..100 {
+            if self.page().await.contains(text) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("timeout waiting for {text:?}: {}", self.page().await);
     }
 
     /// Signs in through the form as a token of `role`, ending on the search page.
@@ -301,8 +311,7 @@ async fn browser_import_report_then_apply() {
     b.click("#i_check").await;
     b.wait_for("#i_apply").await;
     b.click("#i_apply").await;
-    b.wait_for("p.ok").await;
-    assert!(b.page().await.contains("登録しました"));
+    b.wait_for_text("登録しました").await;
     #[derive(diesel::QueryableByName)]
     struct N {
         #[diesel(sql_type = diesel::sql_types::BigInt)]

@@ -12,10 +12,7 @@ async fn sign_in(app: &TestApp, role: Role) -> String {
         .uri("/console/login")
         .set_form([("token", app.token(role))]);
     let state = app.state.clone();
-    let svc = actix_web::test::init_service(
-        actix_web::App::new().configure(move |cfg| shikaku_api::configure(cfg, state)),
-    )
-    .await;
+    let svc = actix_web::test::init_service(shikaku_api::app(state)).await;
     let res = actix_web::test::call_service(&svc, req.to_request()).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let cookie = res
@@ -178,4 +175,98 @@ async fn sessions_csrf_and_roles() {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
+}
+
+#[actix_web::test]
+async fn a_session_ends_after_its_absolute_lifetime_however_busy() {
+    let app = TestApp::new();
+    let busy = sign_in(&app, Role::Clerk).await;
+    let get = |cookie: &str| {
+        TestRequest::get()
+            .uri("/console")
+            .insert_header(("Cookie", cookie.to_string()))
+    };
+    assert_eq!(app.send(get(&busy)).await.status, StatusCode::OK);
+    // Opened 13 hours ago, used a minute ago: over the 12-hour lifetime.
+    diesel::sql_query(
+        "UPDATE console_sessions SET created_at = now() - interval '13 hours',
+                                    last_seen_at = now() - interval '1 minute'",
+    )
+    .execute(&mut app.conn())
+    .unwrap();
+    let r = app.send(get(&busy)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+}
+
+#[actix_web::test]
+async fn failed_sign_ins_are_logged_and_throttled_per_address() {
+    let app = TestApp::with(|c| c.auth_failures_per_minute = 5);
+    let attacker: std::net::SocketAddr = "192.0.2.66:40000".parse().unwrap();
+    let clinic: std::net::SocketAddr = "198.51.100.7:40000".parse().unwrap();
+    let attempt = |token: &str, peer| {
+        TestRequest::post()
+            .uri("/console/login")
+            .peer_addr(peer)
+            .set_form([("token", token.to_string())])
+    };
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let guess = format!("shk_{i:0>43}");
+        statuses.push(app.send(attempt(&guess, attacker)).await.status.as_u16());
+    }
+    // Five failures are allowed a minute; then the address waits, before any database query.
+    assert_eq!(statuses[..5], [401; 5]);
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Even the right token is refused from that address now, but not from another one.
+    let good = app.token(Role::Clerk).to_string();
+    let r = app.send(attempt(&good, attacker)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    let r = app.send(attempt(&good, clinic)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    // Each failed sign-in is in the access log with its address; the throttling too.
+    let log = app.access_log();
+    let failed: Vec<_> = log
+        .iter()
+        .filter(|e| e.action == "sign_in_failed")
+        .collect();
+    assert_eq!(failed.len(), 5);
+    assert_eq!(failed[0].request["address"], "192.0.2.66");
+    assert!(!failed[0].request.to_string().contains("0000000000"));
+    assert!(log.iter().any(|e| e.action == "auth_throttled"));
+    assert!(log
+        .iter()
+        .any(|e| e.action == "sign_in" && e.actor == "test-clerk"));
+}
+
+#[actix_web::test]
+async fn bad_bearer_tokens_cost_no_query_and_are_throttled() {
+    let app = TestApp::with(|c| c.auth_failures_per_minute = 3);
+    let peer: std::net::SocketAddr = "192.0.2.77:1234".parse().unwrap();
+    let call = |token: &str| {
+        TestRequest::get()
+            .uri("/v1/findings")
+            .peer_addr(peer)
+            .insert_header(("Authorization", format!("Bearer {token}")))
+    };
+    // With the database gone, a malformed token is still a clean 401: no query was made.
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let name = app.db.name().to_string();
+    diesel::PgConnection::establish(&std::env::var("DATABASE_URL").unwrap())
+        .unwrap()
+        .batch_execute(&format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+        ))
+        .unwrap();
+    for bad in ["x", "shk_short", &"shk_".repeat(20)] {
+        assert_eq!(
+            app.send(call(bad)).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{bad}"
+        );
+    }
+    // Three failures spent the quota: the address waits.
+    let r = app.send(call("shk_again")).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
 }

@@ -416,3 +416,81 @@ async fn rate_limit_per_token() {
         StatusCode::OK
     );
 }
+
+#[actix_web::test]
+async fn guessing_birth_dates_is_refused_after_ten_misses_a_day() {
+    let app = TestApp::new();
+    app.person(
+        KUMIAI,
+        "77",
+        "5",
+        "00",
+        "1980-05-05",
+        "ゲス",
+        &[("2000-01-01", None)],
+    );
+    let body = |birth: &str, branch: Option<&str>| {
+        let mut b = json!({ "insurer_number": KUMIAI, "symbol": "77", "number": "5",
+                            "birth_date": birth, "on": "2026-06-01" });
+        if let Some(br) = branch {
+            b["branch"] = json!(br);
+        }
+        b
+    };
+    // Ten wrong birth dates (the 枝番 varied or left out: the card is what counts).
+    for day in 1..=10 {
+        let branch = [None, Some("00"), Some("01")][day % 3];
+        let r = app
+            .post(
+                Some(Role::Provider),
+                "/v1/eligibility",
+                body(&format!("1980-01-{day:02}"), branch),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.json["validity"], 4);
+    }
+    // The eleventh is refused, even with the right date.
+    let r = app
+        .post(
+            Some(Role::Provider),
+            "/v1/eligibility",
+            body("1980-05-05", Some("00")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    assert!(r.json.get("person").is_none());
+    // Another token has its own count.
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            "/v1/eligibility",
+            body("1980-05-05", Some("00")),
+        )
+        .await;
+    assert_eq!(r.json["validity"], 1, "{}", r.text);
+    // A batch of many dates for one card is refused whole, the right one among them: each
+    // miss counts.
+    let queries: Vec<_> = (1..=28)
+        .map(|d| body(&format!("1980-05-{d:02}"), Some("00")))
+        .collect();
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            "/v1/eligibility/batch",
+            json!({ "queries": queries }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    assert!(!r.text.contains("ゲス"));
+    // Each refusal is a security event in the access log, and nothing was answered for it.
+    let log = app.access_log();
+    let refused: Vec<_> = log
+        .iter()
+        .filter(|e| e.action == "eligibility_guessing_refused")
+        .collect();
+    assert_eq!(refused.len(), 2);
+    assert_eq!(refused[0].request["card"], format!("{KUMIAI}:77:5"));
+    assert_eq!(refused[0].response["no_match_today"], 10);
+    assert_eq!(log.iter().filter(|e| e.action == "eligibility").count(), 11);
+}

@@ -144,10 +144,27 @@ async fn database_away_answers_503_and_recovers() {
 
 #[actix_web::test]
 async fn metrics_count_routes_and_pools() {
-    let app = TestApp::new();
+    let app = TestApp::with(|c| c.metrics_token = Some("metrics-secret-1".into()));
     app.get(None, "/healthz").await;
     app.get(Some(Role::Clerk), "/v1/persons/1").await;
-    let r = app.get(None, "/metrics").await;
+    let metrics = |token: Option<&str>| {
+        let mut req = TestRequest::get().uri("/metrics");
+        if let Some(t) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        req
+    };
+    // Not for anyone who can reach the port, nor for an API token.
+    assert_eq!(
+        app.send(metrics(None)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let admin = app.token(Role::Admin).to_string();
+    assert_eq!(
+        app.send(metrics(Some(&admin))).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = app.send(metrics(Some("metrics-secret-1"))).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(
         r.text.contains(
@@ -166,6 +183,132 @@ async fn metrics_count_routes_and_pools() {
     assert!(r
         .text
         .contains("shikaku_db_pool_connections{pool=\"async\",state=\"max\"} 4"));
+    // Without a configured token there are no metrics at all.
+    let closed = TestApp::new();
+    assert_eq!(
+        closed.get(None, "/metrics").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[actix_web::test]
+async fn every_answer_carries_the_security_headers() {
+    let app = TestApp::new();
+    let person = app.person(
+        KUMIAI,
+        "32",
+        "1",
+        "00",
+        "1970-01-01",
+        "ヘッダ",
+        &[("2000-01-01", None)],
+    );
+    let admin = app.token(Role::Admin).to_string();
+    let check = |headers: &actix_web::http::header::HeaderMap, what: &str, store: bool| {
+        let h = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        let csp = h("content-security-policy");
+        assert!(csp.contains("default-src 'none'"), "{what}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+        assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
+        assert_eq!(h("referrer-policy"), "no-referrer", "{what}");
+        assert_eq!(h("x-frame-options"), "DENY", "{what}");
+        if store {
+            assert_eq!(h("cache-control"), "no-store", "{what}");
+        }
+        // Plain HTTP with no trusted proxy: no HSTS.
+        assert_eq!(h("strict-transport-security"), "", "{what}");
+    };
+    let service = actix_web::test::init_service(shikaku_api::app(app.state.clone())).await;
+    // A JSON answer with personal data.
+    let req = TestRequest::get()
+        .uri(&format!("/v1/persons/{person}"))
+        .insert_header(("Authorization", format!("Bearer {admin}")))
+        .to_request();
+    let res = actix_web::test::call_service(&service, req).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    check(res.headers(), "JSON", true);
+    // A console page, signed in.
+    let req = TestRequest::post()
+        .uri("/console/login")
+        .set_form([("token", admin.as_str())])
+        .to_request();
+    let res = actix_web::test::call_service(&service, req).await;
+    let cookie = res.response().cookies().next().unwrap().into_owned();
+    assert!(!cookie.secure().unwrap_or(false));
+    let req = TestRequest::get()
+        .uri(&format!("/console/persons/{person}"))
+        .cookie(cookie)
+        .to_request();
+    let res = actix_web::test::call_service(&service, req).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    check(res.headers(), "console page", true);
+    // The stylesheet is the only thing that may be cached.
+    let res = actix_web::test::call_service(
+        &service,
+        TestRequest::get().uri("/console/style.css").to_request(),
+    )
+    .await;
+    check(res.headers(), "stylesheet", false);
+    assert!(res
+        .headers()
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("public")));
+    // Errors too.
+    let res =
+        actix_web::test::call_service(&service, TestRequest::get().uri("/v1/nothing").to_request())
+            .await;
+    check(res.headers(), "404", true);
+}
+
+#[actix_web::test]
+async fn secure_cookies_and_hsts_follow_configuration_not_client_headers() {
+    let proxy: std::net::SocketAddr = "10.0.0.5:443".parse().unwrap();
+    let login = |token: &str, peer: std::net::SocketAddr, proto: Option<&str>| {
+        let mut req = TestRequest::post()
+            .uri("/console/login")
+            .peer_addr(peer)
+            .set_form([("token", token)]);
+        if let Some(p) = proto {
+            req = req.insert_header(("x-forwarded-proto", p));
+        }
+        req.to_request()
+    };
+    let outsider: std::net::SocketAddr = "192.0.2.10:5000".parse().unwrap();
+    // auto, behind a trusted proxy: the proxy's word counts, a client's does not.
+    let app = TestApp::with(|c| c.trusted_proxies = vec![proxy.ip()]);
+    let token = app.token(Role::Clerk).to_string();
+    let service = actix_web::test::init_service(shikaku_api::app(app.state.clone())).await;
+    for (peer, proto, secure) in [
+        (outsider, Some("https"), false),
+        (proxy, Some("https"), true),
+        (proxy, Some("http"), false),
+        (proxy, None, false),
+    ] {
+        let res = actix_web::test::call_service(&service, login(&token, peer, proto)).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let cookie = res.response().cookies().next().unwrap().into_owned();
+        assert_eq!(cookie.secure().unwrap_or(false), secure, "{peer} {proto:?}");
+        assert_eq!(
+            res.headers().contains_key("strict-transport-security"),
+            secure,
+            "{peer} {proto:?}"
+        );
+    }
+    // always: Secure whatever the request says.
+    let app = TestApp::with(|c| c.cookie_secure = shikaku_api::CookieSecure::Always);
+    let token = app.token(Role::Clerk).to_string();
+    let service = actix_web::test::init_service(shikaku_api::app(app.state.clone())).await;
+    let res = actix_web::test::call_service(&service, login(&token, outsider, None)).await;
+    let cookie = res.response().cookies().next().unwrap().into_owned();
+    assert_eq!(cookie.secure(), Some(true));
 }
 
 #[actix_web::test]

@@ -25,7 +25,7 @@ mod roles;
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{test, web, App};
+use actix_web::{test, web};
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Nullable, SmallInt, Text};
@@ -122,12 +122,7 @@ impl TestApp {
     /// Sends one request through the full app (middleware, extractors, error handlers).
     pub async fn send(&self, req: test::TestRequest) -> Reply {
         let state = self.state.clone();
-        let app = test::init_service(
-            App::new()
-                .wrap(actix_web::middleware::from_fn(shikaku_api::metrics::track))
-                .configure(move |cfg| shikaku_api::configure(cfg, state)),
-        )
-        .await;
+        let app = test::init_service(shikaku_api::app(state)).await;
         let res = test::call_service(&app, req.to_request()).await;
         let status = res.status();
         let content_type = res

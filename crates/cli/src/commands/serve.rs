@@ -51,6 +51,34 @@ pub struct ServeArgs {
         value_parser = clap::builder::FalseyValueParser::new()
     )]
     allow_privileged_role: bool,
+    /// Minutes without a request after which a console session ends.
+    #[arg(long, env = "SHIKAKU_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    session_idle_minutes: i32,
+    /// Hours after sign-in after which a console session ends, however busy.
+    #[arg(long, env = "SHIKAKU_SESSION_HOURS", default_value_t = 12)]
+    session_hours: i32,
+    /// When the session cookie is marked Secure (and HSTS sent): `always` (TLS in front), or
+    /// `auto`: when a trusted proxy says the request came over HTTPS.
+    #[arg(long, env = "SHIKAKU_COOKIE_SECURE", default_value = "auto")]
+    cookie_secure: shikaku_api::CookieSecure,
+    /// Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (comma-separated
+    /// addresses); nobody else's are.
+    #[arg(long, env = "SHIKAKU_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<std::net::IpAddr>,
+    /// Failed authentications a minute per client address and per token prefix before they
+    /// are refused with 429.
+    #[arg(long, env = "SHIKAKU_AUTH_FAILURES_PER_MINUTE", default_value_t = 20)]
+    auth_failures_per_minute: u32,
+    /// "No match" eligibility answers a day per token and card before the card is refused
+    /// with 429 (birth-date guessing).
+    #[arg(long, env = "SHIKAKU_NO_MATCH_PER_DAY", default_value_t = 10)]
+    no_match_per_day: u32,
+    /// Bearer token that /metrics requires; without one /metrics is not served.
+    #[arg(long, env = "SHIKAKU_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// Largest console upload in MiB (the whole multipart body).
+    #[arg(long, env = "SHIKAKU_UPLOAD_LIMIT_MIB", default_value_t = 64)]
+    upload_limit_mib: usize,
 }
 
 /// Runs the service until it is stopped.
@@ -102,6 +130,20 @@ pub fn run(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
     config.token_cache = std::time::Duration::from_secs(args.token_cache_seconds);
     config.checkpoint_file = Some(args.checkpoint_file.clone());
     config.checkpoint_every = std::time::Duration::from_secs(args.checkpoint_seconds.max(1));
+    config.session_idle_minutes = args.session_idle_minutes.max(1);
+    config.session_max_hours = args.session_hours.max(1);
+    config.cookie_secure = args.cookie_secure;
+    config.trusted_proxies = args.trusted_proxies.clone();
+    config.auth_failures_per_minute = args.auth_failures_per_minute.max(1);
+    config.no_match_per_day = args.no_match_per_day.max(1);
+    config.metrics_token = args.metrics_token.clone().filter(|t| !t.trim().is_empty());
+    if let Some(t) = &config.metrics_token {
+        anyhow::ensure!(
+            t.len() >= 16,
+            "SHIKAKU_METRICS_TOKEN must be at least 16 characters"
+        );
+    }
+    config.upload_limit = args.upload_limit_mib.max(1).saturating_mul(1024 * 1024);
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
