@@ -21,6 +21,7 @@ use shikaku_domain::Keyring;
 
 use crate::access::AccessLog;
 use crate::auth::TokenCache;
+use crate::console::store::UploadStore;
 use crate::error::ApiError;
 use crate::guard::{AuthThrottle, GuessGuard};
 use crate::metrics::Metrics;
@@ -64,6 +65,8 @@ pub struct ApiConfig {
     pub metrics_token: Option<String>,
     /// Largest console upload (the whole multipart body) in bytes.
     pub upload_limit: usize,
+    /// Where console uploads wait, sealed (each process uses a folder of its own inside).
+    pub upload_dir: std::path::PathBuf,
 }
 
 /// When the console's session cookie is `Secure`.
@@ -98,6 +101,7 @@ impl ApiConfig {
             no_match_per_day: 10,
             metrics_token: None,
             upload_limit: 64 * 1024 * 1024,
+            upload_dir: std::env::temp_dir().join("shikaku-console-uploads"),
         }
     }
 }
@@ -128,6 +132,8 @@ pub struct AppState {
     pub auth_throttle: AuthThrottle,
     /// "No match" answers per token and key.
     pub guesses: GuessGuard,
+    /// Console uploads waiting for their apply, sealed.
+    pub uploads: UploadStore,
 }
 
 impl AppState {
@@ -170,6 +176,12 @@ impl AppState {
             limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
             auth_throttle: AuthThrottle::new(config.auth_failures_per_minute),
             guesses: GuessGuard::new(config.no_match_per_day),
+            uploads: UploadStore::open(&config.upload_dir).map_err(|e| {
+                ApiError::Internal(format!(
+                    "cannot use the upload folder {}: {e}",
+                    config.upload_dir.display()
+                ))
+            })?,
             keyring,
             metrics,
             font: None,

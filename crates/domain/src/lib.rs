@@ -29,6 +29,7 @@ pub mod calendar;
 pub mod certificate;
 pub mod copay;
 pub mod eligibility;
+pub mod ephemeral;
 pub mod error;
 pub mod finding;
 pub mod free_text;

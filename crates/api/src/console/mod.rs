@@ -9,6 +9,7 @@
 //! - [`certificates`]: certificates at the counter.
 //! - [`findings`]: the auditors' findings queue.
 //! - [`uploads`]: CSV imports and the monthly ex-officio run from uploaded files.
+//! - [`store`]: where uploads wait, sealed with a key only this process holds.
 //! - [`access_log`]: the access log and its verification.
 
 use actix_web::web;
@@ -22,6 +23,7 @@ pub mod findings;
 pub mod layout;
 pub mod persons;
 pub mod session;
+pub mod store;
 pub mod uploads;
 
 pub use session::{ConsoleError, Staff, COOKIE};

@@ -1,10 +1,12 @@
 //! File uploads in the console: CSV imports checked before anything is stored (the same import
 //! code run and rolled back, so the report is exactly what applying would say), then applied;
 //! and the monthly ex-officio run: upload the status file, see what would be issued, run it,
-//! download the mailing PDF. Uploads wait in a private temporary folder under a random id.
+//! download the mailing PDF. Uploads wait sealed in this process's folder ([`super::store`])
+//! under a random id, and are deleted once applied or once their check fails. The whole upload
+//! is capped (`SHIKAKU_UPLOAD_LIMIT_MIB`), and a report keeps the first few hundred issues and
+//! counts the rest.
 
 use crate::input::CheckedForm;
-use std::path::PathBuf;
 
 use actix_multipart::Multipart;
 use actix_web::{get, post, web, HttpResponse};
@@ -14,38 +16,29 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
 use shikaku_db::certificates::{self, DueOptions, DueSummary};
-use shikaku_db::import::{self, CollectIssues, ImportContext, ImportSummary, IssueLevel};
+use shikaku_db::import::{self, CountedIssues, ImportContext, ImportSummary, IssueLevel};
 use shikaku_db::tokens::Role;
 use shikaku_domain::FileKind;
 
 use super::layout::{html_response, page};
 use super::session::{ConsoleError, Staff};
+use super::store::StoreError;
 use crate::access::entry;
 use crate::auth::today_tokyo;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Largest accepted upload (a console upload is for day-to-day files; bulk loads use the CLI).
-const MAX_UPLOAD: usize = 64 * 1024 * 1024;
+/// Issues a report shows; the rest are counted (CLI `--report` writes them all).
+const SHOWN_ISSUES: usize = 500;
+/// Form fields an upload may have, and the size of each besides the file.
+const MAX_FIELDS: usize = 16;
+const MAX_SMALL_FIELD: usize = 4 * 1024;
 
-fn upload_dir() -> PathBuf {
-    std::env::temp_dir().join("shikaku-console-uploads")
-}
-
-fn upload_path(id: &str, ext: &str) -> Result<PathBuf, ConsoleError> {
-    if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(upload_dir().join(format!("{id}.{ext}")))
-    } else {
-        Err(ApiError::NotFound("no such upload".into()).into())
+fn store_error(e: StoreError) -> ConsoleError {
+    match e {
+        StoreError::Gone => ApiError::NotFound(e.to_string()).into(),
+        other => ApiError::Internal(other.to_string()).into(),
     }
-}
-
-/// A random 128-bit id for an upload, from the operating system.
-fn new_id() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }
 
 /// The fields of an upload form.
@@ -58,10 +51,17 @@ struct Upload {
     bytes: Vec<u8>,
 }
 
-async fn read_upload(mut payload: Multipart) -> Result<Upload, ConsoleError> {
+/// Reads a multipart upload, refusing (413) a body over `limit` bytes in all, and refusing
+/// more than a few fields or an oversized small field, before holding any of it.
+async fn read_upload(mut payload: Multipart, limit: usize) -> Result<Upload, ConsoleError> {
     let mut up = Upload::default();
+    let (mut total, mut fields) = (0usize, 0usize);
     while let Some(field) = payload.next().await {
         let mut field = field.map_err(|e| ApiError::BadRequest(format!("upload: {e}")))?;
+        fields += 1;
+        if fields > MAX_FIELDS {
+            return Err(ApiError::BadRequest("upload: too many form fields".into()).into());
+        }
         let name = field.name().unwrap_or("").to_string();
         if name == "file" {
             up.file_name = field
@@ -70,11 +70,17 @@ async fn read_upload(mut payload: Multipart) -> Result<Upload, ConsoleError> {
                 .unwrap_or("upload.csv")
                 .to_string();
         }
+        let cap = if name == "file" {
+            limit
+        } else {
+            MAX_SMALL_FIELD
+        };
         let mut data = Vec::new();
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("upload: {e}")))?;
-            if data.len() + chunk.len() > MAX_UPLOAD {
-                return Err(ApiError::TooLarge(MAX_UPLOAD).into());
+            total += chunk.len();
+            if total > limit || data.len() + chunk.len() > cap {
+                return Err(ApiError::TooLarge(limit).into());
             }
             data.extend_from_slice(&chunk);
         }
@@ -86,42 +92,13 @@ async fn read_upload(mut payload: Multipart) -> Result<Upload, ConsoleError> {
             _ => {}
         }
     }
+    // The file name is shown on the page and logged: the free-text guard applies.
+    shikaku_domain::free_text::FreeText::SearchText
+        .check(&up.file_name)
+        .map_err(|_| {
+            ApiError::Invalid("the file name is not acceptable; rename the file".into())
+        })?;
     Ok(up)
-}
-
-/// How long an upload waits for "apply" (and a mailing PDF for its download).
-const KEEP: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
-
-/// Removes uploads and mailing PDFs older than [`KEEP`]: checked files that were never applied
-/// hold personal data and must not pile up.
-fn sweep() {
-    let Ok(entries) = std::fs::read_dir(upload_dir()) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > KEEP);
-        if old {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-fn save(id: &str, ext: &str, bytes: &[u8]) -> Result<(), ConsoleError> {
-    sweep();
-    let path = upload_path(id, ext)?;
-    let dir = upload_dir();
-    // Owner-only: uploads hold personal data.
-    let made = std::fs::create_dir_all(&dir).and_then(|()| {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-    });
-    made.and_then(|()| std::fs::write(path, bytes))
-        .map_err(|e| ApiError::Internal(format!("cannot keep the upload: {e}")).into())
 }
 
 const ADMINS: &[Role] = &[Role::Admin];
@@ -154,19 +131,15 @@ pub async fn imports_page(staff: Staff) -> Result<HttpResponse, ConsoleError> {
     )))
 }
 
-fn report(summary: &ImportSummary, issues: &[import::Issue]) -> Markup {
-    let errors = issues
-        .iter()
-        .filter(|i| i.level == IssueLevel::Error)
-        .count();
+fn report(summary: &ImportSummary, issues: &CountedIssues) -> Markup {
     html! {
         p { "読込 " (summary.rows_read) " 行：新規 " (summary.inserted) "、更新 " (summary.updated)
-            "、変更なし " (summary.unchanged) "、エラー " (errors) "、警告 " (issues.len() - errors) }
-        @if !issues.is_empty() {
+            "、変更なし " (summary.unchanged) "、エラー " (issues.errors) "、警告 " (issues.warnings) }
+        @if !issues.kept.is_empty() {
             table {
                 thead { tr { th { "行" } th { "列" } th { "内容" } th { "種別" } } }
                 tbody {
-                    @for i in issues.iter().take(500) {
+                    @for i in &issues.kept {
                         tr.diff[i.level == IssueLevel::Error] {
                             td { (i.line) } td { (i.column) } td { (i.reason) }
                             td { @if i.level == IssueLevel::Error { span.error { "エラー" } } @else { "警告" } }
@@ -174,7 +147,7 @@ fn report(summary: &ImportSummary, issues: &[import::Issue]) -> Markup {
                     }
                 }
             }
-            @if issues.len() > 500 { p.muted { "ほか " (issues.len() - 500) " 件（CLI の --report で全件を出力できます）" } }
+            @if issues.dropped() > 0 { p.muted { "ほか " (issues.dropped()) " 件（CLI の --report で全件を出力できます）" } }
         }
     }
 }
@@ -186,14 +159,14 @@ async fn run_import(
     id: String,
     file_name: String,
     check_only: bool,
-) -> Result<(ImportSummary, Vec<import::Issue>), ConsoleError> {
+) -> Result<(ImportSummary, CountedIssues), ConsoleError> {
     let keyring = if kind.needs_keys() {
         Some(state.keyring()?)
     } else {
         None
     };
     let actor = staff.caller.actor();
-    let path = upload_path(&id, "csv")?;
+    let bytes = state.uploads.get(&id).map_err(store_error)?;
     let caller = staff.caller.clone();
     let file_name_logged = file_name.clone();
     // What the report reveals (persons already holding a number of the file) is logged as read;
@@ -212,9 +185,7 @@ async fn run_import(
         )
     };
     let import = move |conn: &mut diesel::PgConnection| {
-        let file = std::fs::File::open(&path)
-            .map_err(|_| ApiError::NotFound("the upload has expired; upload again".into()))?;
-        let mut sink = CollectIssues(Vec::new());
+        let mut sink = CountedIssues::new(SHOWN_ISSUES);
         let ctx = ImportContext {
             actor: &actor,
             file_name: &file_name,
@@ -225,7 +196,7 @@ async fn run_import(
             kind,
             &ctx,
             keyring.as_deref(),
-            std::io::BufReader::new(file),
+            std::io::Cursor::new(bytes.as_slice()),
             &mut sink,
             check_only,
         )
@@ -233,7 +204,7 @@ async fn run_import(
             import::ImportError::Db(d) => ApiError::from(d),
             import::ImportError::Read(m) => ApiError::Invalid(m),
         })?;
-        Ok::<_, ApiError>((summary, sink.0))
+        Ok::<_, ApiError>((summary, sink))
     };
     if check_only {
         let (summary, issues) = state.blocking(import).await?;
@@ -258,16 +229,20 @@ pub async fn imports_check(
     payload: Multipart,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(ADMINS)?;
-    let up = read_upload(payload).await?;
+    let up = read_upload(payload, state.config.upload_limit).await?;
     staff.check_csrf(&up.csrf)?;
     let kind: FileKind = up
         .kind
         .parse()
-        .map_err(|_| ApiError::Invalid(format!("kind: {:?}", up.kind)))?;
-    let id = new_id();
-    save(&id, "csv", &up.bytes)?;
-    let (summary, issues) =
-        run_import(&state, &staff, kind, id.clone(), up.file_name.clone(), true).await?;
+        .map_err(|_| ApiError::Invalid("kind: not a file kind".into()))?;
+    let id = state.uploads.put(&up.bytes).map_err(store_error)?;
+    drop(up.bytes);
+    let checked = run_import(&state, &staff, kind, id.clone(), up.file_name.clone(), true).await;
+    // A file that cannot be applied is not kept a moment longer.
+    if !checked.as_ref().is_ok_and(|(summary, _)| summary.applied) {
+        state.uploads.remove(&id);
+    }
+    let (summary, issues) = checked?;
     Ok(html_response(page(
         "取込の検証",
         Some(&staff),
@@ -317,8 +292,8 @@ pub async fn imports_apply(
     let kind: FileKind = f
         .kind
         .parse()
-        .map_err(|_| ApiError::Invalid(format!("kind: {:?}", f.kind)))?;
-    let (summary, issues) = run_import(
+        .map_err(|_| ApiError::Invalid("kind: not a file kind".into()))?;
+    let applied = run_import(
         &state,
         &staff,
         kind,
@@ -326,8 +301,9 @@ pub async fn imports_apply(
         f.file_name.clone(),
         false,
     )
-    .await?;
-    let _ = std::fs::remove_file(upload_path(&f.id, "csv")?);
+    .await;
+    state.uploads.remove(&f.id);
+    let (summary, issues) = applied?;
     Ok(html_response(page(
         "取込結果",
         Some(&staff),
@@ -403,27 +379,30 @@ async fn run_due(
     preview: bool,
 ) -> Result<DueSummary, ConsoleError> {
     let options = due_options(&on)?;
-    let path = upload_path(&id, "csv")?;
+    let bytes = state.uploads.get(&id).map_err(store_error)?;
     let actor = staff.caller.actor();
     let caller = staff.caller.clone();
     let run = move |conn: &mut diesel::PgConnection| {
-        let file = std::fs::File::open(&path)
-            .map_err(|_| ApiError::NotFound("the upload has expired; upload again".into()))?;
-        let input = std::io::BufReader::new(file);
+        let input = std::io::Cursor::new(bytes.as_slice());
         let r = if preview {
             certificates::preview_due(conn, "status.csv", input, options, &actor)
         } else {
             certificates::issue_due(conn, "status.csv", input, options, &actor)
         };
         r.map_err(|e| match e {
-            certificates::DueError::File { file, errors } => ApiError::Invalid(
+            certificates::DueError::File {
+                file,
+                errors,
+                total,
+            } => ApiError::Invalid(format!(
+                "{total} line(s) cannot be used: {}",
                 errors
                     .iter()
                     .take(20)
                     .map(|e| format!("{file}:{}: {}: {}", e.line, e.column, e.reason))
                     .collect::<Vec<_>>()
-                    .join(" / "),
-            ),
+                    .join(" / ")
+            )),
             certificates::DueError::Read { file, reason } => {
                 ApiError::Invalid(format!("{file}: {reason}"))
             }
@@ -470,11 +449,14 @@ pub async fn due_check(
     payload: Multipart,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(CLERKS)?;
-    let up = read_upload(payload).await?;
+    let up = read_upload(payload, state.config.upload_limit).await?;
     staff.check_csrf(&up.csrf)?;
-    let id = new_id();
-    save(&id, "csv", &up.bytes)?;
-    let summary = run_due(&state, &staff, id.clone(), up.on.clone(), true).await?;
+    let id = state.uploads.put(&up.bytes).map_err(store_error)?;
+    let previewed = run_due(&state, &staff, id.clone(), up.on.clone(), true).await;
+    if previewed.is_err() {
+        state.uploads.remove(&id);
+    }
+    let summary = previewed?;
     Ok(html_response(page(
         "職権交付の確認",
         Some(&staff),
@@ -515,15 +497,17 @@ pub async fn due_run(
     staff.check_csrf(&f.csrf)?;
     // The font first: once the run has committed, a missing font must not hide its result.
     state.font()?;
-    let summary = run_due(&state, &staff, f.id.clone(), f.on.clone(), false).await?;
-    let _ = std::fs::remove_file(upload_path(&f.id, "csv")?);
+    let ran = run_due(&state, &staff, f.id.clone(), f.on.clone(), false).await;
+    state.uploads.remove(&f.id);
+    let summary = ran?;
+    let mut mailing_id = None;
     if !summary.certificate_ids.is_empty() {
         let ids = summary.certificate_ids.clone();
         let printed = state
             .blocking(move |conn| Ok(certificates::printed_of(conn, &ids)?))
             .await?;
         let pdf = state.render_pdf(printed, shikaku_print::Layout::A4).await?;
-        save(&f.id, "pdf", &pdf)?;
+        mailing_id = Some(state.uploads.put(&pdf).map_err(store_error)?);
     }
     Ok(html_response(page(
         "職権交付の結果",
@@ -534,7 +518,9 @@ pub async fn due_run(
             @if summary.certificate_ids.is_empty() { p { "新たに交付したものはありません。" } }
             @else {
                 p.ok role="status" { (summary.certificate_ids.len()) " 件を交付しました。" }
-                p { a #d_mailing href={ "/console/issue-due/mailing/" (f.id) } download { "郵送用PDFをダウンロード" } }
+                @if let Some(m) = &mailing_id {
+                    p { a #d_mailing href={ "/console/issue-due/mailing/" (m) } download { "郵送用PDFをダウンロード" } }
+                }
             }
         },
     )))
@@ -548,9 +534,7 @@ pub async fn mailing(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(CLERKS)?;
-    let path = upload_path(&id, "pdf")?;
-    let bytes = std::fs::read(path)
-        .map_err(|_| ApiError::NotFound("no mailing PDF for this run".into()))?;
+    let bytes = state.uploads.get(&id).map_err(store_error)?.to_vec();
     state
         .access_log
         .record(vec![entry(

@@ -270,3 +270,126 @@ async fn bad_bearer_tokens_cost_no_query_and_are_throttled() {
     let r = app.send(call("shk_again")).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
 }
+
+/// A multipart/form-data body of `fields` (name, file name, content).
+fn multipart(fields: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "shikakuTestBoundary7MA4YWxk";
+    let mut body = Vec::new();
+    for (name, file, content) in fields {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: text/csv\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[actix_web::test]
+async fn uploads_wait_sealed_and_go_once_applied_or_refused() {
+    let app = TestApp::with(|c| c.upload_limit = 64 * 1024);
+    let person = app.person(
+        KUMIAI,
+        "90",
+        "1",
+        "00",
+        "1970-01-01",
+        "アップ",
+        &[("2000-01-01", None)],
+    );
+    let _ = person;
+    let admin = sign_in(&app, Role::Admin).await;
+    let page = app
+        .send(
+            TestRequest::get()
+                .uri("/console/imports")
+                .insert_header(("Cookie", admin.clone())),
+        )
+        .await;
+    let csrf = csrf_of(&page.text);
+    let number = my_number(90_000_000_001);
+    let header = "insurer_number,symbol,number,branch,my_number,source,linked_on";
+    let upload = |csv: String| {
+        let (ct, body) = multipart(&[
+            ("csrf", None, csrf.as_bytes()),
+            ("kind", None, b"linkages"),
+            ("file", Some("linkages.csv"), csv.as_bytes()),
+        ]);
+        TestRequest::post()
+            .uri("/console/imports")
+            .insert_header(("Cookie", admin.clone()))
+            .insert_header(("content-type", ct))
+            .set_payload(body)
+    };
+    let store = &app.state.uploads;
+    // A file with an error: reported, and not kept a moment longer.
+    let bad = format!("{header}\n{KUMIAI},90,1,00,{number},employer,2020-13-01\n");
+    let r = app.send(upload(bad)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("linked_on"), "{}", r.text);
+    assert_eq!(store.files(), 0);
+    // A good file waits for its apply, sealed: the number is nowhere on disk.
+    let good = format!("{header}\n{KUMIAI},90,1,00,{number},employer,2020-05-01\n");
+    let r = app.send(upload(good)).await;
+    assert!(r.text.contains("i_apply"), "{}", r.text);
+    assert_eq!(store.files(), 1);
+    for entry in std::fs::read_dir(store.dir()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!bytes.windows(12).any(|w| w == number.as_bytes()));
+    }
+    let at = r.text.find("name=\"id\" value=\"").unwrap() + 17;
+    let id = r.text[at..at + 32].to_string();
+    let r = app
+        .send(
+            TestRequest::post()
+                .uri("/console/imports/apply")
+                .insert_header(("Cookie", admin.clone()))
+                .set_form([
+                    ("csrf", csrf.as_str()),
+                    ("id", id.as_str()),
+                    ("kind", "linkages"),
+                    ("file_name", "linkages.csv"),
+                ]),
+        )
+        .await;
+    assert!(r.text.contains("登録しました"), "{}", r.text);
+    assert_eq!(store.files(), 0);
+    // Applying again finds nothing.
+    let again = app
+        .send(
+            TestRequest::post()
+                .uri("/console/imports/apply")
+                .insert_header(("Cookie", admin.clone()))
+                .set_form([
+                    ("csrf", csrf.as_str()),
+                    ("id", id.as_str()),
+                    ("kind", "linkages"),
+                ]),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "{}", again.text);
+    // Over the upload limit: refused before anything is kept.
+    let huge = format!("{header}\n{}", "x\n".repeat(40 * 1024));
+    let r = app.send(upload(huge)).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    assert_eq!(store.files(), 0);
+    // A file of thousands of bad lines: the report counts what it does not show.
+    let many = format!(
+        "{header}\n{}",
+        format!("{KUMIAI},90,1,00,x,employer,2020-05-01\n").repeat(900)
+    );
+    let r = app.send(upload(many)).await;
+    assert!(
+        r.text.contains("ほか 400 件"),
+        "{}",
+        &r.text[..r.text.len().min(2000)]
+    );
+    assert_eq!(store.files(), 0);
+}

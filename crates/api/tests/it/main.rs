@@ -46,6 +46,8 @@ pub struct TestApp {
     pub state: web::Data<AppState>,
     pub tokens: HashMap<Role, String>,
     pub keyring_json: String,
+    /// Where this service's uploads wait (its own, so a test can look inside).
+    pub uploads: tempfile::TempDir,
 }
 
 pub fn d(s: &str) -> NaiveDate {
@@ -85,6 +87,8 @@ impl TestApp {
         let mut config = ApiConfig::new(db.url());
         config.pool_size = 4;
         config.staff_pool_size = 2;
+        let uploads = tempfile::tempdir().unwrap();
+        config.upload_dir = uploads.path().to_path_buf();
         tune(&mut config);
         let font_path = std::env::var("SHIKAKU_FONT")
             .unwrap_or_else(|_| shikaku_print::DEFAULT_FONT.to_string());
@@ -97,6 +101,7 @@ impl TestApp {
             state,
             tokens,
             keyring_json,
+            uploads,
         }
     }
 

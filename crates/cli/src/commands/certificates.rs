@@ -334,14 +334,15 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
             });
             let summary = match run {
                 Ok(s) => s,
-                Err(certificates::DueError::File { file, errors }) => {
+                Err(certificates::DueError::File {
+                    file,
+                    errors,
+                    total,
+                }) => {
                     for e in errors.iter().take(20) {
                         eprintln!("error: {file}:{}: {}: {}", e.line, e.column, e.reason);
                     }
-                    anyhow::bail!(
-                        "{file}: {} line(s) cannot be used; nothing was issued",
-                        errors.len()
-                    );
+                    anyhow::bail!("{file}: {total} line(s) cannot be used; nothing was issued");
                 }
                 Err(e) => return Err(e.into()),
             };

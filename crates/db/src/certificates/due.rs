@@ -56,12 +56,14 @@ pub struct DueSummary {
 #[derive(Debug, thiserror::Error)]
 pub enum DueError {
     /// The status file has unusable lines; nothing was issued.
-    #[error("{file}: {} line(s) cannot be used; nothing was issued", .errors.len())]
+    #[error("{file}: {total} line(s) cannot be used; nothing was issued")]
     File {
         /// The file's name as given.
         file: String,
-        /// Every problem found, with its line and column.
+        /// The first problems found (at most [`super::status_file::KEPT_ERRORS`]), by line.
         errors: Vec<Issue>,
+        /// How many there are in all.
+        total: u64,
     },
     /// The file could not be read.
     #[error("{file}: {reason}")]

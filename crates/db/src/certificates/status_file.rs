@@ -9,7 +9,11 @@ use std::io::Read;
 use shikaku_domain::records::{self, CARD_STATUS};
 
 use super::due::DueError;
-use crate::import::{read_all, CollectIssues, ImportError, Issue, IssueLevel};
+use crate::import::{read_all, CountedIssues, ImportError, Issue, IssueLevel};
+
+/// How many of a status file's errors are kept for the report; the rest are counted. A whole
+/// national file of bad lines must not be held in memory as messages.
+pub const KEPT_ERRORS: usize = 1000;
 
 /// One usable line: the person key as stored ('' for an absent 記号 or 枝番) and the status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +27,7 @@ pub struct StatusRow {
 /// Reads and checks the whole status file; every unusable line (and a person given twice)
 /// is an error, and any error means nothing is issued.
 pub fn read<R: Read>(file: &str, input: R) -> Result<Vec<StatusRow>, DueError> {
-    let mut issues = CollectIssues::default();
+    let mut issues = CountedIssues::new(KEPT_ERRORS);
     let (rows, _) = read_all(input, CARD_STATUS, &mut issues, |layout, line, rec| {
         let row = records::card_status_row(layout, rec)?;
         let k = &row.key;
@@ -49,29 +53,34 @@ pub fn read<R: Read>(file: &str, input: R) -> Result<Vec<StatusRow>, DueError> {
         },
         ImportError::Db(e) => DueError::Db(e),
     })?;
+    let mut total = issues.errors;
     let mut errors: Vec<Issue> = issues
-        .0
+        .kept
         .into_iter()
         .filter(|i| i.level == IssueLevel::Error)
         .collect();
     let mut seen: HashMap<&[String], u64> = HashMap::new();
     for row in &rows {
         if let Some(first) = seen.insert(&row.columns[..4], row.line) {
-            errors.push(Issue {
-                level: IssueLevel::Error,
-                line: row.line,
-                column: "row".into(),
-                reason: format!("the same person as line {first}"),
-            });
+            total += 1;
+            if errors.len() < KEPT_ERRORS {
+                errors.push(Issue {
+                    level: IssueLevel::Error,
+                    line: row.line,
+                    column: "row".into(),
+                    reason: format!("the same person as line {first}"),
+                });
+            }
         }
     }
-    if errors.is_empty() {
+    if total == 0 {
         Ok(rows)
     } else {
         errors.sort_by_key(|i| i.line);
         Err(DueError::File {
             file: file.to_string(),
             errors,
+            total,
         })
     }
 }

@@ -78,6 +78,50 @@ impl IssueSink for CollectIssues {
     }
 }
 
+/// An [`IssueSink`] that keeps the first `cap` issues and only counts the rest, so that a file
+/// of millions of bad lines (an upload, a mistaken file) cannot exhaust memory; the counts
+/// stay exact.
+#[derive(Debug)]
+pub struct CountedIssues {
+    /// The first issues, in the order reported.
+    pub kept: Vec<Issue>,
+    /// How many to keep.
+    pub cap: usize,
+    /// Errors reported, kept or not.
+    pub errors: u64,
+    /// Warnings reported, kept or not.
+    pub warnings: u64,
+}
+
+impl CountedIssues {
+    /// A sink keeping the first `cap` issues.
+    pub fn new(cap: usize) -> CountedIssues {
+        CountedIssues {
+            kept: Vec::new(),
+            cap,
+            errors: 0,
+            warnings: 0,
+        }
+    }
+
+    /// Issues reported but not kept.
+    pub fn dropped(&self) -> u64 {
+        (self.errors + self.warnings).saturating_sub(self.kept.len() as u64)
+    }
+}
+
+impl IssueSink for CountedIssues {
+    fn report(&mut self, issue: Issue) {
+        match issue.level {
+            IssueLevel::Error => self.errors += 1,
+            IssueLevel::Warning => self.warnings += 1,
+        }
+        if self.kept.len() < self.cap {
+            self.kept.push(issue);
+        }
+    }
+}
+
 /// Who is importing what, for the import journal and the change history.
 pub struct ImportContext<'a> {
     /// The person or process responsible (`import:<user>` style names are fine).

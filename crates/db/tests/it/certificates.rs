@@ -262,7 +262,7 @@ fn a_bad_status_file_issues_nothing() {
         "batch",
     )
     .unwrap_err();
-    let DueError::File { file, errors } = err else {
+    let DueError::File { file, errors, .. } = err else {
         panic!("expected a file error")
     };
     assert_eq!(file, "bad.csv");
