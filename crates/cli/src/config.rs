@@ -103,39 +103,17 @@ pub fn read_key_file(path: &Path) -> anyhow::Result<Keyring> {
 }
 
 /// Writes a key file with mode 0600 atomically: a crash leaves the old file or the new one,
-/// never half of one (losing a key would lose every number sealed with it).
+/// never half of one (losing a key would lose every number sealed with it). The temporary file
+/// has a random name and is created exclusively, so nothing planted beside it is written.
 pub fn write_key_file(path: &Path, keyring: &Keyring, overwrite: bool) -> anyhow::Result<()> {
-    use std::io::Write;
     if !overwrite && path.exists() {
         bail!(
             "{} exists; refusing to overwrite a key file",
             path.display()
         );
     }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    let dir = dir.unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name()
-            .map_or("keys".into(), |n| n.to_string_lossy())
-    ));
-    {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options
-            .open(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        file.write_all(keyring.to_json().as_bytes())?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    let json = zeroize::Zeroizing::new(keyring.to_json());
+    crate::files::write_atomic_private(path, json.as_bytes())
 }
 
 /// The environment variable naming the Japanese font embedded in PDFs.

@@ -4,6 +4,7 @@
 
 mod commands;
 mod config;
+mod files;
 mod logging;
 mod progress;
 

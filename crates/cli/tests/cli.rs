@@ -648,8 +648,17 @@ fn certificates_at_the_counter_and_by_the_monthly_run() {
             && mail.contains("番号78"),
         "{mail}"
     );
-    // Again: nothing new.
+    // Again, without --force: the existing PDF is not replaced, and nothing is issued.
     let o = shikaku(&db, &keys, &args);
+    assert!(
+        !o.status.success() && text(&o).contains("--force"),
+        "{}",
+        text(&o)
+    );
+    // With it: nothing new.
+    let mut again = args.to_vec();
+    again.push("--force");
+    let o = shikaku(&db, &keys, &again);
     assert!(text(&o).contains("no new certificates"), "{}", text(&o));
     // A bad status file names the line and column.
     std::fs::write(
@@ -948,6 +957,83 @@ fn every_command_that_reads_or_changes_personal_data_is_logged() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         text(&o).contains(&format!("chain BROKEN from entry {head}")),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn exports_are_private_refuse_links_and_are_safe_in_spreadsheets() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let path = |name: &str| dir.path().join(name);
+    let run = |args: &[&str]| shikaku(&db, &keys, args);
+    assert!(run(&["keys", "generate", "--out", keys.to_str().unwrap()])
+        .status
+        .success());
+    let ins = insurer();
+    assert!(run(&["insurers", "add", &ins, "--name", "テスト組合"])
+        .status
+        .success());
+    // A name a spreadsheet would run as a formula, and an address starting with a minus.
+    std::fs::write(
+        path("persons.csv"),
+        format!(
+            "{PERSONS_HEADER}\n\
+             {ins},S1,88,00,insured,\"=HYPERLINK(\"\"http://x\"\",\"\"a\"\")\",シケン　タロウ,1980-05-05,1,,-1番地,2020-04-01,,,\n"
+        ),
+    )
+    .unwrap();
+    let o = run(&["import", "persons", path("persons.csv").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let export = |out: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "export",
+            "persons",
+            "--out",
+            out.to_str().unwrap(),
+            "--reason",
+            "reconciliation",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let out = path("export.csv");
+    let o = export(&out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Owner-only, whatever the umask.
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert!(csv.contains("'=HYPERLINK"), "{csv}");
+    assert!(csv.contains("'-1番地"), "{csv}");
+    // An existing file is not overwritten without --force, and a link never followed.
+    let o = export(&out, &[]);
+    assert!(
+        !o.status.success() && text(&o).contains("--force"),
+        "{}",
+        text(&o)
+    );
+    assert!(export(&out, &["--force"]).status.success());
+    let target = path("elsewhere.csv");
+    let link = path("link.csv");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let o = export(&link, &["--force"]);
+    assert!(
+        !o.status.success() && text(&o).contains("symbolic link"),
+        "{}",
+        text(&o)
+    );
+    assert!(!target.exists());
+    // The round trip still holds: importing the export changes nothing.
+    let o = run(&["import", "persons", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("0 new, 0 updated, 1 unchanged"),
         "{}",
         text(&o)
     );

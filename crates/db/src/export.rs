@@ -1,6 +1,7 @@
 //! Export of the registry in the interchange formats (formats.md), streamed row by row so a
 //! 40-million-person registry exports in constant memory.
 
+use shikaku_domain::text::spreadsheet_safe;
 use std::io::Write;
 
 use diesel::pg::PgRowByRowLoadingMode;
@@ -59,7 +60,7 @@ pub fn export_persons<W: Write>(conn: &mut PgConnection, out: W) -> Result<u64, 
         let r = row?;
         let p = r.person;
         let date = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
-        writer.write_record([
+        let row = [
             p.insurer_number,
             p.symbol,
             p.number,
@@ -79,7 +80,9 @@ pub fn export_persons<W: Write>(conn: &mut PgConnection, out: W) -> Result<u64, 
             r.lost_on.map(date).unwrap_or_default(),
             r.loss_reason.unwrap_or_default(),
             p.copay_rate.map(|c| c.to_string()).unwrap_or_default(),
-        ])?;
+        ];
+        // Names and addresses reach spreadsheets: no cell may run as a formula.
+        writer.write_record(row.iter().map(|c| spreadsheet_safe(c).into_owned()))?;
         written += 1;
     }
     writer.flush().map_err(csv::Error::from)?;

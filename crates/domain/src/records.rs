@@ -14,7 +14,7 @@ use csv::StringRecord;
 use crate::error::DomainError;
 use crate::free_text::may_hold_my_number;
 use crate::ids::{Branch, InsuredNumber, InsurerNumber, PersonKey, Symbol};
-use crate::text::truncate_for_message;
+use crate::text::{spreadsheet_restore, truncate_for_message};
 
 /// The column whose values must never appear in messages.
 const MY_NUMBER: &str = "my_number";
@@ -299,7 +299,8 @@ impl<'a> Row<'a> {
     /// The trimmed cell, or `None` when the column is not in the header or the cell is empty.
     fn cell(&self, column: &str) -> Option<&'a str> {
         let i = self.layout.index(column)?;
-        let v = self.rec.get(i)?.trim();
+        // Undo the apostrophe our exports put before a cell a spreadsheet would run.
+        let v = spreadsheet_restore(self.rec.get(i)?.trim());
         (!v.is_empty()).then_some(v)
     }
 

@@ -32,6 +32,32 @@ pub(crate) fn fold_digits(s: &str) -> String {
         .collect()
 }
 
+/// Characters that make a spreadsheet treat a cell as a formula (OWASP, CSV injection).
+fn formula_trigger(c: char) -> bool {
+    matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r')
+}
+
+/// A cell as written to a CSV file people open in a spreadsheet: one that would start a formula
+/// (`=`, `+`, `-`, `@`, tab, CR; also after leading apostrophes) gets an apostrophe in front,
+/// as OWASP recommends, so `=HYPERLINK(…)` in a name stays text. [`spreadsheet_restore`] undoes
+/// it exactly, so exporting and importing again changes nothing.
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.trim_start_matches('\'').starts_with(formula_trigger) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// The inverse of [`spreadsheet_safe`]: one leading apostrophe is dropped from a cell whose
+/// apostrophes are followed by a formula character.
+pub fn spreadsheet_restore(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.trim_start_matches('\'').starts_with(formula_trigger) => rest,
+        _ => cell,
+    }
+}
+
 /// Shortens a value for echoing in an error message, so one huge cell cannot flood a report.
 pub(crate) fn truncate_for_message(s: &str, max_chars: usize) -> String {
     if s.chars().count() <= max_chars {
@@ -104,5 +130,40 @@ mod tests {
     fn truncate_marks_cut() {
         assert_eq!(truncate_for_message("abc", 3), "abc");
         assert_eq!(truncate_for_message("あいうえ", 2), "あい…");
+    }
+}
+
+#[cfg(test)]
+mod spreadsheet_tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_restored_exactly() {
+        for (cell, safe) in [
+            (
+                "=HYPERLINK(\"http://x\",\"a\")",
+                "'=HYPERLINK(\"http://x\",\"a\")",
+            ),
+            ("+81", "'+81"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("'=x", "''=x"),
+            ("山田 太郎", "山田 太郎"),
+            ("東京都千代田区1-1", "東京都千代田区1-1"),
+            ("'quoted", "'quoted"),
+            ("", ""),
+        ] {
+            assert_eq!(spreadsheet_safe(cell), safe, "{cell:?}");
+            assert_eq!(spreadsheet_restore(safe), cell, "{cell:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn restore_undoes_safe(cell in "['=+@a-]{0,4}.{0,6}") {
+            let safe = spreadsheet_safe(&cell);
+            proptest::prop_assert_eq!(spreadsheet_restore(&safe), cell.as_str());
+        }
     }
 }

@@ -40,6 +40,9 @@ pub enum AuditCommand {
         /// Why the findings leave the system (recorded in the access log).
         #[arg(long)]
         reason: String,
+        /// Replace OUT if it exists (a symbolic link is refused even then).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -145,10 +148,12 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                 summary.timings.write.as_secs_f64()
             );
         }
-        AuditCommand::Export { out, reason } => {
+        AuditCommand::Export { out, reason, force } => {
             shikaku_domain::free_text::FreeText::Reason.check(&reason)?;
             let (keyring, _) = load_keyring()?;
             let mut conn = db.connect()?;
+            // Owner-only, exclusive, never through a link: before anything is read or logged.
+            let file = crate::files::create_private(&out, force)?;
             let request =
                 serde_json::json!({ "export": "findings", "out": out.display().to_string() });
             logging::record(
@@ -162,8 +167,6 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                     Some(&reason),
                 )],
             )?;
-            let file = std::fs::File::create(&out)
-                .with_context(|| format!("cannot create {}", out.display()))?;
             let n = export_findings(&mut conn, BufWriter::new(file))?;
             logging::record(
                 &mut conn,

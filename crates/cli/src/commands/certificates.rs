@@ -90,6 +90,9 @@ pub enum CertificatesCommand {
         /// Why the run is made (recorded in the access log with what it issued).
         #[arg(long)]
         reason: String,
+        /// Replace OUT if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Write a certificate as PDF: a card-size page, or an A4 sheet with cut marks.
     Print {
@@ -101,6 +104,9 @@ pub enum CertificatesCommand {
         /// card or a4.
         #[arg(long, default_value = "card")]
         layout: String,
+        /// Replace OUT if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Write the 資格情報のお知らせ (A4, for a マイナ保険証 holder) as PDF.
     Notice {
@@ -112,6 +118,9 @@ pub enum CertificatesCommand {
         /// Date of the notice (default: today in Asia/Tokyo).
         #[arg(long)]
         on: Option<chrono::NaiveDate>,
+        /// Replace OUT if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// One certificate with its printed items and history.
     Show {
@@ -294,8 +303,13 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
             json,
             out,
             reason,
+            force,
         } => {
             shikaku_domain::free_text::FreeText::Reason.check(&reason)?;
+            // The run commits before the PDF is written: find out now whether it can be.
+            if let Some(out) = &out {
+                crate::files::check_writable(out, force)?;
+            }
             let name = status_file.display().to_string();
             let input = std::fs::File::open(&status_file)
                 .map_err(|e| anyhow::anyhow!("cannot open {name}: {e}"))?;
@@ -380,8 +394,7 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
                         &printed,
                         shikaku_print::Layout::A4,
                     )?;
-                    std::fs::write(&out, pdf)
-                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+                    crate::files::write_private(&out, &pdf, force)?;
                     println!(
                         "wrote {} certificate(s) for mailing to {}",
                         printed.len(),
@@ -390,7 +403,12 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        CertificatesCommand::Print { id, out, layout } => {
+        CertificatesCommand::Print {
+            id,
+            out,
+            layout,
+            force,
+        } => {
             let layout = shikaku_print::Layout::parse(&layout)
                 .ok_or_else(|| anyhow::anyhow!("--layout must be card or a4"))?;
             let cert = certificates::printable(&mut conn, id)?;
@@ -404,11 +422,15 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
                 std::slice::from_ref(&cert.printed),
                 layout,
             )?;
-            std::fs::write(&out, pdf)
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            crate::files::write_private(&out, &pdf, force)?;
             println!("wrote certificate {} to {}", cert.number, out.display());
         }
-        CertificatesCommand::Notice { person, out, on } => {
+        CertificatesCommand::Notice {
+            person,
+            out,
+            on,
+            force,
+        } => {
             let id = certificates::person_id(&mut conn, &key(&person)?)?;
             let on = on.unwrap_or_else(super::today_tokyo);
             let n = certificates::notice_data(&mut conn, id, on)?;
@@ -442,8 +464,7 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
                 issued_on: on,
             };
             let pdf = shikaku_print::notice_pdf(&crate::config::load_font()?, &notice)?;
-            std::fs::write(&out, pdf)
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            crate::files::write_private(&out, &pdf, force)?;
             println!("wrote 資格情報のお知らせ for {person} to {}", out.display());
         }
         CertificatesCommand::Show { id } => {

@@ -102,32 +102,13 @@ fn read_env(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 fn write_env(path: &Path, lines: &[(&str, String)]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut text = String::from(
+    let mut text = zeroize::Zeroizing::new(String::from(
         "# Written by `shikaku db roles`: the least-privilege roles' URLs. Keep it private.\n",
-    );
+    ));
     for (k, v) in lines {
         text.push_str(&format!("{k}='{v}'\n"));
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    crate::files::write_atomic_private(path, text.as_bytes())
 }
 
 /// The database name of a URL.

@@ -4,7 +4,6 @@ use std::io::BufWriter;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Subcommand;
 
 use crate::config::{load_keyring, Database};
@@ -21,16 +20,21 @@ pub enum ExportCommand {
         /// Why the whole registry leaves the system (recorded in the access log).
         #[arg(long)]
         reason: String,
+        /// Replace OUT if it exists (a symbolic link is refused even then).
+        #[arg(long)]
+        force: bool,
     },
 }
 
 /// Runs an export.
 pub fn run(db: &Database, cmd: ExportCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        ExportCommand::Persons { out, reason } => {
+        ExportCommand::Persons { out, reason, force } => {
             shikaku_domain::free_text::FreeText::Reason.check(&reason)?;
             let (keyring, _) = load_keyring()?;
             let mut conn = db.connect()?;
+            // Owner-only, exclusive, never through a link: before anything is read or logged.
+            let file = crate::files::create_private(&out, force)?;
             // Logged before a byte is written: an export that fails half-way has still read.
             let request =
                 serde_json::json!({ "export": "persons", "out": out.display().to_string() });
@@ -45,8 +49,6 @@ pub fn run(db: &Database, cmd: ExportCommand) -> anyhow::Result<ExitCode> {
                     Some(&reason),
                 )],
             )?;
-            let file = std::fs::File::create(&out)
-                .with_context(|| format!("cannot create {}", out.display()))?;
             let rows = shikaku_db::export::export_persons(
                 &mut conn,
                 BufWriter::with_capacity(1 << 20, file),

@@ -25,6 +25,9 @@ pub struct ImportArgs {
     /// Write every error and warning (line, column, level, reason) to this CSV.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Replace the report file if it exists.
+    #[arg(long)]
+    force: bool,
     /// Who is importing, for the change history (default: import:$USER).
     #[arg(long)]
     actor: Option<String>,
@@ -36,7 +39,7 @@ const SHOWN_ISSUES: usize = 20;
 /// Prints the first few issues to stderr and streams all of them to the report file.
 struct Sink {
     file: String,
-    report: Option<csv::Writer<File>>,
+    report: Option<csv::Writer<std::fs::File>>,
     shown: usize,
     report_error: Option<csv::Error>,
 }
@@ -56,12 +59,15 @@ impl IssueSink for Sink {
         }
         if let Some(w) = &mut self.report {
             let line = issue.line.to_string();
-            if let Err(e) = w.write_record([
+            let cells = [
                 line.as_str(),
                 issue.column.as_str(),
                 issue.level.as_str(),
                 issue.reason.as_str(),
-            ]) {
+            ];
+            // Reports are opened in spreadsheets: no cell may run as a formula.
+            let safe = cells.map(shikaku_domain::text::spreadsheet_safe);
+            if let Err(e) = w.write_record(safe.iter().map(|c| c.as_ref())) {
                 self.report_error.get_or_insert(e);
             }
         }
@@ -81,8 +87,7 @@ pub fn run(db: &Database, args: ImportArgs) -> anyhow::Result<ExitCode> {
 
     let report = match &args.report {
         Some(path) => {
-            let mut w = csv::Writer::from_path(path)
-                .with_context(|| format!("cannot write report {}", path.display()))?;
+            let mut w = csv::Writer::from_writer(crate::files::create_private(path, args.force)?);
             w.write_record(["line", "column", "level", "reason"])?;
             Some(w)
         }

@@ -1,6 +1,7 @@
 //! findings.csv: every finding, streamed, exactly as formats.md defines the file. Only the last
 //! 4 digits of a number are ever stored, so no whole number can appear.
 
+use shikaku_domain::text::spreadsheet_safe;
 use std::io::Write;
 
 use diesel::pg::PgRowByRowLoadingMode;
@@ -40,7 +41,8 @@ pub fn export_findings<W: Write>(conn: &mut PgConnection, out: W) -> Result<u64,
         let f = StoredFinding::try_from(row.map_err(DbError::from)?)?;
         let fields = f.fields_csv();
         let ts = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        w.write_record([
+        let (first_seen, last_seen) = (ts(f.first_seen), ts(f.last_seen));
+        let row = [
             f.fingerprint.as_str(),
             f.kind.as_str(),
             f.severity.as_str(),
@@ -52,9 +54,11 @@ pub fn export_findings<W: Write>(conn: &mut PgConnection, out: W) -> Result<u64,
             fields.as_str(),
             f.detail.as_str(),
             f.status.as_str(),
-            ts(f.first_seen).as_str(),
-            ts(f.last_seen).as_str(),
-        ])?;
+            first_seen.as_str(),
+            last_seen.as_str(),
+        ];
+        // The detail quotes names and addresses: no cell may run as a formula.
+        w.write_record(row.iter().map(|c| spreadsheet_safe(c).into_owned()))?;
         n += 1;
     }
     w.flush().map_err(csv::Error::from)?;
