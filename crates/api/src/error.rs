@@ -46,6 +46,10 @@ pub enum ApiError {
     /// The database (or the access log behind it) cannot be reached right now.
     #[error("{0}")]
     Unavailable(String),
+    /// The key file changed under this server (a key it does not hold yet, or index keys
+    /// rotated): it reloads the file, and the request can be repeated.
+    #[error("the keys changed; the server reloaded them, please retry ({0})")]
+    KeysChanged(String),
     /// Anything else: logged with its cause, answered with a generic message.
     #[error("internal error")]
     Internal(String),
@@ -73,6 +77,7 @@ impl ApiError {
             ApiError::Invalid(_) => "invalid",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::KeysChanged(_) => "keys_changed",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -97,7 +102,7 @@ impl ResponseError for ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::KeysChanged(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -114,7 +119,7 @@ impl ResponseError for ApiError {
             ApiError::RateLimited(secs) => {
                 res.insert_header((header::RETRY_AFTER, secs.to_string()));
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::KeysChanged(_) => {
                 res.insert_header((header::RETRY_AFTER, "1"));
             }
             _ => {}
@@ -220,6 +225,10 @@ impl From<DbError> for ApiError {
                 person_ids,
             },
             DbError::Connect(_) => ApiError::Unavailable("the database is unavailable".into()),
+            DbError::KeysChanged(m) => ApiError::KeysChanged(m),
+            DbError::Key(shikaku_domain::DomainError::UnknownKeyId(id)) => {
+                ApiError::KeysChanged(format!("a number is sealed with key {id}"))
+            }
             DbError::Query(q) => ApiError::from(q),
             other => ApiError::Internal(other.to_string()),
         }

@@ -34,7 +34,7 @@ pub fn outcome(err: &ApiError) -> HttpResponse {
         ApiError::NotFound(_) => "not-found",
         ApiError::TooLarge(_) => "too-costly",
         ApiError::RateLimited(_) => "throttled",
-        ApiError::Unavailable(_) => "transient",
+        ApiError::Unavailable(_) | ApiError::KeysChanged(_) => "transient",
         ApiError::Internal(_) => "exception",
         ApiError::BadRequest(_) => "structure",
         ApiError::Invalid(_) | ApiError::Conflict(_) | ApiError::LinkedElsewhere { .. } => {

@@ -108,7 +108,7 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 
 /// Runs the service until SIGTERM or SIGINT, then stops accepting connections, lets requests
 /// in flight finish (up to `shutdown_timeout` seconds), flushes the access log and takes a last
-/// checkpoint of it. While it runs, a checkpoint is taken every `checkpoint_every` (when a
+/// checkpoint of it. SIGHUP reloads the key file. While it runs, a checkpoint is taken every `checkpoint_every` (when a
 /// checkpoint file is configured).
 pub async fn serve(
     state: AppState,
@@ -119,6 +119,25 @@ pub async fn serve(
     let checkpoints = checkpointer(&state);
     let state = web::Data::new(state);
     let app_state = state.clone();
+    // `kill -HUP` after `shikaku keys rotate`: read the key file again without a restart.
+    // A weak reference: the listener must not keep the state (and with it the access-log
+    // writer, which shutdown waits for) alive.
+    let reload_state = std::sync::Arc::downgrade(&state.clone().into_inner());
+    actix_web::rt::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: keys reload only on demand");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let Some(state) = reload_state.upgrade() else {
+                return;
+            };
+            if let Err(e) = state.reload_keys() {
+                tracing::error!(error = %e, "SIGHUP: the key file was not reloaded");
+            }
+        }
+    });
     let server = actix_web::HttpServer::new(move || app(app_state.clone()))
         .workers(workers.max(1))
         .shutdown_timeout(shutdown_timeout)
@@ -150,7 +169,10 @@ fn checkpointer(
     let path = state.config.checkpoint_file.clone()?;
     let every = state.config.checkpoint_every;
     let url = state.config.database_url.clone();
-    let keyring = state.keyring.clone();
+    let keyring = state
+        .keyring()
+        .map_err(|e| tracing::error!(error = %e, "no keyring for checkpoints"))
+        .ok()?;
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let take = move || {
         let result = diesel::Connection::establish(&url)

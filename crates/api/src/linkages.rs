@@ -103,7 +103,6 @@ pub async fn register_linkage(
     let person_id = id.into_inner();
     let body = body.into_inner();
     let number = parse_number(&body.my_number)?;
-    let keyring = state.keyring()?;
     let actor = caller.actor();
     let source = body.source;
     let force = body.force_reason.clone();
@@ -112,28 +111,37 @@ pub async fn register_linkage(
     let number_last4 = last4.clone();
     let request = json!({ "person_id": person_id, "my_number_last4": last4,
                           "source": body.source.as_str(), "forced": body.force_reason.is_some() });
-    let c = caller.clone();
+    // Keys rotated while this server ran: reload the key file and register again, once.
     let result = state
-        .logged_change(move |conn| {
-            let view = linkages::register(
-                conn,
-                &keyring,
-                person_id,
-                &number,
-                source,
-                linked_on,
-                force.as_deref(),
-                &actor,
-            )?;
-            let e = entry(
-                &c,
-                "linkage_register",
-                Some(format!("person:{person_id}")),
-                request,
-                json!({ "linkage_id": view.id }),
-                force.as_deref(),
+        .with_current_keys(|keyring| {
+            let (c, actor, number, force, request) = (
+                caller.clone(),
+                actor.clone(),
+                number.clone(),
+                force.clone(),
+                request.clone(),
             );
-            Ok((view, vec![e]))
+            state.logged_change(move |conn| {
+                let view = linkages::register(
+                    conn,
+                    &keyring,
+                    person_id,
+                    &number,
+                    source,
+                    linked_on,
+                    force.as_deref(),
+                    &actor,
+                )?;
+                let e = entry(
+                    &c,
+                    "linkage_register",
+                    Some(format!("person:{person_id}")),
+                    request,
+                    json!({ "linkage_id": view.id }),
+                    force.as_deref(),
+                );
+                Ok((view, vec![e]))
+            })
         })
         .await;
     let view = match result {
@@ -325,24 +333,31 @@ pub async fn correct_linkage(
     let id = id.into_inner();
     let body = body.into_inner();
     let number = parse_number(&body.my_number)?;
-    let keyring = state.keyring()?;
     let actor = caller.actor();
     let reason = body.reason.clone();
     let source = body.source.unwrap_or(LinkageSource::Jlis);
     let last4 = number.last4().to_string();
-    let c = caller.clone();
     let view = state
-        .logged_change(move |conn| {
-            let view = linkages::correct(conn, &keyring, id, &number, source, &reason, &actor)?;
-            let e = entry(
-                &c,
-                "linkage_correct",
-                Some(format!("person:{}", view.person_id)),
-                json!({ "linkage_id": id, "my_number_last4": last4 }),
-                json!({ "new_linkage_id": view.id }),
-                Some(&reason),
+        .with_current_keys(|keyring| {
+            let (c, actor, number, reason, last4) = (
+                caller.clone(),
+                actor.clone(),
+                number.clone(),
+                reason.clone(),
+                last4.clone(),
             );
-            Ok((view, vec![e]))
+            state.logged_change(move |conn| {
+                let view = linkages::correct(conn, &keyring, id, &number, source, &reason, &actor)?;
+                let e = entry(
+                    &c,
+                    "linkage_correct",
+                    Some(format!("person:{}", view.person_id)),
+                    json!({ "linkage_id": id, "my_number_last4": last4 }),
+                    json!({ "new_linkage_id": view.id }),
+                    Some(&reason),
+                );
+                Ok((view, vec![e]))
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(Linkage::from(view)))
@@ -380,12 +395,14 @@ pub async fn reveal_number(
     shikaku_domain::free_text::FreeText::Reason
         .check(&reason)
         .map_err(|e| ApiError::Invalid(e.to_string()))?;
-    let keyring = state.keyring()?;
+    // A row resealed with a key added while this server ran: reload the key file, once.
     let (view, digits) = state
-        .blocking(move |conn| {
-            let view = linkages::get(conn, id)?;
-            let digits = linkages::reveal(conn, &keyring, id)?;
-            Ok((view, digits))
+        .with_current_keys(|keyring| {
+            state.blocking(move |conn| {
+                let view = linkages::get(conn, id)?;
+                let digits = linkages::reveal(conn, &keyring, id)?;
+                Ok((view, digits))
+            })
         })
         .await?;
     state

@@ -106,6 +106,9 @@ impl ApiConfig {
     }
 }
 
+/// Reads the key file anew.
+pub type KeyLoader = Box<dyn Fn() -> Result<Keyring, String> + Send + Sync>;
+
 /// Shared by all handlers.
 pub struct AppState {
     /// Settings.
@@ -116,8 +119,10 @@ pub struct AppState {
     /// the CLI (so each rule has one implementation) and are not latency-critical.
     pub staff_pool: SyncPool<ConnectionManager<PgConnection>>,
     /// The key file's keys: sealing and opening numbers, and chaining the access log (which is
-    /// why the service does not start without them).
-    pub keyring: Arc<Keyring>,
+    /// why the service does not start without them). Replaced whole when reloaded.
+    keys: std::sync::RwLock<Arc<Keyring>>,
+    /// Reads the key file again (SIGHUP, or a sealed number under a key not held yet).
+    key_loader: Option<KeyLoader>,
     /// Recently checked tokens.
     pub tokens: TokenCache,
     /// Eligibility answers per token.
@@ -182,7 +187,8 @@ impl AppState {
                     config.upload_dir.display()
                 ))
             })?,
-            keyring,
+            keys: std::sync::RwLock::new(keyring),
+            key_loader: None,
             metrics,
             font: None,
             pool,
@@ -213,7 +219,7 @@ impl AppState {
         F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
     {
         let pool = self.staff_pool.clone();
-        actix_web::web::block(move || {
+        let result = actix_web::web::block(move || {
             let mut conn = pool.get().map_err(|e| {
                 tracing::warn!(error = %e, "no staff database connection");
                 ApiError::Unavailable("the database is unavailable".into())
@@ -221,7 +227,27 @@ impl AppState {
             f(&mut conn)
         })
         .await
-        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?;
+        // A number sealed with a key this server does not hold yet, or index keys rotated:
+        // read the key file again, so the next request (or the handler's retry) succeeds.
+        if let Err(ApiError::KeysChanged(_)) = &result {
+            let _ = self.reload_keys();
+        }
+        result
+    }
+
+    /// Runs `attempt` with the current keyring, and once more after reloading the key file
+    /// when the keys changed under it (the operator ran `keys rotate` while this server ran).
+    pub async fn with_current_keys<T, F, Fut>(&self, attempt: F) -> Result<T, ApiError>
+    where
+        F: Fn(Arc<Keyring>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        match attempt(self.keyring()?).await {
+            // `blocking` has reloaded the keys already.
+            Err(ApiError::KeysChanged(_)) => attempt(self.keyring()?).await,
+            other => other,
+        }
     }
 
     /// The PDF font, or 503 when the service has none.
@@ -247,9 +273,49 @@ impl AppState {
             .map_err(|e| ApiError::Internal(e.to_string()))
     }
 
-    /// The keyring.
+    /// The keyring as it is now.
     pub fn keyring(&self) -> Result<Arc<Keyring>, ApiError> {
-        Ok(self.keyring.clone())
+        self.keys
+            .read()
+            .map(|k| k.clone())
+            .map_err(|_| ApiError::Internal("the keyring lock is poisoned".into()))
+    }
+
+    /// The same state with a way to read the key file again (the binary's, which owns the
+    /// configuration naming it).
+    pub fn with_key_loader(mut self, loader: KeyLoader) -> AppState {
+        self.key_loader = Some(loader);
+        self
+    }
+
+    /// Reads the key file again and uses it from now on: after `shikaku keys rotate` (or
+    /// `rotate-index`) a running server must seal with the new key and open what was sealed
+    /// with it. Requests in flight keep the keyring they started with.
+    pub fn reload_keys(&self) -> Result<(), ApiError> {
+        let loader = self
+            .key_loader
+            .as_ref()
+            .ok_or_else(|| ApiError::Unavailable("this server cannot reload its keys".into()))?;
+        let keyring = loader().map_err(|e| {
+            tracing::error!(error = %e, "cannot reload the key file");
+            ApiError::Unavailable("the key file cannot be read".into())
+        })?;
+        if keyring.log_key_id().is_none() {
+            return Err(ApiError::Unavailable(
+                "the reloaded key file has no access-log key".into(),
+            ));
+        }
+        tracing::info!(
+            key = keyring.current_key_id(),
+            index_key = keyring.index_key_id(),
+            "key file reloaded"
+        );
+        let mut keys = self
+            .keys
+            .write()
+            .map_err(|_| ApiError::Internal("the keyring lock is poisoned".into()))?;
+        *keys = Arc::new(keyring);
+        Ok(())
     }
 
     /// Runs a change on the blocking pool and records the access-log entries it returns in the
@@ -261,7 +327,7 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&mut PgConnection) -> Result<(T, Vec<NewEntry>), ApiError> + Send + 'static,
     {
-        let keyring = self.keyring.clone();
+        let keyring = self.keyring()?;
         self.blocking(move |conn| {
             conn.transaction(|conn| {
                 let (value, entries) = change(conn)?;

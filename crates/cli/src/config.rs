@@ -64,9 +64,27 @@ pub const KEY_FILE_VAR: &str = "SHIKAKU_KEY_FILE";
 /// secrets arrive as environment variables).
 pub const KEYS_VAR: &str = "SHIKAKU_KEYS";
 
+/// Environment variable saying that the environment itself is protected (a secrets store,
+/// not a shell profile), without which inline keys are refused.
+pub const KEYS_PROTECTED_VAR: &str = "SHIKAKU_KEYS_ENV_PROTECTED";
+
 /// Loads the keyring from `SHIKAKU_KEYS` or the file named by `SHIKAKU_KEY_FILE`.
+///
+/// Inline keys skip the file's mode check by nature: anyone who can read this process's
+/// environment (`/proc/PID/environ` as the same user, a `ps e`, a crash report) reads them. So
+/// they are refused unless `SHIKAKU_KEYS_ENV_PROTECTED=1` says the deployment protects its
+/// environment as it would the key file.
 pub fn load_keyring() -> anyhow::Result<(Keyring, Option<PathBuf>)> {
     if let Ok(json) = std::env::var(KEYS_VAR) {
+        let json = zeroize::Zeroizing::new(json);
+        let protected = std::env::var(KEYS_PROTECTED_VAR).is_ok_and(|v| v == "1");
+        if !protected {
+            bail!(
+                "{KEYS_VAR} holds the keys in the environment, which is not mode-checked like a \
+                 key file: use {KEY_FILE_VAR}, or set {KEYS_PROTECTED_VAR}=1 if the environment \
+                 is protected as a key file would be"
+            );
+        }
         let keyring = Keyring::from_json(&json).context("SHIKAKU_KEYS is not a valid key set")?;
         return Ok((keyring, None));
     }
@@ -97,8 +115,10 @@ pub fn read_key_file(path: &Path) -> anyhow::Result<Keyring> {
             );
         }
     }
-    let json = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read key file {}", path.display()))?;
+    let json = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read key file {}", path.display()))?,
+    );
     Keyring::from_json(&json).with_context(|| format!("key file {} is not valid", path.display()))
 }
 

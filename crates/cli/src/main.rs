@@ -43,9 +43,13 @@ enum Command {
         /// Only list pending migrations.
         #[arg(long)]
         status: bool,
-        /// Revert every migration (drops all registry tables). For scratch databases.
+        /// Revert every migration: drops every table, the registry and the access log with it.
+        /// For scratch databases; refused unless --confirm-database names the database.
         #[arg(long, conflicts_with = "status")]
         revert_all: bool,
+        /// The name of the database to destroy, typed out, for --revert-all.
+        #[arg(long, requires = "revert_all")]
+        confirm_database: Option<String>,
     },
     /// Database administration: the least-privilege roles.
     #[command(subcommand)]
@@ -110,7 +114,11 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let db = config::Database::new(cli.database_url, cli.owner_database_url);
     match cli.command {
-        Command::Migrate { status, revert_all } => commands::migrate::run(&db, status, revert_all),
+        Command::Migrate {
+            status,
+            revert_all,
+            confirm_database,
+        } => commands::migrate::run(&db, status, revert_all, confirm_database.as_deref()),
         Command::Db(cmd) => commands::db::run(cmd),
         Command::Insurers(cmd) => commands::insurers::run(&db, cmd),
         Command::Import(args) => commands::import::run(&db, args),

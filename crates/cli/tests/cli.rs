@@ -1038,3 +1038,92 @@ fn exports_are_private_refuse_links_and_are_safe_in_spreadsheets() {
         text(&o)
     );
 }
+
+#[test]
+fn inline_keys_index_rotation_and_destructive_commands_need_saying_so() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let run = |args: &[&str]| shikaku(&db, &keys, args);
+    assert!(run(&["keys", "generate", "--out", keys.to_str().unwrap()])
+        .status
+        .success());
+    let json = std::fs::read_to_string(&keys).unwrap();
+    // Inline keys skip the file's mode check: refused unless the environment is declared safe.
+    let inline = |protected: bool| {
+        let mut c = command(&db, &keys);
+        c.env_remove("SHIKAKU_KEY_FILE").env("SHIKAKU_KEYS", &json);
+        if protected {
+            c.env("SHIKAKU_KEYS_ENV_PROTECTED", "1");
+        }
+        c.args(["access-log", "show"]).output().unwrap()
+    };
+    let o = inline(false);
+    assert!(
+        !o.status.success() && text(&o).contains("SHIKAKU_KEYS_ENV_PROTECTED"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains(&json[..40]));
+    assert!(inline(true).status.success());
+    // The index key rotates and every number is re-indexed, logged with the reason.
+    let ins = insurer();
+    assert!(run(&["insurers", "add", &ins, "--name", "テスト組合"])
+        .status
+        .success());
+    let persons = dir.path().join("p.csv");
+    std::fs::write(
+        &persons,
+        format!("{PERSONS_HEADER}\n{ins},S1,77,00,insured,試験　太郎,シケン　タロウ,1980-05-05,1,,,2020-04-01,,,\n"),
+    )
+    .unwrap();
+    assert!(run(&["import", "persons", persons.to_str().unwrap()])
+        .status
+        .success());
+    let linkages = dir.path().join("l.csv");
+    std::fs::write(
+        &linkages,
+        format!(
+            "insurer_number,symbol,number,branch,my_number,source,linked_on\n{ins},S1,77,00,{},employer,2020-05-01\n",
+            my_number("12345678901")
+        ),
+    )
+    .unwrap();
+    assert!(run(&["import", "linkages", linkages.to_str().unwrap()])
+        .status
+        .success());
+    let o = run(&[
+        "keys",
+        "rotate-index",
+        "--reason",
+        "yearly index key rotation",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("re-indexed 1 numbers under index key 2"),
+        "{}",
+        text(&o)
+    );
+    let k = shikaku_domain::Keyring::from_json(&std::fs::read_to_string(&keys).unwrap()).unwrap();
+    assert_eq!(k.index_key_id(), 2);
+    let o = run(&["access-log", "show", "--limit", "5"]);
+    assert!(text(&o).contains("keys_reindex"), "{}", text(&o));
+    // Dropping everything takes the database's name, typed out.
+    let o = run(&["migrate", "--revert-all"]);
+    assert!(
+        !o.status.success() && text(&o).contains("--confirm-database"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&[
+        "migrate",
+        "--revert-all",
+        "--confirm-database",
+        "not_this_one",
+    ]);
+    assert!(!o.status.success());
+    let o = run(&["migrate", "--status"]);
+    assert!(text(&o).contains("up to date"), "{}", text(&o));
+    let o = run(&["migrate", "--revert-all", "--confirm-database", db.name()]);
+    assert!(o.status.success(), "{}", text(&o));
+}

@@ -27,6 +27,10 @@ pub enum DbError {
     /// The request clashes with what is stored (a number already linked to someone else).
     #[error("{0}")]
     Conflict(String),
+    /// The key file's index key is not the one the linkages are under (rotated, or a rotation
+    /// is running): the caller reloads its keys, or finishes the rotation.
+    #[error("{0}")]
+    KeysChanged(String),
     /// A number is already linked to other persons: a conflict whose subjects the caller must
     /// log (the refusal itself tells something about them), never show.
     #[error("{message}")]

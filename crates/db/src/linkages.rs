@@ -4,7 +4,7 @@
 //! `linkage_events` with its reason, actor and time.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Bytea, Date, Integer, Jsonb, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Bytea, Date, Integer, Jsonb, Text};
 use shikaku_domain::free_text::FreeText;
 use shikaku_domain::records::LinkageSource;
 use shikaku_domain::{Keyring, LinkageStatus, MyNumber};
@@ -190,7 +190,9 @@ pub fn correct(
     let digits = number.expose_digits();
     let blind = keyring.blind_index(digits);
     let sealed = keyring.seal(digits);
+    let index_key = index_key_id(keyring)?;
     conn.transaction(|conn| {
+        crate::keys::check_index(conn, keyring, None)?;
         let old = get(conn, id)?;
         if old.status == LinkageStatus::Revoked {
             return Err(DbError::Invalid(format!("linkage {id} is already revoked")));
@@ -207,8 +209,10 @@ pub fn correct(
         }
         let new_id = diesel::sql_query(
             "INSERT INTO linkages (person_id, mn_blind, mn_sealed, mn_key_id, mn_last4,
-                                   check_digit_ok, source, linked_on, identity_confirmed)
-             VALUES ($1, $2, $3, $4, $5, true, $6, (now() AT TIME ZONE 'Asia/Tokyo')::date, true)
+                                   check_digit_ok, source, linked_on, identity_confirmed,
+                                   mn_bound, mn_index_key_id)
+             VALUES ($1, $2, $3, $4, $5, true, $6, (now() AT TIME ZONE 'Asia/Tokyo')::date, true,
+                     true, $7)
              ON CONFLICT ON CONSTRAINT linkages_person_number
              DO UPDATE SET status = 'active', identity_confirmed = true, updated_at = now()
              RETURNING id",
@@ -219,6 +223,7 @@ pub fn correct(
         .bind::<Integer, _>(i32::try_from(sealed.key_id).unwrap_or(i32::MAX))
         .bind::<Text, _>(number.last4())
         .bind::<Text, _>(source.as_str())
+        .bind::<Integer, _>(index_key)
         .get_result::<Id>(conn)?
         .id;
         event(
@@ -261,7 +266,10 @@ pub fn register(
     let digits = number.expose_digits();
     let blind = keyring.blind_index(digits);
     let sealed = keyring.seal(digits);
+    let index_key = index_key_id(keyring)?;
     conn.transaction(|conn| {
+        // Indexed under the key the registry is under, or the number would not be found again.
+        crate::keys::check_index(conn, keyring, None)?;
         #[derive(QueryableByName)]
         struct Holder {
             #[diesel(sql_type = BigInt)]
@@ -278,10 +286,11 @@ pub fn register(
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended(encode($1, 'hex'), 7))")
             .bind::<Bytea, _>(blind.as_bytes())
             .execute(conn)?;
+        // Under every index key held: rows not yet re-indexed after a rotation count too.
         let holders = diesel::sql_query(
-            "SELECT person_id FROM linkages WHERE mn_blind = $1 AND status <> 'revoked'",
+            "SELECT person_id FROM linkages WHERE mn_blind = ANY($1) AND status <> 'revoked'",
         )
-        .bind::<Bytea, _>(blind.as_bytes())
+        .bind::<Array<Bytea>, _>(&every_index(keyring, digits))
         .load::<Holder>(conn)?;
         if holders.iter().any(|h| h.person_id == person_id) {
             return Err(DbError::Conflict(format!(
@@ -300,8 +309,8 @@ pub fn register(
         }
         let new_id = diesel::sql_query(
             "INSERT INTO linkages (person_id, mn_blind, mn_sealed, mn_key_id, mn_last4,
-                                   check_digit_ok, source, linked_on)
-             VALUES ($1, $2, $3, $4, $5, true, $6, $7)
+                                   check_digit_ok, source, linked_on, mn_bound, mn_index_key_id)
+             VALUES ($1, $2, $3, $4, $5, true, $6, $7, true, $8)
              ON CONFLICT ON CONSTRAINT linkages_person_number
              DO UPDATE SET status = 'active', source = EXCLUDED.source,
                            linked_on = EXCLUDED.linked_on, updated_at = now()
@@ -314,6 +323,7 @@ pub fn register(
         .bind::<Text, _>(number.last4())
         .bind::<Text, _>(source.as_str())
         .bind::<Date, _>(linked_on)
+        .bind::<Integer, _>(index_key)
         .get_result::<NewId>(conn)?
         .id;
         event(
@@ -327,6 +337,20 @@ pub fn register(
         )?;
         get(conn, new_id)
     })
+}
+
+/// The blind index of `digits` under every index key the keyring holds.
+fn every_index(keyring: &Keyring, digits: &str) -> Vec<Vec<u8>> {
+    keyring
+        .blind_indexes(digits)
+        .iter()
+        .map(|b| b.as_bytes().to_vec())
+        .collect()
+}
+
+fn index_key_id(keyring: &Keyring) -> Result<i32, DbError> {
+    i32::try_from(keyring.index_key_id())
+        .map_err(|_| DbError::Invalid("index key id out of range".into()))
 }
 
 #[derive(QueryableByName)]
@@ -345,20 +369,32 @@ pub fn reveal(
     #[derive(QueryableByName)]
     struct Sealed {
         #[diesel(sql_type = Bytea)]
+        mn_blind: Vec<u8>,
+        #[diesel(sql_type = Bytea)]
         mn_sealed: Vec<u8>,
         #[diesel(sql_type = Integer)]
         mn_key_id: i32,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        mn_bound: bool,
     }
-    let row = diesel::sql_query("SELECT mn_sealed, mn_key_id FROM linkages WHERE id = $1")
-        .bind::<BigInt, _>(id)
-        .get_result::<Sealed>(conn)
-        .optional()?
-        .ok_or_else(|| DbError::NotFound(format!("no linkage {id}")))?;
+    let row = diesel::sql_query(
+        "SELECT mn_blind, mn_sealed, mn_key_id, mn_bound FROM linkages WHERE id = $1",
+    )
+    .bind::<BigInt, _>(id)
+    .get_result::<Sealed>(conn)
+    .optional()?
+    .ok_or_else(|| DbError::NotFound(format!("no linkage {id}")))?;
     let sealed = shikaku_domain::SealedNumber {
         key_id: u32::try_from(row.mn_key_id).unwrap_or(u32::MAX),
         ciphertext: row.mn_sealed,
+        bound: row.mn_bound,
     };
-    Ok(keyring.open(&sealed)?)
+    let blind = <[u8; 32]>::try_from(row.mn_blind.as_slice())
+        .map(shikaku_domain::BlindIndex)
+        .map_err(|_| DbError::Invalid(format!("linkage {id} has a malformed index")))?;
+    // The row's own index goes into the decryption: a ciphertext copied from another row
+    // does not open here.
+    Ok(keyring.open(&sealed, &blind)?)
 }
 
 /// What the latest resident-register snapshot holds for a linkage's number.

@@ -82,6 +82,33 @@ pub fn pending(conn: &mut PgConnection) -> Result<Vec<String>, DbError> {
     Ok(pending)
 }
 
+/// The name of the database `conn` is connected to.
+pub fn database_name(conn: &mut PgConnection) -> Result<String, DbError> {
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    Ok(diesel::sql_query("SELECT current_database() AS name")
+        .get_result::<Name>(conn)?
+        .name)
+}
+
+/// Linkages whose number was sealed before seals were bound to their rows (migration
+/// `2026-12-01-000003`): `shikaku keys reseal` binds them.
+pub fn unbound_seals(conn: &mut PgConnection) -> Result<i64, DbError> {
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    Ok(
+        diesel::sql_query("SELECT count(*) AS n FROM linkages WHERE NOT mn_bound")
+            .get_result::<N>(conn)?
+            .n,
+    )
+}
+
 fn with_lock<T>(
     conn: &mut PgConnection,
     body: impl FnOnce(&mut PgConnection) -> Result<T, DbError>,

@@ -70,6 +70,8 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("certificates", "SELECT, INSERT, UPDATE"),
     ("certificate_events", "SELECT, INSERT"),
     ("console_sessions", "SELECT, INSERT, UPDATE"),
+    // `keys rotate-index` marks the linkages' index key (one row, never inserted or deleted).
+    ("index_state", "SELECT, UPDATE"),
     // `shikaku serve` refuses to start with migrations pending.
     ("__diesel_schema_migrations", "SELECT"),
 ];
@@ -92,6 +94,7 @@ pub const READER_TABLES: &[&str] = &[
     "access_log",
     "certificates",
     "certificate_events",
+    "index_state",
 ];
 
 /// A role or database name as an SQL identifier: lower-case letters, digits and `_` only, so it

@@ -25,9 +25,13 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::DomainError;
 
-/// Binds every ciphertext to its purpose, so a sealed My Number cannot be passed off as some
-/// other value sealed with the same key (or the reverse).
+/// The associated data of numbers sealed before they were bound to their rows: it binds a
+/// ciphertext to its purpose only. `shikaku keys reseal` re-seals such rows.
 const AAD: &[u8] = b"shikaku-my-number/v1";
+/// The associated data of a bound seal is this, then the number's blind index: the ciphertext
+/// opens only in the row whose index it was sealed for, so one copied into another row (or
+/// swapped with it) fails to decrypt instead of showing another person's number.
+const AAD_BOUND: &[u8] = b"shikaku-my-number/v2:";
 /// The `format` field of the key file.
 const KEY_FILE_FORMAT: &str = "shikaku-keys/1";
 /// AES-GCM's standard 96-bit nonce.
@@ -42,7 +46,7 @@ const NONCE_LEN: usize = 12;
 pub struct Keyring {
     current: u32,
     encryption: BTreeMap<u32, [u8; 32]>,
-    index_key: [u8; 32],
+    index: KeySet,
     log: KeySet,
     signing: KeySet,
 }
@@ -124,7 +128,13 @@ struct KeyFile {
     format: String,
     current: u32,
     encryption_keys: BTreeMap<String, String>,
+    /// The one index key of key files from before index keys could rotate (read as id 1).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     index_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    current_index_key: Option<u32>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    index_keys: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     current_log_key: Option<u32>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -139,6 +149,7 @@ impl Drop for KeyFile {
     fn drop(&mut self) {
         self.encryption_keys.values_mut().for_each(Zeroize::zeroize);
         self.index_key.zeroize();
+        self.index_keys.values_mut().for_each(Zeroize::zeroize);
         self.log_keys.values_mut().for_each(Zeroize::zeroize);
         self.signing_keys.values_mut().for_each(Zeroize::zeroize);
     }
@@ -166,7 +177,7 @@ impl Keyring {
         Keyring {
             current: 1,
             encryption: BTreeMap::from([(1, random_key())]),
-            index_key: random_key(),
+            index: KeySet::generated(),
             log: KeySet::generated(),
             signing: KeySet::generated(),
         }
@@ -191,10 +202,21 @@ impl Keyring {
                 "format must be \"{KEY_FILE_FORMAT}\""
             )));
         }
+        let mut index = KeySet::read(file.current_index_key, &file.index_keys, "index key")?;
+        if !file.index_key.is_empty() {
+            index
+                .keys
+                .entry(1)
+                .or_insert(decode_key(&file.index_key, "index_key")?);
+            index.current.get_or_insert(1);
+        }
+        if index.current.is_none() {
+            return Err(DomainError::KeyFile("the key file has no index key".into()));
+        }
         let mut ring = Keyring {
             current: file.current,
             encryption: BTreeMap::new(),
-            index_key: decode_key(&file.index_key, "index_key")?,
+            index,
             log: KeySet::read(file.current_log_key, &file.log_keys, "log key")?,
             signing: KeySet::read(file.current_signing_key, &file.signing_keys, "signing key")?,
         };
@@ -225,7 +247,9 @@ impl Keyring {
                 .iter()
                 .map(|(id, k)| (id.to_string(), B64.encode(k)))
                 .collect(),
-            index_key: B64.encode(self.index_key),
+            index_key: String::new(),
+            current_index_key: self.index.current,
+            index_keys: self.index.written(),
             current_log_key: self.log.current,
             log_keys: self.log.written(),
             current_signing_key: self.signing.current,
@@ -238,8 +262,9 @@ impl Keyring {
     /// Adds a random encryption key with id max + 1, makes it current, and returns its id.
     ///
     /// Older keys stay so that rows sealed under them still open. The index key does not
-    /// change: blind indexes must stay equal for equal numbers across rotations, or duplicate
-    /// detection and register matching would miss every number sealed before the rotation.
+    /// change with it: blind indexes must stay equal for equal numbers, or duplicate detection
+    /// and register matching would miss every number sealed before; the index key rotates on
+    /// its own ([`Keyring::rotate_index_key`]), with every stored index recomputed.
     pub fn rotate(&mut self) -> u32 {
         let id = self
             .encryption
@@ -270,17 +295,20 @@ impl Keyring {
     }
 
     /// Encrypts `digits` (12 ASCII digits, e.g. from `LinkedNumber::expose_digits`) under the
-    /// current key with a random 96-bit nonce. The ciphertext is nonce ‖ AES-GCM output.
+    /// current key with a random 96-bit nonce, bound to the number's blind index under the
+    /// current index key (the one stored beside it). The ciphertext is nonce ‖ AES-GCM output.
     pub fn seal(&self, digits: &str) -> SealedNumber {
+        let blind = self.blind_index(digits);
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);
         // Every constructor and `rotate` keep `current` among the keys, so this cannot fail.
         let cipher = self
             .cipher(self.current)
             .expect("keyring invariant: the current key id has a key");
+        let aad = bound_aad(&blind);
         let payload = Payload {
             msg: digits.as_bytes(),
-            aad: AAD,
+            aad: &aad,
         };
         let ct = cipher
             .encrypt(Nonce::from_slice(&nonce), payload)
@@ -291,12 +319,43 @@ impl Keyring {
         SealedNumber {
             key_id: self.current,
             ciphertext,
+            bound: true,
         }
     }
 
-    /// Decrypts a sealed number with the key it names. Fails on an unknown key id or on any
-    /// tampering; errors never contain the number.
-    pub fn open(&self, sealed: &SealedNumber) -> Result<Zeroizing<String>, DomainError> {
+    /// Seals `digits` as numbers were sealed before row binding (purpose-only associated
+    /// data): for tests of the upgrade path only.
+    #[cfg(feature = "testing")]
+    pub fn seal_unbound(&self, digits: &str) -> SealedNumber {
+        let nonce = [7u8; NONCE_LEN];
+        let cipher = self
+            .cipher(self.current)
+            .expect("keyring invariant: the current key id has a key");
+        let ct = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: digits.as_bytes(),
+                    aad: AAD,
+                },
+            )
+            .expect("AES-GCM encrypts any message shorter than 64 GiB");
+        SealedNumber {
+            key_id: self.current,
+            ciphertext: [nonce.to_vec(), ct].concat(),
+            bound: false,
+        }
+    }
+
+    /// Decrypts the number sealed in a row whose blind index is `blind`, with the key the seal
+    /// names. Fails on an unknown key id, on any tampering, and when the number is not the one
+    /// the row's index says (a ciphertext copied from another row); errors never contain the
+    /// number.
+    pub fn open(
+        &self,
+        sealed: &SealedNumber,
+        blind: &BlindIndex,
+    ) -> Result<Zeroizing<String>, DomainError> {
         let cipher = self
             .cipher(sealed.key_id)
             .ok_or(DomainError::UnknownKeyId(sealed.key_id))?;
@@ -304,24 +363,65 @@ impl Keyring {
             return Err(DomainError::DecryptionFailed);
         }
         let (nonce, ct) = sealed.ciphertext.split_at(NONCE_LEN);
+        let aad = if sealed.bound {
+            bound_aad(blind)
+        } else {
+            AAD.to_vec()
+        };
         let plain = Zeroizing::new(
             cipher
-                .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: AAD })
+                .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
                 .map_err(|_| DomainError::DecryptionFailed)?,
         );
         let text = std::str::from_utf8(&plain).map_err(|_| DomainError::DecryptionFailed)?;
+        // An unbound (older) seal proves nothing about its row: the index must match.
+        if !self.blind_indexes(text).contains(blind) {
+            return Err(DomainError::DecryptionFailed);
+        }
         Ok(Zeroizing::new(text.to_owned()))
     }
 
     /// HMAC-SHA256 of `digits` under the index key: equal numbers give equal indexes, and the
     /// index reveals nothing without the key (a plain hash of 10^11 candidates is brute-forced
     /// in minutes).
+    ///
+    /// Under the current index key: what is stored for a new number.
     pub fn blind_index(&self, digits: &str) -> BlindIndex {
+        let id = self.index_key_id();
+        self.blind_index_with(id, digits)
+            .expect("keyring invariant: the current index key exists")
+    }
+
+    /// The blind index of `digits` under index key `id`, if the keyring holds it.
+    pub fn blind_index_with(&self, id: u32, digits: &str) -> Option<BlindIndex> {
+        let key = self.index.keys.get(&id)?;
         // HMAC accepts keys of any length, so this never fails.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key)
-            .expect("HMAC takes keys of any length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
         mac.update(digits.as_bytes());
-        BlindIndex(mac.finalize().into_bytes().into())
+        Some(BlindIndex(mac.finalize().into_bytes().into()))
+    }
+
+    /// The blind index of `digits` under every index key held, current first: what a lookup
+    /// compares with, so that rows not yet re-indexed after a rotation are still found.
+    pub fn blind_indexes(&self, digits: &str) -> Vec<BlindIndex> {
+        let current = self.index_key_id();
+        std::iter::once(current)
+            .chain(self.index.keys.keys().copied().filter(|id| *id != current))
+            .filter_map(|id| self.blind_index_with(id, digits))
+            .collect()
+    }
+
+    /// The id of the index key new blind indexes use.
+    pub fn index_key_id(&self) -> u32 {
+        self.index.current.unwrap_or(1)
+    }
+
+    /// Adds a new index key and makes it current (stored indexes must then be recomputed:
+    /// `shikaku keys rotate-index`); returns its id. Older index keys stay so that rows not yet
+    /// re-indexed, and older register snapshots, can still be matched.
+    pub fn rotate_index_key(&mut self) -> u32 {
+        self.index.rotate()
     }
 }
 
@@ -393,8 +493,8 @@ impl Keyring {
 
 impl Drop for Keyring {
     fn drop(&mut self) {
+        // The key sets wipe themselves.
         self.encryption.values_mut().for_each(Zeroize::zeroize);
-        self.index_key.zeroize();
     }
 }
 
@@ -416,6 +516,17 @@ pub struct SealedNumber {
     pub key_id: u32,
     /// 12-byte nonce, then the AES-GCM ciphertext and 16-byte tag.
     pub ciphertext: Vec<u8>,
+    /// Sealed bound to its blind index (every seal since row binding); `false` for older
+    /// seals, which `shikaku keys reseal` replaces.
+    pub bound: bool,
+}
+
+/// The associated data binding a seal to the blind index of its row.
+fn bound_aad(blind: &BlindIndex) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(AAD_BOUND.len() + 32);
+    aad.extend_from_slice(AAD_BOUND);
+    aad.extend_from_slice(blind.as_bytes());
+    aad
 }
 
 /// HMAC-SHA256 of a My Number: lets the database compare numbers without holding them.
@@ -456,7 +567,7 @@ mod tests {
         assert_eq!(s.key_id, 1);
         assert_eq!(s.ciphertext.len(), 12 + 12 + 16);
         assert!(!s.ciphertext.windows(N.len()).any(|w| w == N.as_bytes()));
-        assert_eq!(k.open(&s).unwrap().as_str(), N);
+        assert_eq!(k.open(&s, &k.blind_index(N)).unwrap().as_str(), N);
         // Random nonces: the same number seals differently each time.
         assert_ne!(k.seal(N).ciphertext, s.ciphertext);
     }
@@ -468,17 +579,27 @@ mod tests {
         for i in 0..s.ciphertext.len() {
             let mut t = s.clone();
             t.ciphertext[i] ^= 0x01;
-            assert_eq!(k.open(&t), Err(DomainError::DecryptionFailed), "byte {i}");
+            assert_eq!(
+                k.open(&t, &k.blind_index(N)),
+                Err(DomainError::DecryptionFailed),
+                "byte {i}"
+            );
         }
         let mut short = s.clone();
         short.ciphertext.truncate(5);
-        assert_eq!(k.open(&short), Err(DomainError::DecryptionFailed));
+        assert_eq!(
+            k.open(&short, &k.blind_index(N)),
+            Err(DomainError::DecryptionFailed)
+        );
         let mut unknown = s.clone();
         unknown.key_id = 9;
-        assert_eq!(k.open(&unknown), Err(DomainError::UnknownKeyId(9)));
+        assert_eq!(
+            k.open(&unknown, &k.blind_index(N)),
+            Err(DomainError::UnknownKeyId(9))
+        );
         // Another keyring's key fails too.
         assert_eq!(
-            Keyring::generate().open(&s),
+            Keyring::generate().open(&s, &k.blind_index(N)),
             Err(DomainError::DecryptionFailed)
         );
     }
@@ -492,11 +613,59 @@ mod tests {
         assert_eq!(k.current_key_id(), 2);
         let new = k.seal(N);
         assert_eq!(new.key_id, 2);
-        assert_eq!(k.open(&old).unwrap().as_str(), N);
-        assert_eq!(k.open(&new).unwrap().as_str(), N);
+        assert_eq!(k.open(&old, &k.blind_index(N)).unwrap().as_str(), N);
+        assert_eq!(k.open(&new, &k.blind_index(N)).unwrap().as_str(), N);
         assert_eq!(k.blind_index(N), idx);
         assert_eq!(k.rotate(), 3);
         assert_eq!(k.key_ids(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_ciphertext_opens_only_in_its_own_row() {
+        let k = Keyring::generate();
+        const OTHER: &str = "987654321093";
+        let mine = k.seal(N);
+        // Copied into the row of another number (with that row's index): refused.
+        assert_eq!(
+            k.open(&mine, &k.blind_index(OTHER)),
+            Err(DomainError::DecryptionFailed)
+        );
+        // An older, unbound seal opens only where the index matches its number.
+        let mut old = mine.clone();
+        let legacy_cipher = k.cipher(1).unwrap();
+        let nonce = [3u8; 12];
+        let ct = legacy_cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: N.as_bytes(),
+                    aad: AAD,
+                },
+            )
+            .unwrap();
+        old.ciphertext = [nonce.to_vec(), ct].concat();
+        old.bound = false;
+        assert_eq!(k.open(&old, &k.blind_index(N)).unwrap().as_str(), N);
+        assert_eq!(
+            k.open(&old, &k.blind_index(OTHER)),
+            Err(DomainError::DecryptionFailed)
+        );
+    }
+
+    #[test]
+    fn the_index_key_rotates_and_old_indexes_still_match() {
+        let mut k = Keyring::generate();
+        let before = k.blind_index(N);
+        let sealed = k.seal(N);
+        assert_eq!(k.rotate_index_key(), 2);
+        let after = k.blind_index(N);
+        assert_ne!(before, after);
+        assert_eq!(k.blind_indexes(N), vec![after, before]);
+        // A row not yet re-indexed still opens with its old index.
+        assert_eq!(k.open(&sealed, &before).unwrap().as_str(), N);
+        let back = Keyring::from_json(&k.to_json()).unwrap();
+        assert_eq!(back.index_key_id(), 2);
+        assert_eq!(back.blind_indexes(N), vec![after, before]);
     }
 
     #[test]
@@ -540,9 +709,19 @@ mod tests {
         let back = Keyring::from_json(&json).unwrap();
         assert_eq!(back.current_key_id(), 2);
         assert_eq!(back.key_ids(), vec![1, 2]);
-        assert_eq!(back.open(&sealed_old).unwrap().as_str(), N);
+        assert_eq!(
+            back.open(&sealed_old, &back.blind_index(N))
+                .unwrap()
+                .as_str(),
+            N
+        );
         assert_eq!(back.blind_index(N), k.blind_index(N));
-        assert_eq!(back.open(&k.seal(N)).unwrap().as_str(), N);
+        assert_eq!(
+            back.open(&k.seal(N), &back.blind_index(N))
+                .unwrap()
+                .as_str(),
+            N
+        );
     }
 
     #[test]

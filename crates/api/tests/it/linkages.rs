@@ -215,3 +215,53 @@ async fn suspend_confirm_correct_and_reveal() {
         .await;
     assert_eq!(r.json["status"], "revoked");
 }
+
+#[actix_web::test]
+async fn a_reveal_works_after_a_key_rotation_without_a_restart() {
+    let app = TestApp::new();
+    let person = app.person(
+        KUMIAI,
+        "96",
+        "1",
+        "00",
+        "1970-01-01",
+        "キー",
+        &[("2000-01-01", None)],
+    );
+    let number = my_number(96_000_000_001);
+    let id = app.link(person, &number);
+    // `shikaku keys rotate` while the server runs: a new key in the file, every row resealed.
+    let mut k = app.keyring();
+    assert_eq!(k.rotate(), 2);
+    std::fs::write(&app.key_file, k.to_json()).unwrap();
+    assert_eq!(shikaku_db::keys::reseal(&mut app.conn(), &k).unwrap(), 1);
+    // The server meets key 2, which it does not hold yet: it reads the file again and answers.
+    let r = app
+        .post(
+            Some(Role::Admin),
+            &format!("/v1/linkages/{id}/reveal"),
+            json!({ "reason": "本人確認のため" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["my_number"], number.as_str());
+    assert_eq!(app.state.keyring().unwrap().current_key_id(), 2);
+    // Registrations seal with the new key from now on.
+    let other = app.person(
+        KUMIAI,
+        "96",
+        "2",
+        "00",
+        "1970-01-02",
+        "キー",
+        &[("2000-01-01", None)],
+    );
+    let r = app
+        .post(
+            Some(Role::Admin),
+            &format!("/v1/persons/{other}/linkages"),
+            json!({ "my_number": my_number(96_000_000_002), "source": "applicant" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}

@@ -48,6 +48,8 @@ pub struct TestApp {
     pub keyring_json: String,
     /// Where this service's uploads wait (its own, so a test can look inside).
     pub uploads: tempfile::TempDir,
+    /// The key file the service reloads from (SIGHUP, or a key it does not hold yet).
+    pub key_file: std::path::PathBuf,
 }
 
 pub fn d(s: &str) -> NaiveDate {
@@ -95,13 +97,25 @@ impl TestApp {
         let font = std::fs::read(&font_path).unwrap_or_else(|e| {
             panic!("the PDF font {font_path} is needed (scripts/test installs it): {e}")
         });
-        let state = web::Data::new(AppState::new(config, keyring).unwrap().with_font(font));
+        let key_file = uploads.path().join("keys.json");
+        std::fs::write(&key_file, &keyring_json).unwrap();
+        let loader_path = key_file.clone();
+        let state = web::Data::new(
+            AppState::new(config, keyring)
+                .unwrap()
+                .with_font(font)
+                .with_key_loader(Box::new(move || {
+                    let json = std::fs::read_to_string(&loader_path).map_err(|e| e.to_string())?;
+                    Keyring::from_json(&json).map_err(|e| e.to_string())
+                })),
+        );
         TestApp {
             db,
             state,
             tokens,
             keyring_json,
             uploads,
+            key_file,
         }
     }
 

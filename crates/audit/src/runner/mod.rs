@@ -114,6 +114,7 @@ pub fn run_audit(
     let threads = pool.current_num_threads();
     let mut conn = shikaku_db::connect(url)?;
     let snapshot_id = runs::latest_snapshot(&mut conn)?;
+    runs::comparable_index(&mut conn, snapshot_id)?;
     let parameters = serde_json::json!({
         "threads": threads,
         "similarity_threshold": ctx.similarity_threshold,

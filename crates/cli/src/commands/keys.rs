@@ -39,10 +39,22 @@ pub enum KeysCommand {
         #[arg(long, required_unless_present_any = ["log_key", "signing_key"])]
         reason: Option<String>,
     },
-    /// Re-seal numbers still sealed with an older key (finishes an interrupted rotation). Every
-    /// number is decrypted on the way, so a reason is required and logged.
+    /// Re-seal numbers still sealed with an older key or not yet bound to their row (finishes
+    /// an interrupted rotation; binds rows sealed before binding existed). Every number is
+    /// decrypted on the way, so a reason is required and logged.
     Reseal {
         /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Add a new blind-index key and recompute every stored number's index under it (each
+    /// number is decrypted on the way, so a reason is required and logged). Register snapshots
+    /// keep the old key: import a new register extract before the next audit.
+    RotateIndex {
+        /// The key file (default: $SHIKAKU_KEY_FILE).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Why (recorded in the access log).
         #[arg(long)]
         reason: String,
     },
@@ -98,6 +110,55 @@ pub fn run(db: &Database, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             );
             let moved = reseal(&mut conn, &keyring, &reason)?;
             eprintln!("re-sealed {moved} numbers with key {id}");
+        }
+        KeysCommand::RotateIndex { key_file, reason } => {
+            shikaku_domain::free_text::FreeText::Reason.check(&reason)?;
+            let path = match key_file.or_else(|| std::env::var(KEY_FILE_VAR).ok().map(Into::into)) {
+                Some(p) => p,
+                None => bail!("name the key file with --key-file or SHIKAKU_KEY_FILE"),
+            };
+            let mut keyring = read_key_file(&path)?;
+            let mut conn = db.connect()?;
+            // The file first, old index keys kept: every row stays findable throughout, and an
+            // interrupted run is finished by `keys rotate-index` again… with a new key, or by
+            // re-running the re-index alone below.
+            let before = keyring.index_key_id();
+            let id = keyring.rotate_index_key();
+            write_key_file(&path, &keyring, true)
+                .with_context(|| format!("cannot update {}", path.display()))?;
+            eprintln!(
+                "key file {}: index key {id} added and made current",
+                path.display()
+            );
+            let request = serde_json::json!({ "from_index_key": before, "to_index_key": id });
+            logging::record(
+                &mut conn,
+                &keyring,
+                &[logging::entry(
+                    "keys_reindex_start",
+                    None,
+                    request.clone(),
+                    serde_json::Value::Null,
+                    Some(&reason),
+                )],
+            )?;
+            let moved = shikaku_db::keys::reindex(&mut conn, &keyring)?;
+            logging::record(
+                &mut conn,
+                &keyring,
+                &[logging::entry(
+                    "keys_reindex",
+                    None,
+                    request,
+                    serde_json::json!({ "reindexed": moved }),
+                    Some(&reason),
+                )],
+            )?;
+            eprintln!(
+                "re-indexed {moved} numbers under index key {id}; send SIGHUP to running \
+                 servers, and import a new register extract before the next audit (the \
+                 snapshots are under index key {before})"
+            );
         }
         KeysCommand::Reseal { reason } => {
             shikaku_domain::free_text::FreeText::Reason.check(&reason)?;

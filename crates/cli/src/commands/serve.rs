@@ -150,7 +150,9 @@ pub fn run(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
     let bind = args.bind.clone();
     actix_web::rt::System::new()
         .block_on(async move {
-            let mut state = AppState::new(config, keyring)?;
+            let mut state = AppState::new(config, keyring)?.with_key_loader(Box::new(|| {
+                load_keyring().map(|(k, _)| k).map_err(|e| format!("{e:#}"))
+            }));
             match crate::config::load_font() {
                 Ok(font) => state = state.with_font(font),
                 Err(e) => tracing::warn!("certificate PDFs will answer 503: {e:#}"),

@@ -32,6 +32,35 @@ pub fn latest_snapshot(conn: &mut PgConnection) -> Result<Option<i64>, DbError> 
     )
 }
 
+/// The index key the linkages are under, checked to be the one the latest snapshot was
+/// imported under (the audit joins the two by blind index; under different keys nothing would
+/// match and every number would look absent from the register).
+pub fn comparable_index(conn: &mut PgConnection, snapshot: Option<i64>) -> Result<(), DbError> {
+    #[derive(QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        index_key_id: i32,
+    }
+    let linkages = crate::keys::linkages_index_key(conn)?.ok_or_else(|| {
+        DbError::Invalid(
+            "the linkages are being re-indexed: finish `shikaku keys rotate-index` first".into(),
+        )
+    })?;
+    if let Some(id) = snapshot {
+        let k: Key = diesel::sql_query("SELECT index_key_id FROM resident_snapshots WHERE id = $1")
+            .bind::<BigInt, _>(id)
+            .get_result(conn)?;
+        if u32::try_from(k.index_key_id).ok() != Some(linkages) {
+            return Err(DbError::Invalid(format!(
+                "register snapshot {id} is indexed under index key {}, the linkages under \
+                 {linkages}: import a new register extract before auditing",
+                k.index_key_id
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Records the start of a run (committed at once, outside the run's transaction) and returns
 /// its id. `parameters` are the run's settings as shown to operators.
 pub fn start(

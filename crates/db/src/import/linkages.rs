@@ -105,6 +105,8 @@ pub fn import_linkages<R: Read>(
     in_transaction(conn, |conn| {
         let mut counter = Counter::new(sink);
         prepare_session(conn)?;
+        // New rows are matched to stored ones by blind index: both must be under one key.
+        crate::keys::check_index(conn, keyring, None)?;
         conn.batch_execute(CREATE_STAGE)?;
         let rows_read = stream_rows(
             input,
@@ -217,15 +219,19 @@ pub fn import_linkages<R: Read>(
         .execute(conn)?;
         let inserted = diesel::sql_query(
             "INSERT INTO linkages (person_id, mn_blind, mn_sealed, mn_key_id, mn_last4,
-                                   check_digit_ok, source, linked_on, import_id)
+                                   check_digit_ok, source, linked_on, import_id,
+                                   mn_bound, mn_index_key_id)
              SELECT person_id, mn_blind, mn_sealed, mn_key_id, mn_last4, check_digit_ok, source,
-                    linked_on, $1
+                    linked_on, $1, true, $2
              FROM stage_linkage_last s
              WHERE NOT EXISTS (SELECT 1 FROM linkages l
                                WHERE l.person_id = s.person_id AND l.mn_blind = s.mn_blind)
              ORDER BY person_id",
         )
         .bind::<Int8, _>(import_id)
+        .bind::<diesel::sql_types::Integer, _>(
+            i32::try_from(keyring.index_key_id()).unwrap_or(i32::MAX),
+        )
         .execute(conn)?;
         let distinct: i64 = diesel::sql_query("SELECT count(*) AS n FROM stage_linkage_last")
             .get_result::<super::persons::Count>(conn)?

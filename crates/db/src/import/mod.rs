@@ -283,7 +283,7 @@ fn prepare_session(conn: &mut PgConnection) -> Result<(), DbError> {
 }
 
 /// Advisory-lock key held by every import for its whole transaction.
-const IMPORT_LOCK: i64 = 0x5348_494b_414b_5504;
+pub(crate) const IMPORT_LOCK: i64 = 0x5348_494b_414b_5504;
 
 /// Opens an entry in the import journal; it only survives if the transaction commits.
 fn start_journal(

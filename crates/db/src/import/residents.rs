@@ -95,6 +95,9 @@ pub fn import_residents<R: Read>(
     in_transaction(conn, |conn| {
         let mut counter = Counter::new(sink);
         prepare_session(conn)?;
+        // The snapshot is indexed under the current key; the linkages must be too, or the
+        // audit could not compare them.
+        crate::keys::check_index(conn, keyring, None)?;
         conn.batch_execute(CREATE_STAGE)?;
         let rows_read = stream_rows(
             input,
@@ -138,11 +141,14 @@ pub fn import_residents<R: Read>(
             id: i64,
         }
         let snapshot: Id = diesel::sql_query(
-            "INSERT INTO resident_snapshots (import_id, file_name, rows)
-             SELECT $1, $2, count(*) FROM stage_residents RETURNING id",
+            "INSERT INTO resident_snapshots (import_id, file_name, rows, index_key_id)
+             SELECT $1, $2, count(*), $3 FROM stage_residents RETURNING id",
         )
         .bind::<Int8, _>(import_id)
         .bind::<Text, _>(ctx.file_name)
+        .bind::<diesel::sql_types::Integer, _>(
+            i32::try_from(keyring.index_key_id()).unwrap_or(i32::MAX),
+        )
         .get_result(conn)?;
         let inserted = diesel::sql_query(
             "INSERT INTO resident_records (snapshot_id, mn_blind, mn_last4, check_digit_ok,

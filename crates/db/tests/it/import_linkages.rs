@@ -45,10 +45,14 @@ fn stored_linkages(conn: &mut PgConnection) -> Vec<StoredLinkage> {
 }
 
 fn open(k: &Keyring, l: &StoredLinkage) -> String {
-    k.open(&SealedNumber {
-        key_id: u32::try_from(l.mn_key_id).unwrap(),
-        ciphertext: l.mn_sealed.clone(),
-    })
+    k.open(
+        &SealedNumber {
+            key_id: u32::try_from(l.mn_key_id).unwrap(),
+            ciphertext: l.mn_sealed.clone(),
+            bound: true,
+        },
+        &shikaku_domain::BlindIndex(l.mn_blind.clone().try_into().unwrap()),
+    )
     .unwrap()
     .to_string()
 }

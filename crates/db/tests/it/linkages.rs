@@ -237,10 +237,14 @@ fn correct_revokes_the_wrong_number_and_links_the_right_one() {
     // The new number is sealed with the keyring and blind-indexed like an imported one.
     let s = secret(&mut conn, new.id);
     let opened = k
-        .open(&SealedNumber {
-            key_id: u32::try_from(s.mn_key_id).unwrap(),
-            ciphertext: s.mn_sealed.clone(),
-        })
+        .open(
+            &SealedNumber {
+                key_id: u32::try_from(s.mn_key_id).unwrap(),
+                ciphertext: s.mn_sealed.clone(),
+                bound: true,
+            },
+            &shikaku_domain::BlindIndex(s.mn_blind.clone().try_into().unwrap()),
+        )
         .unwrap();
     assert_eq!(opened.as_str(), right);
     assert_eq!(s.mn_blind, k.blind_index(&right).as_bytes());

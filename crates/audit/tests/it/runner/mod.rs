@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Date, Integer, Jsonb, Nullable, SmallInt, Text};
+use diesel::sql_types::{BigInt, Bool, Date, Jsonb, Nullable, SmallInt, Text};
 use shikaku_audit::normalize::DEFAULT_SOURCE;
 use shikaku_audit::runner::{run_audit, RunOptions, RunSummary};
 use shikaku_audit::{AuditContext, VariantTable};
@@ -14,7 +14,7 @@ use shikaku_db::findings;
 use shikaku_db::import::{self, CollectIssues, ImportContext, ImportSummary, IssueLevel};
 use shikaku_db::testing::TestDb;
 use shikaku_domain::finding::{Field, FindingKind, ReviewAction};
-use shikaku_domain::{Keyring, PersonKey, SealedNumber};
+use shikaku_domain::{Keyring, PersonKey};
 use shikaku_fixtures::{generate_to, read_truth_from, Config, Outputs, Truth};
 
 mod edges;
@@ -331,23 +331,9 @@ fn counts_by_kind(conn: &mut PgConnection, run_id: i64) -> BTreeMap<(String, Str
 /// The whole number of a linkage, opened with the keyring (test-only: to build a register
 /// entry for it).
 fn digits_of(conn: &mut PgConnection, k: &Keyring, linkage_id: i64) -> String {
-    #[derive(QueryableByName)]
-    struct Sealed {
-        #[diesel(sql_type = diesel::sql_types::Binary)]
-        mn_sealed: Vec<u8>,
-        #[diesel(sql_type = Integer)]
-        mn_key_id: i32,
-    }
-    let s: Sealed = diesel::sql_query("SELECT mn_sealed, mn_key_id FROM linkages WHERE id = $1")
-        .bind::<BigInt, _>(linkage_id)
-        .get_result(conn)
-        .unwrap();
-    k.open(&SealedNumber {
-        key_id: u32::try_from(s.mn_key_id).unwrap(),
-        ciphertext: s.mn_sealed,
-    })
-    .unwrap()
-    .to_string()
+    shikaku_db::linkages::reveal(conn, k, linkage_id)
+        .unwrap()
+        .to_string()
 }
 
 /// A person's five items as stored.
