@@ -231,7 +231,12 @@ fn build(mut candidates: Vec<Candidate>, on: NaiveDate, newer_elsewhere: &[i64])
         return none(judgement.validity);
     };
     // The rate on the day, or on the last insured day when the period has ended.
-    let rate = copay::effective(c.birth_date, period.terms_day(on), c.copay_rate);
+    let rate = copay::effective(
+        copay::Scheme::of_number(&c.insurer_number),
+        c.birth_date,
+        period.terms_day(on),
+        c.copay_rate,
+    );
     let koki = InsurerNumber::parse(&c.insurer_number).is_ok_and(|i| i.is_koki());
     Answer {
         validity: judgement.validity,

@@ -10,7 +10,7 @@ use shikaku_db::linkages::LinkageView;
 use shikaku_db::persons::{self, Change, PersonView};
 use shikaku_db::tokens::Role;
 use shikaku_domain::free_text::FreeText;
-use shikaku_domain::{copay, Branch, InsuredNumber, InsurerNumber, KanaName, Period, Symbol};
+use shikaku_domain::{Branch, InsuredNumber, InsurerNumber, KanaName, Period, Symbol};
 use utoipa::ToSchema;
 
 use crate::access::{entry, returned_persons};
@@ -36,9 +36,7 @@ pub struct PersonDetail {
 
 impl PersonDetail {
     fn new(person: PersonView, periods: Vec<Period>, linkages: Vec<LinkageView>) -> Self {
-        let rate = person.record.copay_rate.and_then(|r| u8::try_from(r).ok());
-        let copay_percent_today =
-            copay::effective(person.record.birth_date, today_tokyo(), rate).percent();
+        let copay_percent_today = person.record.copay_on(today_tokyo()).percent();
         PersonDetail {
             person,
             periods,

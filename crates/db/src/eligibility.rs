@@ -178,7 +178,7 @@ SELECT k.i AS idx, p.id, p.insurer_number, i.name AS insurer_name, p.symbol, p.n
               array_agg(lost_on ORDER BY acquired_on) AS lost,
               array_agg(loss_reason ORDER BY acquired_on) AS reasons
          FROM qualifications WHERE person_id = p.id) q ON true
-  LEFT JOIN certificates c ON c.person_id = p.id AND c.status = 'active'
+  LEFT JOIN certificates c ON c.person_id = p.id AND c.status IN ('active', 'pending', 'expired')
                           AND k.on_day BETWEEN c.valid_from AND c.valid_until";
 
 /// The SQL of [`LOOKUP`] cut at its bind markers, once: `LOOKUP_PARTS[n]` is the text before

@@ -80,6 +80,13 @@ pub fn export_persons<W: Write>(conn: &mut PgConnection, out: W) -> Result<u64, 
             r.lost_on.map(date).unwrap_or_default(),
             r.loss_reason.unwrap_or_default(),
             p.copay_rate.map(|c| c.to_string()).unwrap_or_default(),
+            p.voluntary_until.map(date).unwrap_or_default(),
+            p.residence_until.map(date).unwrap_or_default(),
+            if p.certificate_requested {
+                "yes".to_string()
+            } else {
+                String::new()
+            },
         ];
         // Names and addresses reach spreadsheets: no cell may run as a formula.
         writer.write_record(row.iter().map(|c| spreadsheet_safe(c).into_owned()))?;

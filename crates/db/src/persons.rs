@@ -1,10 +1,11 @@
 //! Reading insured persons for staff: one person with its qualification periods, lookups by
 //! person key or by kana name and birth date, and a person's change history. Writes go through
-//! the imports, which keep the history; these functions never change anything.
+//! the imports, which keep the history, except the facts a counter learns that decide
+//! certificates ([`set_certificate_facts`]), which are changed here with the same history.
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Jsonb, Nullable, SmallInt, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Bool, Date, Jsonb, Nullable, SmallInt, Text, Timestamptz};
 
 use shikaku_domain::{LossReason, Period};
 
@@ -55,17 +56,37 @@ pub struct PersonRecord {
     /// Co-pay rate in percent as the insurer registered it.
     #[diesel(sql_type = Nullable<SmallInt>)]
     pub copay_rate: Option<i16>,
+    /// Last day of 任意継続 (voluntary continuation), when the period is one: cuts certificates.
+    #[diesel(sql_type = Nullable<Date>)]
+    pub voluntary_until: Option<NaiveDate>,
+    /// Last day of the residence permit (在留期間), for foreign residents: cuts certificates.
+    #[diesel(sql_type = Nullable<Date>)]
+    pub residence_until: Option<NaiveDate>,
+    /// A 要配慮者 who asked for a 資格確認書 at every renewal, card or no card.
+    #[diesel(sql_type = Bool)]
+    pub certificate_requested: bool,
 }
 
 /// The select list of [`PersonRecord`], over `persons p JOIN insurers i`.
 pub const PERSON_COLUMNS: &str = "p.insurer_number, i.name AS insurer_name, p.symbol, p.number,
         p.branch, p.relationship, p.name_kanji, p.name_kana, p.birth_date, p.sex, p.postal_code,
-        p.address, p.copay_rate";
+        p.address, p.copay_rate, p.voluntary_until, p.residence_until, p.certificate_requested";
 
 impl PersonRecord {
     /// The registered co-pay as a percentage, if one is registered.
     pub fn copay_percent(&self) -> Option<u8> {
         self.copay_rate.and_then(|r| u8::try_from(r).ok())
+    }
+
+    /// The co-pay on `on`: the registered rate where the rules of the person's scheme allow it
+    /// that day, else the default (a 後期 member keeps 後期 rates at any age).
+    pub fn copay_on(&self, on: NaiveDate) -> shikaku_domain::CopayRate {
+        shikaku_domain::copay::effective(
+            shikaku_domain::copay::Scheme::of_number(&self.insurer_number),
+            self.birth_date,
+            on,
+            self.copay_percent(),
+        )
     }
 
     /// The key as the JP Core member identifier `保険者番号:記号:番号:枝番`.
@@ -211,4 +232,74 @@ pub fn history(conn: &mut PgConnection, person_id: i64) -> Result<Vec<Change>, D
     )
     .bind::<BigInt, _>(person_id)
     .load(conn)?)
+}
+
+/// The facts about a person that decide their 資格確認書 beyond the period: the ends of 任意継続
+/// and of the residence permit (each cuts a certificate short) and a 要配慮者's standing request
+/// for a certificate at every renewal. Set as a whole: what is absent is cleared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CertificateFacts {
+    /// Last day of 任意継続 (voluntary continuation), when the period is one.
+    #[serde(default)]
+    pub voluntary_until: Option<NaiveDate>,
+    /// Last day of the residence permit (在留期間), for foreign residents.
+    #[serde(default)]
+    pub residence_until: Option<NaiveDate>,
+    /// A 要配慮者 who asked for a certificate at every renewal.
+    #[serde(default)]
+    pub certificate_requested: bool,
+}
+
+impl CertificateFacts {
+    /// The facts as stored on `person`.
+    pub fn of(person: &PersonRecord) -> CertificateFacts {
+        CertificateFacts {
+            voluntary_until: person.voluntary_until,
+            residence_until: person.residence_until,
+            certificate_requested: person.certificate_requested,
+        }
+    }
+}
+
+/// Sets a person's certificate facts, recording the old and new value of each that changed
+/// (action `updated`, like an import's correction) under `actor`. Returns the person as stored;
+/// nothing is written when nothing changes.
+pub fn set_certificate_facts(
+    conn: &mut PgConnection,
+    person_id: i64,
+    facts: &CertificateFacts,
+    actor: &str,
+) -> Result<PersonView, DbError> {
+    conn.transaction(|conn| {
+        diesel::sql_query(
+            "WITH old AS (SELECT id, voluntary_until, residence_until, certificate_requested
+                            FROM persons WHERE id = $1 FOR UPDATE),
+                  diff AS (
+                    SELECT o.id, jsonb_object_agg(x.key, jsonb_build_object('old', x.old, 'new', x.new))
+                           AS changes
+                      FROM old o,
+                           LATERAL (VALUES
+                             ('voluntary_until', to_jsonb(o.voluntary_until), to_jsonb($2::date)),
+                             ('residence_until', to_jsonb(o.residence_until), to_jsonb($3::date)),
+                             ('certificate_requested', to_jsonb(o.certificate_requested),
+                              to_jsonb($4::boolean))) AS x(key, old, new)
+                     WHERE x.old IS DISTINCT FROM x.new
+                     GROUP BY o.id),
+                  upd AS (
+                    UPDATE persons p SET voluntary_until = $2, residence_until = $3,
+                                         certificate_requested = $4, updated_at = now()
+                      FROM diff WHERE p.id = diff.id RETURNING p.id)
+             INSERT INTO person_changes (person_id, actor, action, changes)
+             SELECT id, $5, 'updated', changes FROM diff",
+        )
+        .bind::<BigInt, _>(person_id)
+        .bind::<Nullable<Date>, _>(facts.voluntary_until)
+        .bind::<Nullable<Date>, _>(facts.residence_until)
+        .bind::<Bool, _>(facts.certificate_requested)
+        .bind::<Text, _>(actor)
+        .execute(conn)?;
+        get(conn, person_id)
+    })
 }

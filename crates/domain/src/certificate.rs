@@ -1,39 +1,61 @@
-//! 資格確認書 (qualification certificate) validity: how long a certificate issued on a day is
-//! valid, by the insurer's policy, cut short by the events domain.md lists.
+//! 資格確認書 (qualification certificate) validity: how long a certificate is valid, by the
+//! insurer's policy, cut short by the events domain.md lists; and who needs one when.
 //!
-//! The end date is inclusive (有効期限 is the last valid day). The rules, in order:
-//! 1. the insurer's policy: a number of years from issue (at most 5), a fixed common date, or a
+//! The end date is inclusive (有効期限 is the last valid day). A certificate is issued on one day
+//! and may start later: a renewal begins the day after the current certificate ends, so that a
+//! yearly cycle ending 31 July never leaves the 1st of August uncovered. The rules, in order:
+//! 1. the insurer's policy, counted from the first valid day: a number of years (at most 5), a
+//!    fixed common date (which recurs every `cert_years` years once it has passed), or a
 //!    yearly cycle ending 31 July;
-//! 2. never more than 5 years from issue, whatever the policy;
-//! 3. cut short by the day before the 75th birthday (後期高齢者 from that day), by the end of
+//! 2. never more than 5 years from the first valid day, whatever the policy;
+//! 3. for the 後期 transitional certificates (every member, whatever the card status), never
+//!    past the end of the transitional period (2026-07-31);
+//! 4. cut short by the day before the 75th birthday (後期高齢者 from that day), by the end of
 //!    the month before the 70–74 co-pay rate starts (the end of the 70th birthday's month, or
 //!    the previous month-end when born on the 1st), by the end of preschool (the co-pay changes
 //!    from 20% to 30%), by the end of 任意継続, by the end of a residence permit, and by the day
-//!    before the qualification is lost.
+//!    before the qualification is lost. The age cuts are those of the standard schemes: a 後期
+//!    member of 65–74 (admitted by certification) is on the 後期 rates already, so neither the
+//!    70 nor the 75 step applies to them.
 //!
-//! A cut applies only when its event falls after the issue date: a 76-year-old's certificate is
-//! not cut by a 75th birthday long past.
+//! A cut applies only when its event falls after the first valid day: a 76-year-old's
+//! certificate is not cut by a 75th birthday long past.
 
 use chrono::{Datelike, Days, Months, NaiveDate};
 
 use serde::{Deserialize, Serialize};
 
-use crate::copay::{effective, preschool_ends, seventy_five_on, seventy_rate_starts};
+use crate::copay::{effective, preschool_ends, seventy_five_on, seventy_rate_starts, Scheme};
 use crate::error::DomainError;
 use crate::ids::InsurerNumber;
 use crate::person::{Relationship, Sex};
+use crate::status::CertificateKind;
 
 /// Most years a certificate may be valid.
 pub const MAX_YEARS: u32 = 5;
+
+/// Last day of the 後期高齢者 transitional rule: until then every member gets a certificate
+/// whatever their card status (domain.md).
+pub const KOKI_TRANSITIONAL_UNTIL: NaiveDate = match NaiveDate::from_ymd_opt(2026, 7, 31) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
 
 /// How an insurer sets a certificate's expiry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
     /// N years from issue (1 to 5), ending the day before the Nth anniversary (健保組合 usually 5).
     YearsFromIssue(u32),
-    /// A date common to all certificates (私学共済: 2029-11-30).
-    FixedDate(NaiveDate),
-    /// One year ending 31 July (国保, 後期): the next 31 July on or after issue.
+    /// A date common to all certificates (私学共済: 2029-11-30). Once it has passed, the common
+    /// date recurs `cycle_years` later (the insurer's next cycle), so a certificate issued after
+    /// it still runs to a common date rather than not being issued at all.
+    FixedDate {
+        /// The common date.
+        until: NaiveDate,
+        /// Years between one common date and the next (the insurer's `cert_years`).
+        cycle_years: u32,
+    },
+    /// One year ending 31 July (国保, 後期): the next 31 July on or after the first valid day.
     YearlyJuly,
 }
 
@@ -44,22 +66,47 @@ impl Policy {
         years: i16,
         fixed_until: Option<NaiveDate>,
     ) -> Result<Policy, DomainError> {
+        let y = u32::try_from(years).unwrap_or(0);
+        let years_ok = (1..=MAX_YEARS).contains(&y);
         match policy {
-            "years_from_issue" => {
-                let y = u32::try_from(years).unwrap_or(0);
-                if (1..=MAX_YEARS).contains(&y) {
-                    Ok(Policy::YearsFromIssue(y))
-                } else {
-                    Err(DomainError::Certificate("cert_years must be 1 to 5"))
-                }
-            }
+            "years_from_issue" if years_ok => Ok(Policy::YearsFromIssue(y)),
+            "years_from_issue" => Err(DomainError::Certificate("cert_years must be 1 to 5")),
             "fixed_date" => fixed_until
-                .map(Policy::FixedDate)
+                .map(|until| Policy::FixedDate {
+                    until,
+                    cycle_years: if years_ok { y } else { MAX_YEARS },
+                })
                 .ok_or(DomainError::Certificate(
                     "fixed_date policy needs cert_fixed_until",
                 )),
             "yearly_july" => Ok(Policy::YearlyJuly),
             _ => Err(DomainError::Certificate("unknown certificate policy")),
+        }
+    }
+
+    /// The policy's own end for a certificate whose first valid day is `from`.
+    fn end(self, from: NaiveDate) -> NaiveDate {
+        match self {
+            Policy::YearsFromIssue(y) => day_before_anniversary(from, y.clamp(1, MAX_YEARS)),
+            Policy::FixedDate { until, cycle_years } => {
+                let step = Months::new(cycle_years.clamp(1, MAX_YEARS) * 12);
+                let mut d = until;
+                while d < from {
+                    d = d.checked_add_months(step).unwrap_or(NaiveDate::MAX);
+                }
+                d
+            }
+            Policy::YearlyJuly => {
+                let this_year =
+                    NaiveDate::from_ymd_opt(from.year(), 7, 31).unwrap_or(NaiveDate::MAX);
+                if from <= this_year {
+                    this_year
+                } else {
+                    this_year
+                        .checked_add_months(Months::new(12))
+                        .unwrap_or(NaiveDate::MAX)
+                }
+            }
         }
     }
 }
@@ -69,12 +116,67 @@ impl Policy {
 pub struct Holder {
     /// 生年月日.
     pub birth: NaiveDate,
+    /// The scheme: a 後期 member has no age cuts.
+    pub scheme: Scheme,
     /// 資格喪失日 when already known (the first day without eligibility).
     pub lost_on: Option<NaiveDate>,
     /// Last day of 任意継続 (voluntary continuation), for such members.
     pub voluntary_until: Option<NaiveDate>,
     /// Last day of the residence permit, when known (foreign residents).
     pub residence_until: Option<NaiveDate>,
+}
+
+/// When a certificate is issued and from when it is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Term {
+    /// 交付年月日.
+    pub issued: NaiveDate,
+    /// First valid day: the issue day, or for a renewal the day after the current one ends.
+    pub from: NaiveDate,
+    /// For a 後期 transitional certificate, the last day of the transitional rule.
+    pub transitional_until: Option<NaiveDate>,
+    /// When a renewal issued ahead starts on this day, the certificate ends the day before (a
+    /// reissue of the current certificate must not overlap its successor).
+    pub followed_on: Option<NaiveDate>,
+}
+
+impl Term {
+    /// A certificate valid from its issue day.
+    pub fn issued_on(issued: NaiveDate) -> Term {
+        Term {
+            issued,
+            from: issued,
+            transitional_until: None,
+            followed_on: None,
+        }
+    }
+
+    /// A certificate issued on `issued` and valid from `from` (a renewal issued in advance).
+    pub fn starting(issued: NaiveDate, from: NaiveDate) -> Term {
+        Term {
+            issued,
+            from: from.max(issued),
+            transitional_until: None,
+            followed_on: None,
+        }
+    }
+
+    /// The same term, ending before a renewal that starts on `next` (when there is one).
+    pub fn followed_on(self, next: Option<NaiveDate>) -> Term {
+        Term {
+            followed_on: next,
+            ..self
+        }
+    }
+
+    /// The term of a certificate of `kind`: a 後期 transitional one ends with the rule.
+    pub fn of_kind(self, kind: CertificateKind, transitional_until: NaiveDate) -> Term {
+        Term {
+            transitional_until: (kind == CertificateKind::KokiAutomatic)
+                .then_some(transitional_until),
+            ..self
+        }
+    }
 }
 
 /// Why a certificate ends when it does.
@@ -84,6 +186,10 @@ pub enum EndReason {
     Policy,
     /// The 5-year maximum.
     MaxYears,
+    /// The 後期 transitional rule ends.
+    KokiTransitional,
+    /// The renewal already issued starts the next day.
+    Renewed,
     /// The day before the 75th birthday.
     SeventyFive,
     /// The 70–74 co-pay rate starts the next day.
@@ -104,6 +210,8 @@ impl EndReason {
         match self {
             EndReason::Policy => "policy",
             EndReason::MaxYears => "max_years",
+            EndReason::KokiTransitional => "koki_transitional",
+            EndReason::Renewed => "renewed",
             EndReason::SeventyFive => "seventy_five",
             EndReason::Seventy => "seventy",
             EndReason::Preschool => "preschool",
@@ -117,7 +225,7 @@ impl EndReason {
 /// A computed validity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Validity {
-    /// First valid day (the issue date).
+    /// First valid day.
     pub from: NaiveDate,
     /// Last valid day (有効期限).
     pub until: NaiveDate,
@@ -139,50 +247,38 @@ fn day_before(d: NaiveDate) -> NaiveDate {
     d.checked_sub_days(Days::new(1)).unwrap_or(d)
 }
 
-/// The validity of a certificate issued on `issued` to `holder` under `policy`.
+/// The validity of a certificate with `term` for `holder` under `policy`.
 ///
-/// Errors when nothing is left: the holder has already lost the qualification, a fixed date is
-/// before the issue date, or a cut falls on the issue day itself.
-pub fn validity(
-    policy: Policy,
-    issued: NaiveDate,
-    holder: &Holder,
-) -> Result<Validity, DomainError> {
-    let by_policy = match policy {
-        Policy::YearsFromIssue(y) => day_before_anniversary(issued, y.clamp(1, MAX_YEARS)),
-        Policy::FixedDate(d) => d,
-        Policy::YearlyJuly => {
-            let this_year = NaiveDate::from_ymd_opt(issued.year(), 7, 31).unwrap_or(NaiveDate::MAX);
-            if issued <= this_year {
-                this_year
-            } else {
-                this_year
-                    .checked_add_months(Months::new(12))
-                    .unwrap_or(NaiveDate::MAX)
-            }
-        }
-    };
-    let mut best = (by_policy, EndReason::Policy);
+/// Errors when nothing is left: the holder has lost the qualification by the first valid day,
+/// the transitional rule has ended, or a cut falls before the first valid day.
+pub fn validity(policy: Policy, term: Term, holder: &Holder) -> Result<Validity, DomainError> {
+    let from = term.from.max(term.issued);
+    let mut best = (policy.end(from), EndReason::Policy);
     let mut cut = |until: NaiveDate, reason: EndReason| {
         if until < best.0 {
             best = (until, reason);
         }
     };
-    cut(
-        day_before_anniversary(issued, MAX_YEARS),
-        EndReason::MaxYears,
-    );
-    let seventy_five = seventy_five_on(holder.birth);
-    if seventy_five > issued {
-        cut(day_before(seventy_five), EndReason::SeventyFive);
+    cut(day_before_anniversary(from, MAX_YEARS), EndReason::MaxYears);
+    if let Some(t) = term.transitional_until {
+        cut(t, EndReason::KokiTransitional);
     }
-    let seventy = seventy_rate_starts(holder.birth);
-    if seventy > issued {
-        cut(day_before(seventy), EndReason::Seventy);
+    if let Some(next) = term.followed_on {
+        cut(day_before(next), EndReason::Renewed);
     }
-    let preschool = preschool_ends(holder.birth);
-    if preschool >= issued {
-        cut(preschool, EndReason::Preschool);
+    if holder.scheme == Scheme::Standard {
+        let seventy_five = seventy_five_on(holder.birth);
+        if seventy_five > from {
+            cut(day_before(seventy_five), EndReason::SeventyFive);
+        }
+        let seventy = seventy_rate_starts(holder.birth);
+        if seventy > from {
+            cut(day_before(seventy), EndReason::Seventy);
+        }
+        let preschool = preschool_ends(holder.birth);
+        if preschool >= from {
+            cut(preschool, EndReason::Preschool);
+        }
     }
     if let Some(v) = holder.voluntary_until {
         cut(v, EndReason::VoluntaryContinuation);
@@ -193,16 +289,79 @@ pub fn validity(
     if let Some(l) = holder.lost_on {
         cut(day_before(l), EndReason::QualificationLost);
     }
-    if best.0 < issued {
+    if best.0 < from {
         return Err(DomainError::Certificate(
-            "no validity left: the certificate would end before it is issued",
+            "no validity left: the certificate would end before it starts",
         ));
     }
     Ok(Validity {
-        from: issued,
+        from,
         until: best.0,
         reason: best.1,
     })
+}
+
+/// What decides whether a person needs a certificate on a day, besides being insured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Need {
+    /// The scheme (後期 members fall under the transitional rule).
+    pub scheme: Scheme,
+    /// Whether the person can prove eligibility with a マイナ保険証: the national file says the
+    /// card is registered and the registry has not suspended the linkage (a suspended linkage
+    /// cannot be viewed online, so the card is of no use at the counter). A person absent from
+    /// the national file counts as usable: no information is not "no card".
+    pub card_usable: bool,
+    /// 要配慮者 who asked for a certificate at every renewal.
+    pub requested: bool,
+}
+
+/// Which certificate, if any, a person needs on `on` (domain.md): 職権交付 without a usable
+/// card; the 後期 transitional certificate for every member until `transitional_until`; an
+/// application certificate at every renewal for a 要配慮者 who asked, even with a working card.
+pub fn kind_needed(
+    need: &Need,
+    on: NaiveDate,
+    transitional_until: NaiveDate,
+) -> Option<CertificateKind> {
+    if !need.card_usable {
+        Some(CertificateKind::ExOfficio)
+    } else if need.scheme == Scheme::Koki && on <= transitional_until {
+        Some(CertificateKind::KokiAutomatic)
+    } else if need.requested {
+        Some(CertificateKind::Application)
+    } else {
+        None
+    }
+}
+
+/// What a run on `on` should issue to a person who needs a certificate, given the certificate
+/// they hold: nothing, one valid from today, or the next one, valid from the day after the
+/// current one ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// The person is covered until at least the next run, or already holds the next one.
+    Nothing,
+    /// No certificate: issue one valid from today.
+    Now,
+    /// The current certificate ends before the next run: issue the next one now, valid from
+    /// this day (the day after the current one ends), so that no day is left uncovered.
+    From(NaiveDate),
+}
+
+/// The renewal rule: with the next run on `next_run`, a certificate ending before then is
+/// followed now by one starting the day after it ends (at most one pending per person).
+pub fn next_certificate(
+    active_until: Option<NaiveDate>,
+    has_pending: bool,
+    next_run: NaiveDate,
+) -> Next {
+    match active_until {
+        None if has_pending => Next::Nothing,
+        None => Next::Now,
+        Some(_) if has_pending => Next::Nothing,
+        Some(until) if until >= next_run => Next::Nothing,
+        Some(until) => until.succ_opt().map_or(Next::Nothing, Next::From),
+    }
 }
 
 /// A person's マイナ保険証 status as the monthly national registration file reports it.
@@ -335,6 +494,10 @@ pub struct PrintedItems {
     pub relationship: Option<String>,
     /// 交付年月日.
     pub issued_on: NaiveDate,
+    /// 有効開始日, printed only for a renewal issued ahead of its first valid day (absent when
+    /// the certificate is valid from its issue day).
+    #[serde(default)]
+    pub valid_from: Option<NaiveDate>,
     /// 有効期限.
     pub valid_until: NaiveDate,
     /// 資格取得年月日.
@@ -367,20 +530,25 @@ fn printed_sex(sex: Sex) -> &'static str {
 }
 
 impl PrintedItems {
-    /// The items of a certificate issued on `issued_on` and valid until `valid_until`.
+    /// The items of a certificate issued on `issued_on` with `validity`. The co-pay printed is
+    /// the one of the first valid day (a renewal issued in July for August shows August's).
     pub fn new(
         s: &PrintSubject<'_>,
         issued_on: NaiveDate,
-        valid_until: NaiveDate,
+        validity: &Validity,
         sex_on_back: bool,
         remarks: Option<String>,
         carried: CarriedDates,
     ) -> Self {
-        let rate = effective(s.birth, issued_on, s.copay_rate);
+        let scheme = Scheme::of(s.insurer);
+        let day = validity.from;
+        let rate = effective(scheme, s.birth, day, s.copay_rate);
         let seventy = seventy_rate_starts(s.birth);
-        // 70–74: the rate's 発効期日 is printed (the day the 高齢受給者 rate started).
+        // 70–74 under a standard scheme: the rate's 発効期日 is printed (the day the 高齢受給者
+        // rate started). A 後期 member of that age is not a 高齢受給者.
         let rate_from =
-            (issued_on >= seventy && issued_on < seventy_five_on(s.birth)).then_some(seventy);
+            (scheme == Scheme::Standard && day >= seventy && day < seventy_five_on(s.birth))
+                .then_some(seventy);
         let relationship = (!s.insurer.is_koki()).then(|| {
             match s.relationship {
                 Relationship::Insured => "本人",
@@ -407,7 +575,8 @@ impl PrintedItems {
             branch: s.branch.to_string(),
             relationship,
             issued_on,
-            valid_until,
+            valid_from: (validity.from > issued_on).then_some(validity.from),
+            valid_until: validity.until,
             acquired_on: s.acquired_on,
             copay_percent: rate.percent(),
             copay_effective_from: rate_from,
@@ -436,14 +605,22 @@ mod tests {
     fn adult(birth: &str) -> Holder {
         Holder {
             birth: d(birth),
+            scheme: Scheme::Standard,
             lost_on: None,
             voluntary_until: None,
             residence_until: None,
         }
     }
 
+    fn fixed(until: &str) -> Policy {
+        Policy::FixedDate {
+            until: d(until),
+            cycle_years: 5,
+        }
+    }
+
     fn until(policy: Policy, issued: &str, holder: &Holder) -> (String, &'static str) {
-        let v = validity(policy, d(issued), holder).unwrap();
+        let v = validity(policy, Term::issued_on(d(issued)), holder).unwrap();
         (v.until.to_string(), v.reason.code())
     }
 
@@ -476,19 +653,9 @@ mod tests {
                 "2032-02-28",
                 "policy",
             ),
-            (
-                Policy::FixedDate(d("2029-11-30")),
-                "2026-12-01",
-                "2029-11-30",
-                "policy",
-            ),
+            (fixed("2029-11-30"), "2026-12-01", "2029-11-30", "policy"),
             // A fixed date more than 5 years away is capped.
-            (
-                Policy::FixedDate(d("2040-03-31")),
-                "2026-12-01",
-                "2031-11-30",
-                "max_years",
-            ),
+            (fixed("2040-03-31"), "2026-12-01", "2031-11-30", "max_years"),
             (Policy::YearlyJuly, "2026-12-01", "2027-07-31", "policy"),
             (Policy::YearlyJuly, "2027-07-31", "2027-07-31", "policy"),
             (Policy::YearlyJuly, "2027-08-01", "2028-07-31", "policy"),
@@ -563,13 +730,7 @@ mod tests {
         );
         // Lost already: nothing to issue.
         h.lost_on = Some(d("2026-12-01"));
-        assert!(validity(five, d("2026-12-01"), &h).is_err());
-        assert!(validity(
-            Policy::FixedDate(d("2026-01-01")),
-            d("2026-12-01"),
-            &adult("1980-01-01")
-        )
-        .is_err());
+        assert!(validity(five, Term::issued_on(d("2026-12-01")), &h).is_err());
     }
 
     #[test]
@@ -581,8 +742,183 @@ mod tests {
         assert!(Policy::from_columns("years_from_issue", 6, None).is_err());
         assert!(Policy::from_columns("fixed_date", 5, None).is_err());
         assert_eq!(
+            Policy::from_columns("fixed_date", 5, Some(d("2029-11-30"))).unwrap(),
+            fixed("2029-11-30")
+        );
+        assert_eq!(
             Policy::from_columns("yearly_july", 1, None).unwrap(),
             Policy::YearlyJuly
         );
+    }
+
+    #[test]
+    fn a_passed_common_date_recurs_with_the_cycle() {
+        let h = adult("1980-05-05");
+        // 私学共済's 2029-11-30 has passed: the next common date is 2034-11-30.
+        assert_eq!(
+            until(fixed("2029-11-30"), "2029-12-01", &h),
+            ("2034-11-30".into(), "policy")
+        );
+        assert_eq!(
+            until(fixed("2029-11-30"), "2029-11-30", &h),
+            ("2029-11-30".into(), "policy")
+        );
+        // A two-year cycle.
+        let two = Policy::FixedDate {
+            until: d("2026-03-31"),
+            cycle_years: 2,
+        };
+        assert_eq!(
+            until(two, "2026-12-01", &h),
+            ("2028-03-31".into(), "policy")
+        );
+    }
+
+    #[test]
+    fn a_renewal_starts_the_day_after_the_current_one_ends() {
+        let h = adult("1980-05-05");
+        // Issued in the July run for the cycle starting 1 August.
+        let v = validity(
+            Policy::YearlyJuly,
+            Term::starting(d("2027-07-05"), d("2027-08-01")),
+            &h,
+        )
+        .unwrap();
+        assert_eq!((v.from, v.until), (d("2027-08-01"), d("2028-07-31")));
+        // Five years counted from the first valid day, not the issue day.
+        let v = validity(
+            Policy::YearsFromIssue(5),
+            Term::starting(d("2031-11-05"), d("2031-12-01")),
+            &h,
+        )
+        .unwrap();
+        assert_eq!(v.until, d("2036-11-30"));
+        // Turning 70 (born 1958-08-20): the certificate ending 2028-08-31 is followed by one
+        // from 2028-09-01, which the 70 cut no longer touches.
+        let h70 = adult("1958-08-20");
+        let v = validity(
+            Policy::YearsFromIssue(5),
+            Term::starting(d("2028-08-05"), d("2028-09-01")),
+            &h70,
+        )
+        .unwrap();
+        assert_eq!(
+            (v.until, v.reason),
+            (d("2033-08-19"), EndReason::SeventyFive)
+        );
+        // Nothing left when the qualification is lost by the first valid day.
+        let mut lost = adult("1980-05-05");
+        lost.lost_on = Some(d("2027-08-01"));
+        assert!(validity(
+            Policy::YearlyJuly,
+            Term::starting(d("2027-07-05"), d("2027-08-01")),
+            &lost
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn koki_members_have_no_age_cuts_and_transitional_certificates_end_with_the_rule() {
+        let five = Policy::YearsFromIssue(5);
+        // Admitted to 後期 at 65 by certification; 70 on 2030-08-31, 75 on 2035-09-01 (born
+        // on the 1st).
+        let member = Holder {
+            scheme: Scheme::Koki,
+            ..adult("1960-09-01")
+        };
+        assert_eq!(
+            until(five, "2026-12-01", &member),
+            ("2031-11-30".into(), "policy")
+        );
+        // The same birth under a standard scheme is cut at the month before the 70 rate.
+        assert_eq!(
+            until(five, "2026-12-01", &adult("1960-09-01")),
+            ("2030-07-31".into(), "seventy")
+        );
+        // A transitional certificate issued on 2026-07-31 with a 5-year policy ends that day.
+        let t = Term::issued_on(d("2026-07-31"))
+            .of_kind(CertificateKind::KokiAutomatic, KOKI_TRANSITIONAL_UNTIL);
+        let v = validity(five, t, &member).unwrap();
+        assert_eq!(
+            (v.until, v.reason),
+            (d("2026-07-31"), EndReason::KokiTransitional)
+        );
+        // Issued earlier, it still ends on 2026-07-31.
+        let t = Term::issued_on(d("2026-04-05"))
+            .of_kind(CertificateKind::KokiAutomatic, KOKI_TRANSITIONAL_UNTIL);
+        assert_eq!(validity(five, t, &member).unwrap().until, d("2026-07-31"));
+        // An ex-officio certificate of the same member is not capped.
+        let t = Term::issued_on(d("2026-07-31"))
+            .of_kind(CertificateKind::ExOfficio, KOKI_TRANSITIONAL_UNTIL);
+        assert_eq!(validity(five, t, &member).unwrap().until, d("2031-07-30"));
+        // After the rule: nothing to issue as transitional.
+        let t = Term::issued_on(d("2026-08-01"))
+            .of_kind(CertificateKind::KokiAutomatic, KOKI_TRANSITIONAL_UNTIL);
+        assert!(validity(five, t, &member).is_err());
+    }
+
+    #[test]
+    fn who_needs_a_certificate() {
+        use CertificateKind::*;
+        let t = KOKI_TRANSITIONAL_UNTIL;
+        let need = |scheme, card_usable, requested| Need {
+            scheme,
+            card_usable,
+            requested,
+        };
+        let cases = [
+            (
+                need(Scheme::Standard, false, false),
+                "2027-01-05",
+                Some(ExOfficio),
+            ),
+            (need(Scheme::Standard, true, false), "2027-01-05", None),
+            // 要配慮者 who asked: renewed even with a working card.
+            (
+                need(Scheme::Standard, true, true),
+                "2027-01-05",
+                Some(Application),
+            ),
+            (
+                need(Scheme::Koki, true, false),
+                "2026-07-31",
+                Some(KokiAutomatic),
+            ),
+            (need(Scheme::Koki, true, false), "2026-08-01", None),
+            (
+                need(Scheme::Koki, false, false),
+                "2026-07-05",
+                Some(ExOfficio),
+            ),
+            (
+                need(Scheme::Koki, true, true),
+                "2026-08-01",
+                Some(Application),
+            ),
+        ];
+        for (n, on, want) in cases {
+            assert_eq!(kind_needed(&n, d(on), t), want, "{n:?} on {on}");
+        }
+    }
+
+    #[test]
+    fn renewal_rule() {
+        let next_run = d("2027-08-05");
+        // Ends 31 July, before the next run on 5 August: the next one starts 1 August.
+        assert_eq!(
+            next_certificate(Some(d("2027-07-31")), false, next_run),
+            Next::From(d("2027-08-01"))
+        );
+        // Already followed by a pending one.
+        assert_eq!(
+            next_certificate(Some(d("2027-07-31")), true, next_run),
+            Next::Nothing
+        );
+        // Covers the next run day: the next run decides.
+        assert_eq!(
+            next_certificate(Some(d("2027-08-05")), false, next_run),
+            Next::Nothing
+        );
+        assert_eq!(next_certificate(None, false, next_run), Next::Now);
     }
 }

@@ -11,6 +11,7 @@ use chrono::{Datelike, Months, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::DomainError;
+use crate::ids::InsurerNumber;
 
 /// 一部負担金割合: the share of medical costs the patient pays.
 ///
@@ -177,6 +178,36 @@ pub fn seventy_five_on(birth: NaiveDate) -> NaiveDate {
     anniversary(birth, 75)
 }
 
+/// Which scheme the person is insured under: the age stages apply to the 医療保険 schemes, while
+/// every 後期高齢者医療 member is on the 後期 rates whatever their age.
+///
+/// A member of 65–74 admitted to 後期 through a disability certification (障害認定) has the 後期
+/// rates (10%, 20% or 30% by income) from admission: the 70 and 75 age steps of the other
+/// schemes do not apply to them, so an age default must never replace their stored rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// 健保, 共済, 国保 and the other 医療保険: the age stages decide the rate.
+    Standard,
+    /// 後期高齢者医療 (法別番号 39): members from 75, or from 65 by certification.
+    Koki,
+}
+
+impl Scheme {
+    /// The scheme of an insurer: 後期 for 法別番号 39.
+    pub fn of(insurer: &InsurerNumber) -> Scheme {
+        if insurer.is_koki() {
+            Scheme::Koki
+        } else {
+            Scheme::Standard
+        }
+    }
+
+    /// The scheme of a stored insurer number; an unparsable one counts as standard.
+    pub fn of_number(insurer: &str) -> Scheme {
+        InsurerNumber::parse(insurer).map_or(Scheme::Standard, |i| Scheme::of(&i))
+    }
+}
+
 /// Which age stage applies on a day; the rate rules hang off this.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -186,8 +217,10 @@ enum Stage {
     SeventyFive,
 }
 
-fn stage(birth: NaiveDate, on: NaiveDate) -> Stage {
-    if is_preschool(birth, on) {
+fn stage(scheme: Scheme, birth: NaiveDate, on: NaiveDate) -> Stage {
+    if scheme == Scheme::Koki {
+        Stage::SeventyFive
+    } else if is_preschool(birth, on) {
         Stage::Preschool
     } else if on < seventy_rate_starts(birth) {
         Stage::Working
@@ -199,14 +232,20 @@ fn stage(birth: NaiveDate, on: NaiveDate) -> Stage {
 }
 
 /// The rate for someone with general income: 20% preschool, 30% to 69, 20% from
-/// [`seventy_rate_starts`] until the day before the 75th birthday, 10% from then on.
-pub fn default_copay(birth: NaiveDate, on: NaiveDate) -> CopayRate {
-    copay_for_income(birth, on, IncomeBand::General)
+/// [`seventy_rate_starts`] until the day before the 75th birthday, 10% from then on; 10% for
+/// every 後期 member.
+pub fn default_copay(scheme: Scheme, birth: NaiveDate, on: NaiveDate) -> CopayRate {
+    copay_for_income(scheme, birth, on, IncomeBand::General)
 }
 
 /// The rate for the given income band on `on`.
-pub fn copay_for_income(birth: NaiveDate, on: NaiveDate, income: IncomeBand) -> CopayRate {
-    match (stage(birth, on), income) {
+pub fn copay_for_income(
+    scheme: Scheme,
+    birth: NaiveDate,
+    on: NaiveDate,
+    income: IncomeBand,
+) -> CopayRate {
+    match (stage(scheme, birth, on), income) {
         (Stage::Preschool, _) => CopayRate::Twenty,
         (Stage::Working, _) => CopayRate::Thirty,
         (Stage::Seventy, IncomeBand::Active) => CopayRate::Thirty,
@@ -220,18 +259,18 @@ pub fn copay_for_income(birth: NaiveDate, on: NaiveDate, income: IncomeBand) -> 
 /// The rate on `on` for someone the insurer registered at `stored` percent: the registered rate
 /// when the age rules allow it on that day, else the general-income rate for the age. A stored
 /// 30% (現役並み) for a 72-year-old stays; a stored 20% preschool rate stops on 1 April after
-/// the 6th birthday.
-pub fn effective(birth: NaiveDate, on: NaiveDate, stored: Option<u8>) -> CopayRate {
+/// the 6th birthday; a 後期 member of 68 keeps a stored 10%.
+pub fn effective(scheme: Scheme, birth: NaiveDate, on: NaiveDate, stored: Option<u8>) -> CopayRate {
     match stored.and_then(|p| CopayRate::from_percent(p).ok()) {
-        Some(r) if allowed_copay(birth, on).contains(&r) => r,
-        _ => default_copay(birth, on),
+        Some(r) if allowed_copay(scheme, birth, on).contains(&r) => r,
+        _ => default_copay(scheme, birth, on),
     }
 }
 
 /// Every rate the age rules allow on `on` for some income: preschool 20; school age to 69
-/// 30; 70–74 20 or 30; 75+ 10, 20 or 30.
-pub fn allowed_copay(birth: NaiveDate, on: NaiveDate) -> &'static [CopayRate] {
-    match stage(birth, on) {
+/// 30; 70–74 20 or 30; 75+ and every 後期 member 10, 20 or 30.
+pub fn allowed_copay(scheme: Scheme, birth: NaiveDate, on: NaiveDate) -> &'static [CopayRate] {
+    match stage(scheme, birth, on) {
         Stage::Preschool => &[CopayRate::Twenty],
         Stage::Working => &[CopayRate::Thirty],
         Stage::Seventy => &[CopayRate::Twenty, CopayRate::Thirty],
@@ -366,7 +405,11 @@ mod tests {
             ("1952-02-29", "2027-03-01", 10),
         ];
         for (b, on, pct) in cases {
-            assert_eq!(default_copay(d(b), d(on)).percent(), pct, "{b} on {on}");
+            assert_eq!(
+                default_copay(Scheme::Standard, d(b), d(on)).percent(),
+                pct,
+                "{b} on {on}"
+            );
         }
     }
 
@@ -374,12 +417,30 @@ mod tests {
     fn allowed_sets() {
         use CopayRate::*;
         let b = d("1950-05-20");
-        assert_eq!(allowed_copay(d("2020-01-01"), d("2021-01-01")), &[Twenty]);
-        assert_eq!(allowed_copay(b, d("2000-01-01")), &[Thirty]);
-        assert_eq!(allowed_copay(b, d("2020-06-01")), &[Twenty, Thirty]);
-        assert_eq!(allowed_copay(b, d("2025-05-19")), &[Twenty, Thirty]);
-        assert_eq!(allowed_copay(b, d("2025-05-20")), &[Ten, Twenty, Thirty]);
-        assert_eq!(allowed_copay(b, d("2020-05-31")), &[Thirty]);
+        assert_eq!(
+            allowed_copay(Scheme::Standard, d("2020-01-01"), d("2021-01-01")),
+            &[Twenty]
+        );
+        assert_eq!(
+            allowed_copay(Scheme::Standard, b, d("2000-01-01")),
+            &[Thirty]
+        );
+        assert_eq!(
+            allowed_copay(Scheme::Standard, b, d("2020-06-01")),
+            &[Twenty, Thirty]
+        );
+        assert_eq!(
+            allowed_copay(Scheme::Standard, b, d("2025-05-19")),
+            &[Twenty, Thirty]
+        );
+        assert_eq!(
+            allowed_copay(Scheme::Standard, b, d("2025-05-20")),
+            &[Ten, Twenty, Thirty]
+        );
+        assert_eq!(
+            allowed_copay(Scheme::Standard, b, d("2020-05-31")),
+            &[Thirty]
+        );
     }
 
     #[test]
@@ -388,23 +449,23 @@ mod tests {
         let seventy = d("2022-01-01");
         let koki = d("2026-01-01");
         assert_eq!(
-            copay_for_income(b, seventy, IncomeBand::Certain),
+            copay_for_income(Scheme::Standard, b, seventy, IncomeBand::Certain),
             CopayRate::Twenty
         );
         assert_eq!(
-            copay_for_income(b, seventy, IncomeBand::Active),
+            copay_for_income(Scheme::Standard, b, seventy, IncomeBand::Active),
             CopayRate::Thirty
         );
         assert_eq!(
-            copay_for_income(b, koki, IncomeBand::General),
+            copay_for_income(Scheme::Standard, b, koki, IncomeBand::General),
             CopayRate::Ten
         );
         assert_eq!(
-            copay_for_income(b, koki, IncomeBand::Certain),
+            copay_for_income(Scheme::Standard, b, koki, IncomeBand::Certain),
             CopayRate::Twenty
         );
         assert_eq!(
-            copay_for_income(b, koki, IncomeBand::Active),
+            copay_for_income(Scheme::Standard, b, koki, IncomeBand::Active),
             CopayRate::Thirty
         );
     }
@@ -417,7 +478,7 @@ mod tests {
         ) {
             let birth = d("1920-01-01") + chrono::Duration::days(birth_days);
             let on = birth + chrono::Duration::days(offset);
-            prop_assert!(allowed_copay(birth, on).contains(&default_copay(birth, on)));
+            prop_assert!(allowed_copay(Scheme::Standard, birth, on).contains(&default_copay(Scheme::Standard, birth, on)));
         }
 
         #[test]
@@ -434,18 +495,69 @@ mod tests {
         // 72 years old: 30% (現役並み) is allowed, 10% is not.
         let birth = d("1954-05-10");
         let on = d("2026-11-25");
-        assert_eq!(effective(birth, on, Some(30)), CopayRate::Thirty);
-        assert_eq!(effective(birth, on, Some(10)), CopayRate::Twenty);
-        assert_eq!(effective(birth, on, None), CopayRate::Twenty);
-        // A child registered at 20% keeps it only until the March after turning 6.
-        let child = d("2019-06-01");
         assert_eq!(
-            effective(child, d("2026-03-31"), Some(20)),
+            effective(Scheme::Standard, birth, on, Some(30)),
+            CopayRate::Thirty
+        );
+        assert_eq!(
+            effective(Scheme::Standard, birth, on, Some(10)),
             CopayRate::Twenty
         );
         assert_eq!(
-            effective(child, d("2026-04-01"), Some(20)),
+            effective(Scheme::Standard, birth, on, None),
+            CopayRate::Twenty
+        );
+        // A child registered at 20% keeps it only until the March after turning 6.
+        let child = d("2019-06-01");
+        assert_eq!(
+            effective(Scheme::Standard, child, d("2026-03-31"), Some(20)),
+            CopayRate::Twenty
+        );
+        assert_eq!(
+            effective(Scheme::Standard, child, d("2026-04-01"), Some(20)),
             CopayRate::Thirty
+        );
+    }
+
+    #[test]
+    fn koki_members_keep_the_koki_rates_at_any_age() {
+        // A 後期 member admitted at 66 by disability certification: born 1960-03-01.
+        let birth = d("1960-03-01");
+        let k = Scheme::Koki;
+        // At 66, 69, on the day the 70–74 rate would start, and the day before 75.
+        for on in [
+            "2026-12-01",
+            "2029-12-31",
+            "2030-03-01",
+            "2035-02-28",
+            "2035-03-01",
+        ] {
+            assert_eq!(effective(k, birth, d(on), Some(10)), CopayRate::Ten, "{on}");
+            assert_eq!(effective(k, birth, d(on), None), CopayRate::Ten, "{on}");
+            assert_eq!(
+                effective(k, birth, d(on), Some(30)),
+                CopayRate::Thirty,
+                "{on}"
+            );
+            assert_eq!(
+                allowed_copay(k, birth, d(on)),
+                &[CopayRate::Ten, CopayRate::Twenty, CopayRate::Thirty]
+            );
+        }
+        // The same person under a standard scheme would be 30% at 66 and 20% from 70.
+        assert_eq!(
+            effective(Scheme::Standard, birth, d("2026-12-01"), Some(10)),
+            CopayRate::Thirty
+        );
+        assert_eq!(
+            effective(Scheme::Standard, birth, d("2030-03-01"), Some(10)),
+            CopayRate::Twenty
+        );
+        // Born on 29 February, a member at 65.
+        let leap = d("1960-02-29");
+        assert_eq!(
+            effective(k, leap, d("2025-02-28"), Some(20)),
+            CopayRate::Twenty
         );
     }
 }

@@ -52,6 +52,9 @@ pub enum DomainError {
     /// A co-pay rate other than 10, 20, 30 percent.
     #[error("co-pay rate must be 10, 20 or 30")]
     CopayRate,
+    /// certificate_requested is neither `yes` nor empty.
+    #[error("certificate_requested must be `yes` or empty")]
+    CertificateRequested,
     /// A linkage source other than the four known ones.
     #[error("source must be employer, applicant, jlis or other")]
     LinkageSource,

@@ -50,6 +50,9 @@ const PERSON_COLUMNS: &[ColumnSpec] = &[
     col("lost_on", false),
     col("loss_reason", false),
     col("copay_rate", false),
+    col("voluntary_until", false),
+    col("residence_until", false),
+    col("certificate_requested", false),
 ];
 
 const LINKAGE_COLUMNS: &[ColumnSpec] = &[

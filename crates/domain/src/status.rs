@@ -73,6 +73,9 @@ impl LinkageStatus {
 pub enum CertificateStatus {
     /// Valid (within its dates) and held.
     Active,
+    /// Issued ahead of its first valid day: the renewal that follows the active certificate
+    /// (at most one per person). It becomes active on its first valid day.
+    Pending,
     /// Replaced by a reissue or renewal.
     Superseded,
     /// Void (qualification lost, or revoked at the counter).
@@ -94,10 +97,11 @@ impl CertificateStatus {
         s.parse().ok()
     }
 
-    /// 有効, 再交付により失効, 無効, 返納済 or 期限切れ.
+    /// 有効, 有効開始前, 再交付により失効, 無効, 返納済 or 期限切れ.
     pub fn label(self) -> &'static str {
         match self {
             CertificateStatus::Active => "有効",
+            CertificateStatus::Pending => "有効開始前",
             CertificateStatus::Superseded => "再交付により失効",
             CertificateStatus::Revoked => "無効",
             CertificateStatus::Returned => "返納済",
@@ -105,9 +109,16 @@ impl CertificateStatus {
         }
     }
 
-    /// Only an active certificate may be printed: a void one must never leave the counter.
+    /// Only an active or pending certificate may be printed (a renewal is mailed before its
+    /// first valid day): a void one must never leave the counter.
     pub fn printable(self) -> bool {
-        self == CertificateStatus::Active
+        matches!(self, CertificateStatus::Active | CertificateStatus::Pending)
+    }
+
+    /// Whether the certificate is held and in force or about to be: the ones eligibility and
+    /// the renewal rule look at (by their dates).
+    pub fn current(self) -> bool {
+        self.printable()
     }
 }
 

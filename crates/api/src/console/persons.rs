@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use shikaku_db::tokens::Role;
 use shikaku_domain::free_text::FreeText;
-use shikaku_domain::{copay, KanaName, LossReason, Relationship, Sex};
+use shikaku_domain::{KanaName, LossReason, Relationship, Sex};
 
 use super::layout::{html_response, page};
 use super::session::{ConsoleError, Staff};
@@ -230,8 +230,7 @@ pub async fn person(
     }));
     state.access_log.record(entries).await?;
     let today = today_tokyo();
-    let rate = p.record.copay_rate.and_then(|r| u8::try_from(r).ok());
-    let copay = copay::effective(p.record.birth_date, today, rate);
+    let copay = p.record.copay_on(today);
     let sex = Sex::label_of(p.record.sex);
     let relationship =
         Relationship::from_code(p.record.relationship).map_or("", Relationship::label);

@@ -190,6 +190,7 @@ async fn run_import(
             actor: &actor,
             file_name: &file_name,
             progress: &|_| {},
+            today: shikaku_db::today_tokyo(),
         };
         let summary = import::run(
             conn,
@@ -359,15 +360,16 @@ fn due_summary(s: &DueSummary) -> Markup {
 }
 
 fn due_options(on: &str) -> Result<DueOptions, ConsoleError> {
+    let on = if on.is_empty() {
+        today_tokyo()
+    } else {
+        NaiveDate::parse_from_str(on, "%Y-%m-%d")
+            .map_err(|_| ApiError::Invalid("交付日: YYYY-MM-DD".into()))?
+    };
     Ok(DueOptions {
-        on: if on.is_empty() {
-            today_tokyo()
-        } else {
-            NaiveDate::parse_from_str(on, "%Y-%m-%d")
-                .map_err(|_| ApiError::Invalid("交付日: YYYY-MM-DD".into()))?
-        },
-        renew_within_days: 30,
-        koki_until: NaiveDate::from_ymd_opt(2026, 7, 31).unwrap_or(NaiveDate::MIN),
+        on,
+        next_run: certificates::next_run_after(on),
+        koki_until: shikaku_domain::certificate::KOKI_TRANSITIONAL_UNTIL,
     })
 }
 

@@ -66,8 +66,10 @@ pub enum CertificatesCommand {
         json: bool,
     },
     /// 職権交付: issue to everyone insured without a usable マイナ保険証 (per the monthly
-    /// card-registration status file) and to every 後期高齢者 member until 2026-07-31, and
-    /// renew certificates about to expire. Idempotent.
+    /// card-registration status file, or with a suspended linkage), to every 後期高齢者 member
+    /// until 2026-07-31 and to every 要配慮者 who asked; and issue the next certificate, valid
+    /// from the day after the current one ends, to those whose certificate ends before the next
+    /// run. Idempotent.
     IssueDue {
         /// The status file (CSV: insurer_number,symbol,number,branch,card_status).
         #[arg(long)]
@@ -75,9 +77,10 @@ pub enum CertificatesCommand {
         /// Issue date (default: today in Asia/Tokyo).
         #[arg(long)]
         on: Option<chrono::NaiveDate>,
-        /// Renew certificates expiring within this many days.
-        #[arg(long, default_value_t = 30)]
-        renew_within_days: u32,
+        /// Day of the next run: certificates ending before it are followed now by one valid
+        /// from the day after they end (default: a month after the issue date).
+        #[arg(long)]
+        next_run: Option<chrono::NaiveDate>,
         /// Last day of the 後期高齢者 transitional rule.
         #[arg(long, default_value = "2026-07-31")]
         koki_until: chrono::NaiveDate,
@@ -93,6 +96,17 @@ pub enum CertificatesCommand {
         /// Replace OUT if it exists.
         #[arg(long)]
         force: bool,
+    },
+    /// Settle certificates on a day (run daily): those past their 有効期限 become expired,
+    /// those ended by a loss of qualification whose date has come become revoked (void, to be
+    /// returned), and renewals whose first valid day has come become active.
+    Expire {
+        /// The day (default: today in Asia/Tokyo).
+        #[arg(long)]
+        on: Option<chrono::NaiveDate>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Write a certificate as PDF: a card-size page, or an A4 sheet with cut marks.
     Print {
@@ -298,7 +312,7 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
         CertificatesCommand::IssueDue {
             status_file,
             on,
-            renew_within_days,
+            next_run,
             koki_until,
             json,
             out,
@@ -313,9 +327,10 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
             let name = status_file.display().to_string();
             let input = std::fs::File::open(&status_file)
                 .map_err(|e| anyhow::anyhow!("cannot open {name}: {e}"))?;
+            let on = on.unwrap_or_else(super::today_tokyo);
             let options = certificates::DueOptions {
-                on: on.unwrap_or_else(super::today_tokyo),
-                renew_within_days,
+                on,
+                next_run: next_run.unwrap_or_else(|| certificates::next_run_after(on)),
                 koki_until,
             };
             // The run and its entry commit together: certificates issued are personal data
@@ -372,13 +387,20 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
                     summary.issued_ex_officio
                 );
                 println!("  issued (後期高齢者)          {:>8}", summary.issued_koki);
-                println!("  renewed (expiring soon)      {:>8}", summary.renewed);
+                println!(
+                    "  issued (要配慮者, requested) {:>8}",
+                    summary.issued_requested
+                );
+                println!("  renewed ahead (pending)      {:>8}", summary.renewed);
                 println!(
                     "  already holding one          {:>8}",
                     summary.already_holding
                 );
                 println!("  no validity left (skipped)   {:>8}", summary.skipped);
+                println!("  not renewed (no longer due)  {:>8}", summary.not_renewed);
                 println!("  expired before the run       {:>8}", summary.expired);
+                println!("  revoked (loss date reached)  {:>8}", summary.revoked);
+                println!("  renewals now in force        {:>8}", summary.activated);
                 println!(
                     "  status lines not in registry {:>8}",
                     summary.not_in_registry
@@ -401,6 +423,18 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
                         out.display()
                     );
                 }
+            }
+        }
+        CertificatesCommand::Expire { on, json } => {
+            let on = on.unwrap_or_else(super::today_tokyo);
+            let settled = certificates::expire(&mut conn, on, &super::actor("batch"))?;
+            if json {
+                println!("{}", serde_json::to_string(&settled)?);
+            } else {
+                println!("certificates settled on {on}");
+                println!("  expired                      {:>8}", settled.expired);
+                println!("  revoked (loss date reached)  {:>8}", settled.revoked);
+                println!("  renewals now in force        {:>8}", settled.activated);
             }
         }
         CertificatesCommand::Print {
@@ -445,11 +479,7 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
                     None,
                 )],
             )?;
-            let rate = shikaku_domain::copay::effective(
-                n.person.birth_date,
-                on,
-                n.person.copay_rate.and_then(|r| u8::try_from(r).ok()),
-            );
+            let rate = n.person.copay_on(on);
             let notice = shikaku_print::Notice {
                 name: n.person.name_kanji,
                 birth_date: n.person.birth_date,

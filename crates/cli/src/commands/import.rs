@@ -106,6 +106,7 @@ pub fn run(db: &Database, args: ImportArgs) -> anyhow::Result<ExitCode> {
         actor: &actor,
         file_name: &shown_name,
         progress: &set_progress,
+        today: shikaku_db::today_tokyo(),
     };
     let started = std::time::Instant::now();
     // The import and its access-log entry commit together; a rejected file is logged too,

@@ -1,19 +1,25 @@
 //! 職権交付: the monthly ex-officio run. From the national card-registration status file it
-//! issues a certificate to everyone insured without a usable マイナ保険証, to every 後期高齢者
-//! member under the transitional rule, and renews certificates that expire soon, all in one
-//! transaction and set-based, so the run is the same few statements for a hundred people or
-//! forty million.
+//! issues a certificate to everyone insured without a usable マイナ保険証 (a suspended linkage
+//! counts as no usable card), to every 後期高齢者 member under the transitional rule, and to
+//! every 要配慮者 who asked; and it issues the next certificate, valid from the day after the
+//! current one ends, to each of them whose certificate ends before the next run, so that nobody
+//! has a day without one. All in one transaction and set-based, so the run is the same few
+//! statements for a hundred people or forty million. Who needs which certificate and when the
+//! next one is due are the domain's rules ([`kind_needed`], [`next_certificate`]).
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Date, Jsonb, Nullable, Text};
 use serde_json::Value;
-use shikaku_domain::certificate::{CardStatus, PrintedItems};
-use shikaku_domain::{CertificateKind, InsurerNumber};
+use shikaku_domain::certificate::{
+    kind_needed, next_certificate, CardStatus, Need, Next, PrintedItems, Term,
+};
+use shikaku_domain::copay::Scheme;
+use shikaku_domain::CertificateKind;
 
 use super::prepare::{insert, prepare, Subject, SUBJECT_EXTRA};
 use super::status_file::{self, StatusRow};
-use super::{expire, IssueOptions};
+use super::{settle, IssueOptions, Scope};
 use crate::error::DbError;
 use crate::import::Issue;
 use crate::persons::PERSON_COLUMNS;
@@ -23,8 +29,9 @@ use crate::persons::PERSON_COLUMNS;
 pub struct DueOptions {
     /// The issue date.
     pub on: NaiveDate,
-    /// Renew active certificates that expire within this many days of `on`.
-    pub renew_within_days: u32,
+    /// The day of the next run: a certificate ending before it is followed now by one valid
+    /// from the day after it ends (normally a month on: [`super::next_run_after`]).
+    pub next_run: NaiveDate,
     /// Last day on which every 後期高齢者 member gets one regardless of card status.
     pub koki_until: NaiveDate,
 }
@@ -40,14 +47,24 @@ pub struct DueSummary {
     pub issued_ex_officio: u64,
     /// New certificates for 後期高齢者 members under the transitional rule.
     pub issued_koki: u64,
-    /// Certificates renewed because they expire soon.
+    /// New certificates for 要配慮者 who asked for one at every renewal, card or no card.
+    pub issued_requested: u64,
+    /// Renewals issued ahead: valid from the day after the current certificate ends, which is
+    /// before the next run.
     pub renewed: u64,
-    /// Due persons who already hold a certificate valid beyond the renewal window.
+    /// Due persons who already hold a certificate covering the next run, or its renewal.
     pub already_holding: u64,
+    /// Persons whose certificate ends before the next run and who need none after it (a 後期
+    /// member with a usable card once the transitional rule ends).
+    pub not_renewed: u64,
     /// Due persons for whom no validity remains (e.g. they lose the qualification tomorrow).
     pub skipped: u64,
-    /// Active certificates whose validity had ended before the day, marked expired first.
+    /// Certificates whose validity had ended before the day, marked expired first.
     pub expired: u64,
+    /// Certificates ended by a loss whose date had arrived, revoked first.
+    pub revoked: u64,
+    /// Renewals whose first valid day had come, made active first.
+    pub activated: u64,
     /// Ids of every certificate created, for the mailing PDF.
     pub certificate_ids: Vec<i64>,
 }
@@ -86,15 +103,31 @@ struct DueRow {
     subject: Subject,
     #[diesel(sql_type = Nullable<Text>)]
     card_status: Option<String>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    active_id: Option<i64>,
+    /// The registry has suspended the person's linkage and holds no active one.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    suspended: bool,
     #[diesel(sql_type = Nullable<Date>)]
     active_until: Option<NaiveDate>,
     #[diesel(sql_type = Nullable<Jsonb>)]
     active_printed: Option<Value>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    has_pending: bool,
 }
 
 impl DueRow {
+    /// What decides whether the person needs a certificate.
+    fn need(&self) -> Need {
+        let card = self
+            .card_status
+            .as_deref()
+            .and_then(|s| CardStatus::parse(s).ok());
+        Need {
+            scheme: Scheme::of_number(&self.subject.person.insurer_number),
+            card_usable: card.is_none_or(CardStatus::usable) && !self.suspended,
+            requested: self.subject.person.certificate_requested,
+        }
+    }
+
     /// The options the active certificate was issued with, carried into its renewal.
     fn carried(&self) -> IssueOptions {
         self.active_printed
@@ -105,12 +138,14 @@ impl DueRow {
     }
 }
 
-/// 職権交付: reads the monthly card-registration status file and, in one transaction, issues a
-/// certificate to every person insured on `on` without a usable マイナ保険証 and without an
-/// active certificate, to every 後期高齢者 member (法別番号 39) until `koki_until` whatever the
-/// card status, and renews the certificates of such persons that expire within the renewal
-/// window. Idempotent: a second run with the same file issues nothing. A person absent from the
-/// file is left alone (no information is not "no card").
+/// 職権交付: reads the monthly card-registration status file and, in one transaction, settles
+/// the certificates on `on` (expire, revoke on arrived losses, activate renewals), then issues a
+/// certificate to every person insured on `on` who needs one and holds none: without a usable
+/// マイナ保険証 (or with a suspended linkage), every 後期高齢者 member (法別番号 39) until
+/// `koki_until`, every 要配慮者 who asked. To each of them whose certificate ends before
+/// `next_run` it issues the next one now, valid from the day after (pending). Idempotent: a
+/// second run with the same file issues nothing. A person absent from the file is judged by
+/// the registry alone (no information is not "no card").
 pub fn issue_due<R: std::io::Read>(
     conn: &mut PgConnection,
     file: &str,
@@ -126,7 +161,10 @@ pub fn issue_due<R: std::io::Read>(
     conn.transaction::<_, DueError, _>(|conn| {
         // Certificates past their expiry are expired first, so their holders count as holding
         // none and get a new one when still due.
-        summary.expired = expire(conn, options.on, actor)? as u64;
+        let settled = settle(conn, Scope::All, options.on, actor)?;
+        summary.expired = settled.expired;
+        summary.revoked = settled.revoked;
+        summary.activated = settled.activated;
         diesel::sql_query(
             "CREATE TEMP TABLE card_status (insurer_number text COLLATE \"C\", symbol text COLLATE \"C\",
                  number text COLLATE \"C\", branch text COLLATE \"C\", card_status text) ON COMMIT DROP",
@@ -163,88 +201,86 @@ pub fn issue_due<R: std::io::Read>(
         .get_result::<Count>(conn)
         .map_err(DbError::from)?
         .n as u64;
+        // A suspended linkage (a critical finding, a reviewer) cannot be viewed online, so the
+        // card is of no use at the counter until it is restored.
         let due: Vec<DueRow> = diesel::sql_query(format!(
-            "SELECT p.id AS person_id, {PERSON_COLUMNS}, {SUBJECT_EXTRA}, s.card_status,
-                    a.id AS active_id, a.valid_until AS active_until, a.printed AS active_printed
+            "WITH suspended AS (
+                SELECT person_id FROM linkages GROUP BY person_id
+                HAVING bool_or(status = 'suspended') AND NOT bool_or(status = 'active'))
+             SELECT p.id AS person_id, {PERSON_COLUMNS}, {SUBJECT_EXTRA}, s.card_status,
+                    (x.person_id IS NOT NULL) AS suspended,
+                    a.valid_until AS active_until, a.printed AS active_printed,
+                    EXISTS (SELECT 1 FROM certificates n
+                             WHERE n.person_id = p.id AND n.status = 'pending') AS has_pending
                FROM persons p
                JOIN insurers i ON i.insurer_number = p.insurer_number
                JOIN qualifications q ON q.person_id = p.id AND q.acquired_on <= $1
                                      AND (q.lost_on IS NULL OR q.lost_on > $1)
                LEFT JOIN card_status s ON s.insurer_number = p.insurer_number
                      AND s.symbol = p.symbol AND s.number = p.number AND s.branch = p.branch
+               LEFT JOIN suspended x ON x.person_id = p.id
                LEFT JOIN certificates a ON a.person_id = p.id AND a.status = 'active'
               WHERE (p.insurer_number LIKE '39%' AND $1 <= $2)
                  OR s.card_status IN ('unregistered', 'certificate_expired', 'card_returned',
                                       'registration_cancelled')
+                 OR p.certificate_requested
+                 OR x.person_id IS NOT NULL
               ORDER BY p.id"
         ))
         .bind::<Date, _>(options.on)
         .bind::<Date, _>(options.koki_until)
         .load(conn)
         .map_err(DbError::from)?;
-        let renew_by = options
-            .on
-            .checked_add_days(chrono::Days::new(u64::from(options.renew_within_days)))
-            .unwrap_or(NaiveDate::MAX);
         let mut new = Vec::new();
-        let mut superseded = Vec::new();
         for row in &due {
-            let koki = InsurerNumber::parse(&row.subject.person.insurer_number)
-                .is_ok_and(|i| i.is_koki())
-                && options.on <= options.koki_until;
-            let card = row.card_status.as_deref().and_then(|s| CardStatus::parse(s).ok());
-            let kind = if koki && card.is_none_or(CardStatus::usable) {
-                CertificateKind::KokiAutomatic
-            } else {
-                CertificateKind::ExOfficio
-            };
-            match (row.active_id, row.active_until) {
-                (Some(_), Some(until)) if until > renew_by => summary.already_holding += 1,
-                (active, until) => {
-                    let opts = row.carried();
-                    match prepare(&row.subject, row.person_id, kind, options.on, &opts, active) {
-                        // A renewal that would not extend the validity is no renewal.
-                        Ok(p) if until.is_some_and(|u| p.until <= u) => summary.already_holding += 1,
-                        Ok(p) => {
-                            if let Some(old) = active {
-                                superseded.push(old);
-                                summary.renewed += 1;
-                            } else if kind == CertificateKind::KokiAutomatic {
-                                summary.issued_koki += 1;
-                            } else {
-                                summary.issued_ex_officio += 1;
-                            }
-                            new.push(p);
-                        }
-                        Err(_) => summary.skipped += 1,
-                    }
+            let need = row.need();
+            let (term, counter) = match next_certificate(
+                row.active_until,
+                row.has_pending,
+                options.next_run,
+            ) {
+                Next::Nothing => {
+                    summary.already_holding += 1;
+                    continue;
                 }
+                Next::Now => (Term::issued_on(options.on), None),
+                Next::From(from) => (Term::starting(options.on, from), Some(())),
+            };
+            let Some(kind) = kind_needed(&need, term.from, options.koki_until) else {
+                summary.not_renewed += 1;
+                continue;
+            };
+            let term = term.of_kind(kind, options.koki_until);
+            match prepare(&row.subject, row.person_id, kind, term, &row.carried(), None) {
+                Ok(p) => {
+                    match (counter, kind) {
+                        (Some(()), _) => summary.renewed += 1,
+                        (None, CertificateKind::KokiAutomatic) => summary.issued_koki += 1,
+                        (None, CertificateKind::Application) => summary.issued_requested += 1,
+                        (None, CertificateKind::ExOfficio) => summary.issued_ex_officio += 1,
+                    }
+                    new.push(p);
+                }
+                Err(_) => summary.skipped += 1,
             }
         }
-        diesel::sql_query(
-            "UPDATE certificates SET status = 'superseded', updated_at = now() WHERE id = ANY($1)",
-        )
-        .bind::<Array<BigInt>, _>(&superseded)
-        .execute(conn)
-        .map_err(DbError::from)?;
         for chunk in new.chunks(5_000) {
             let stored = insert(conn, chunk)?;
             diesel::sql_query(
                 "INSERT INTO certificate_events (certificate_id, action, reason, actor, details)
-                 SELECT id, CASE WHEN sup IS NULL THEN 'issued' ELSE 'reissued' END,
-                        CASE WHEN sup IS NULL THEN $3 ELSE '有効期限到来による更新' END, $4,
-                        jsonb_build_object('kind', kind, 'supersedes', sup)
-                   FROM unnest($1::bigint[], $2::bigint[], $5::text[]) AS t(id, sup, kind)
-                 UNION ALL
-                 SELECT sup, 'superseded', '有効期限到来による更新', $4,
-                        jsonb_build_object('by', id)
-                   FROM unnest($1::bigint[], $2::bigint[]) AS t(id, sup) WHERE sup IS NOT NULL",
+                 SELECT id, 'issued',
+                        CASE WHEN vfrom > issued THEN format('有効期限到来による更新 (%s)', $2)
+                             ELSE format('職権交付 (%s)', $2) END, $3,
+                        jsonb_build_object('kind', kind, 'valid_from', vfrom)
+                   FROM unnest($1::bigint[], $4::text[], $5::date[], $6::date[])
+                        AS t(id, kind, vfrom, issued)",
             )
             .bind::<Array<BigInt>, _>(stored.iter().map(|c| c.id).collect::<Vec<_>>())
-            .bind::<Array<Nullable<BigInt>>, _>(stored.iter().map(|c| c.supersedes).collect::<Vec<_>>())
-            .bind::<Text, _>(format!("職権交付 ({file})"))
+            .bind::<Text, _>(file)
             .bind::<Text, _>(actor)
             .bind::<Array<Text>, _>(stored.iter().map(|c| c.kind.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Date>, _>(stored.iter().map(|c| c.valid_from).collect::<Vec<_>>())
+            .bind::<Array<Date>, _>(stored.iter().map(|c| c.issued_on).collect::<Vec<_>>())
             .execute(conn)
             .map_err(DbError::from)?;
             summary

@@ -1,8 +1,11 @@
-//! 資格確認書 lifecycle: issue, reissue (supersedes), revoke, mark returned, expire, and
-//! reads. The validity comes from the domain rules with the insurer's policy; the printed items
-//! ([`PrintedItems`]) are frozen when issued. A lost qualification revokes the active
-//! certificate in the database itself (trigger `certificates_revoke_on_loss`), whoever records
-//! the loss.
+//! 資格確認書 lifecycle: issue, renew ahead (pending), reissue (supersedes), revoke, mark
+//! returned, settle (expire, revoke on a loss date, activate), and reads. The validity comes
+//! from the domain rules with the insurer's policy; the printed items ([`PrintedItems`]) are
+//! frozen when issued. A person holds at most one active and one pending certificate (unique
+//! indexes). A recorded loss ends the certificates of the lost period in the database itself
+//! (trigger `certificates_revoke_on_loss`), whoever records it: void at once when they would
+//! only start on or after the loss, else valid until the day before it; [`expire`] revokes
+//! them when the loss date arrives.
 //!
 //! - [`prepare`]: computing certificates and storing them in one statement.
 //! - [`due`]: the monthly ex-officio run (職権交付).
@@ -16,7 +19,9 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Date, Jsonb, Nullable, Text};
 use serde_json::{json, Value};
-use shikaku_domain::certificate::PrintedItems;
+use shikaku_domain::certificate::{
+    next_certificate, Next, PrintedItems, Term, KOKI_TRANSITIONAL_UNTIL,
+};
 use shikaku_domain::free_text::FreeText;
 use shikaku_domain::{CertificateKind, CertificateStatus, PersonKey};
 
@@ -123,10 +128,11 @@ pub struct IssueOptions {
     /// Print 裏面参照 in place of the sex (the registered sex goes on the back).
     #[serde(default)]
     pub sex_on_back: bool,
-    /// Last day of 任意継続, for such members.
+    /// Last day of 任意継続, for such members: stored on the person (with history) before
+    /// issuing, since every later issuance must use it.
     #[serde(default)]
     pub voluntary_until: Option<NaiveDate>,
-    /// Last day of the residence permit, when known.
+    /// Last day of the residence permit: stored on the person like `voluntary_until`.
     #[serde(default)]
     pub residence_until: Option<NaiveDate>,
     /// 備考.
@@ -136,12 +142,13 @@ pub struct IssueOptions {
 
 impl IssueOptions {
     /// The options a certificate was issued with, read back from its printed items, so that a
-    /// reissue or renewal keeps 裏面参照, the remarks and the dates that cut its validity.
+    /// reissue or renewal keeps 裏面参照 and the remarks. The dates that cut the validity are
+    /// not carried: they are the person's, stored and possibly changed since.
     pub fn of(printed: &PrintedItems) -> IssueOptions {
         IssueOptions {
             sex_on_back: printed.sex_printed_on_back(),
-            voluntary_until: printed.options.voluntary_until,
-            residence_until: printed.options.residence_until,
+            voluntary_until: None,
+            residence_until: None,
             remarks: printed.remarks.clone(),
         }
     }
@@ -167,15 +174,15 @@ pub fn get(conn: &mut PgConnection, id: i64) -> Result<CertificateView, DbError>
         .try_into()
 }
 
-/// A certificate to print: refused unless active, since a void card must never leave the
-/// counter looking like a valid one.
+/// A certificate to print: refused unless active or pending (a renewal is mailed ahead), since
+/// a void card must never leave the counter looking like a valid one.
 pub fn printable(conn: &mut PgConnection, id: i64) -> Result<CertificateView, DbError> {
     let cert = get(conn, id)?;
     if cert.status.printable() {
         Ok(cert)
     } else {
         Err(DbError::Invalid(format!(
-            "certificate {} is {}; only an active certificate is printed",
+            "certificate {} is {}; only an active or pending certificate is printed",
             cert.number, cert.status
         )))
     }
@@ -242,19 +249,18 @@ fn event(
     Ok(())
 }
 
-fn active_of(conn: &mut PgConnection, person_id: i64) -> Result<Option<CertificateView>, DbError> {
-    diesel::sql_query(format!(
-        "{SELECT} WHERE person_id = $1 AND status = 'active'"
-    ))
-    .bind::<BigInt, _>(person_id)
-    .get_result::<Row>(conn)
-    .optional()?
-    .map(CertificateView::try_from)
-    .transpose()
+/// The day a clerk's or a run's renewal must cover up to: the next monthly run, a month on.
+pub fn next_run_after(on: NaiveDate) -> NaiveDate {
+    on.checked_add_months(chrono::Months::new(1))
+        .unwrap_or(NaiveDate::MAX)
 }
 
-/// Issues a certificate to a person insured on `on`. Refused when the person is not insured
-/// that day or already holds an active certificate (reissue is the way to replace one).
+/// Issues a certificate to a person insured on `on`. With no certificate it is valid from
+/// `on`; when the active one ends before the next monthly run, the next one is issued now,
+/// valid from the day after it ends (pending), so the person has no day without one. Refused
+/// when the person is not insured then, or already holds a certificate covering the next run
+/// or its renewal (reissue is the way to replace one). A 任意継続 or residence-permit end typed
+/// at the counter is stored on the person first (with history), so the monthly run uses it too.
 pub fn issue(
     conn: &mut PgConnection,
     person_id: i64,
@@ -265,58 +271,189 @@ pub fn issue(
 ) -> Result<CertificateView, DbError> {
     conn.transaction(|conn| {
         lock_person(conn, person_id)?;
-        expire_person(conn, person_id, on, actor)?;
-        if let Some(active) = active_of(conn, person_id)? {
-            return Err(DbError::Conflict(format!(
-                "person {person_id} already holds active certificate {} (valid until {}); \
-                 reissue it instead",
-                active.number, active.valid_until
-            )));
-        }
-        let cert = create(conn, person_id, kind, on, options, None)?;
+        settle(conn, Scope::Person(person_id), on, actor)?;
+        store_counter_dates(conn, person_id, options, actor)?;
+        let (active, pending) = current_of(conn, person_id)?;
+        let term = match next_certificate(
+            active.as_ref().map(|a| a.valid_until),
+            pending.is_some(),
+            next_run_after(on),
+        ) {
+            Next::Now => Term::issued_on(on),
+            Next::From(from) => Term::starting(on, from),
+            Next::Nothing => {
+                let held = pending.as_ref().or(active.as_ref());
+                return Err(DbError::Conflict(match held {
+                    Some(c) if c.status == CertificateStatus::Pending => format!(
+                        "person {person_id} already holds certificate {} and its renewal {} \
+                         (valid from {}); reissue one of them instead",
+                        active.as_ref().map_or("-", |a| a.number.as_str()),
+                        c.number,
+                        c.valid_from
+                    ),
+                    Some(c) => format!(
+                        "person {person_id} already holds active certificate {} (valid until \
+                         {}); reissue it instead",
+                        c.number, c.valid_until
+                    ),
+                    None => format!("person {person_id} already holds a certificate"),
+                }));
+            }
+        };
+        let term = term.of_kind(kind, KOKI_TRANSITIONAL_UNTIL);
+        let cert = create(conn, person_id, kind, term, options, None)?;
         event(
             conn,
             cert.id,
             "issued",
             None,
             actor,
-            json!({ "kind": kind.as_str(), "valid_until_reason": cert.valid_until_reason }),
+            json!({ "kind": kind.as_str(), "valid_until_reason": cert.valid_until_reason,
+                    "valid_from": cert.valid_from }),
         )?;
         Ok(cert)
     })
 }
 
-/// Marks the person's active certificate expired when its validity ended before `on`, so that
-/// a stale status (the monthly run marks expiries in bulk) never blocks a new issue.
-fn expire_person(
+/// Stores a 任意継続 or residence-permit end given at the counter on the person (with
+/// history), so that every later issuance uses it.
+fn store_counter_dates(
     conn: &mut PgConnection,
     person_id: i64,
-    on: NaiveDate,
+    options: &IssueOptions,
     actor: &str,
 ) -> Result<(), DbError> {
-    expire_where(conn, Some(person_id), on, actor).map(|_| ())
+    if options.voluntary_until.is_none() && options.residence_until.is_none() {
+        return Ok(());
+    }
+    let person = crate::persons::get(conn, person_id)?;
+    let mut facts = crate::persons::CertificateFacts::of(&person.record);
+    facts.voluntary_until = options.voluntary_until.or(facts.voluntary_until);
+    facts.residence_until = options.residence_until.or(facts.residence_until);
+    crate::persons::set_certificate_facts(conn, person_id, &facts, actor).map(|_| ())
 }
 
-/// Marks active certificates whose validity ended before `on` as expired, with an event each:
-/// one person's, or (`None`) every one, in one statement.
-fn expire_where(
+/// The person's active and pending certificates.
+fn current_of(
     conn: &mut PgConnection,
-    person_id: Option<i64>,
+    person_id: i64,
+) -> Result<(Option<CertificateView>, Option<CertificateView>), DbError> {
+    let rows = typed(
+        diesel::sql_query(format!(
+            "{SELECT} WHERE person_id = $1 AND status IN ('active', 'pending') ORDER BY valid_from"
+        ))
+        .bind::<BigInt, _>(person_id)
+        .load(conn)?,
+    )?;
+    let mut active = None;
+    let mut pending = None;
+    for c in rows {
+        match c.status {
+            CertificateStatus::Pending => pending = Some(c),
+            _ => active = Some(c),
+        }
+    }
+    Ok((active, pending))
+}
+
+/// What settling certificates on a day did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Settled {
+    /// Certificates past their 有効期限, marked expired.
+    pub expired: u64,
+    /// Certificates ended by a loss of qualification whose loss date has arrived: revoked
+    /// (void, to be returned).
+    pub revoked: u64,
+    /// Pending renewals whose first valid day has come, now active.
+    pub activated: u64,
+}
+
+/// Whose certificates to settle.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Scope {
+    /// Every certificate (the daily command, the monthly run).
+    All,
+    /// One person's (before the counter issues or reissues).
+    Person(i64),
+    /// The persons whose periods or facts an import changed.
+    Import(i64),
+}
+
+impl Scope {
+    /// The SQL condition on `certificates.person_id`; $1 is the person or import id.
+    fn condition(self) -> &'static str {
+        match self {
+            Scope::All => "$1::bigint IS NULL",
+            Scope::Person(_) => "person_id = $1",
+            Scope::Import(_) => {
+                "person_id IN (SELECT person_id FROM person_changes WHERE import_id = $1)"
+            }
+        }
+    }
+
+    fn id(self) -> Option<i64> {
+        match self {
+            Scope::All => None,
+            Scope::Person(id) | Scope::Import(id) => Some(id),
+        }
+    }
+}
+
+/// Settles certificates in `scope` on `on`, set-based: those ended by a loss and past their
+/// last day are revoked, other ended ones expired, and pending renewals whose first day has
+/// come become active, in that order (the unique index allows one active certificate, and the
+/// renewal starts the day after the old one ends).
+pub(crate) fn settle(
+    conn: &mut PgConnection,
+    scope: Scope,
     on: NaiveDate,
     actor: &str,
-) -> Result<usize, DbError> {
-    Ok(diesel::sql_query(
-        "WITH e AS (UPDATE certificates SET status = 'expired', updated_at = now()
-                     WHERE ($1::bigint IS NULL OR person_id = $1)
-                       AND status = 'active' AND valid_until < $2
-                     RETURNING id, valid_until)
-         INSERT INTO certificate_events (certificate_id, action, reason, actor)
-         SELECT id, 'expired', format('valid until %s', valid_until), $3 FROM e",
-    )
-    .bind::<Nullable<BigInt>, _>(person_id)
-    .bind::<Date, _>(on)
-    .bind::<Text, _>(actor)
-    .execute(conn)?)
+) -> Result<Settled, DbError> {
+    let cond = scope.condition();
+    let ended = |status: &str, lost: bool| {
+        format!(
+            "WITH e AS (UPDATE certificates SET status = '{status}', updated_at = now()
+                         WHERE {cond}
+                           AND status IN ('active', 'pending') AND valid_until < $2
+                           AND (valid_until_reason = 'qualification_lost') = {lost}
+                         RETURNING id, valid_until)
+             INSERT INTO certificate_events (certificate_id, action, reason, actor)
+             SELECT id, '{action}', {reason}, $3 FROM e",
+            action = if lost { "revoked" } else { "expired" },
+            reason = if lost {
+                "format('qualification lost on %s (資格喪失): the certificate is void and must be \
+                 returned', valid_until + 1)"
+            } else {
+                "format('valid until %s', valid_until)"
+            }
+        )
+    };
+    let run = |conn: &mut PgConnection, sql: &str, actor: &str| -> Result<u64, DbError> {
+        Ok(diesel::sql_query(sql)
+            .bind::<Nullable<BigInt>, _>(scope.id())
+            .bind::<Date, _>(on)
+            .bind::<Text, _>(actor)
+            .execute(conn)? as u64)
+    };
+    // A revocation for a loss is the registry's own doing, as when the trigger voids one.
+    let revoked = run(conn, &ended("revoked", true), "system:qualification_lost")?;
+    let expired = run(conn, &ended("expired", false), actor)?;
+    let activated = run(
+        conn,
+        &format!(
+            "WITH a AS (UPDATE certificates SET status = 'active', updated_at = now()
+                         WHERE {cond} AND status = 'pending' AND valid_from <= $2
+                         RETURNING id, valid_from)
+             INSERT INTO certificate_events (certificate_id, action, reason, actor)
+             SELECT id, 'activated', format('valid from %s', valid_from), $3 FROM a"
+        ),
+        actor,
+    )?;
+    Ok(Settled {
+        expired,
+        revoked,
+        activated,
+    })
 }
 
 /// Serialises certificate changes for one person (two clerks at two counters).
@@ -327,9 +464,10 @@ fn lock_person(conn: &mut PgConnection, person_id: i64) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Reissues an active certificate (lost, damaged, or a change of name, address, co-pay or
-/// household): the old one is superseded and a new one issued on `on` with today's printed
-/// items and a validity computed afresh.
+/// Reissues an active or pending certificate (lost, damaged, or a change of name, address,
+/// co-pay or household): the old one is superseded and a new one issued on `on` with today's
+/// printed items and a validity computed afresh; a pending one's replacement starts when it
+/// did, and an active one's ends before a pending renewal starts.
 pub fn reissue(
     conn: &mut PgConnection,
     id: i64,
@@ -342,20 +480,29 @@ pub fn reissue(
     conn.transaction(|conn| {
         let old = get(conn, id)?;
         lock_person(conn, old.person_id)?;
+        settle(conn, Scope::Person(old.person_id), on, actor)?;
         let old = get(conn, id)?;
-        if old.status != CertificateStatus::Active {
+        if !old.status.current() {
             return Err(DbError::Invalid(format!(
-                "certificate {} is {}; only an active certificate can be reissued",
+                "certificate {} is {}; only an active or pending certificate can be reissued",
                 old.number, old.status
             )));
         }
+        store_counter_dates(conn, old.person_id, options, actor)?;
+        let (_, pending) = current_of(conn, old.person_id)?;
+        let term = if old.status == CertificateStatus::Pending {
+            Term::starting(on, old.valid_from)
+        } else {
+            Term::issued_on(on).followed_on(pending.map(|p| p.valid_from))
+        }
+        .of_kind(old.kind, KOKI_TRANSITIONAL_UNTIL);
         diesel::sql_query(
             "UPDATE certificates SET status = 'superseded', updated_at = now() WHERE id = $1",
         )
         .bind::<BigInt, _>(id)
         .execute(conn)?;
         let options = options.over(&IssueOptions::of(&old.printed));
-        let new = create(conn, old.person_id, old.kind, on, &options, Some(id))?;
+        let new = create(conn, old.person_id, old.kind, term, &options, Some(id))?;
         event(
             conn,
             id,
@@ -376,22 +523,37 @@ pub fn reissue(
     })
 }
 
-/// Revokes an active certificate (it is void and must be returned).
+/// Revokes an active or pending certificate (it is void and must be returned). Revoking the
+/// active one revokes its pending renewal too: the renewal only continued it.
 pub fn revoke(
     conn: &mut PgConnection,
     id: i64,
     reason: &str,
     actor: &str,
 ) -> Result<CertificateView, DbError> {
-    transition(
-        conn,
-        id,
-        &[CertificateStatus::Active],
-        CertificateStatus::Revoked,
-        "revoked",
-        reason,
-        actor,
-    )
+    conn.transaction(|conn| {
+        let cert = transition(
+            conn,
+            id,
+            &[CertificateStatus::Active, CertificateStatus::Pending],
+            CertificateStatus::Revoked,
+            "revoked",
+            reason,
+            actor,
+        )?;
+        diesel::sql_query(
+            "WITH r AS (UPDATE certificates SET status = 'revoked', updated_at = now()
+                         WHERE person_id = $1 AND status = 'pending' RETURNING id)
+             INSERT INTO certificate_events (certificate_id, action, reason, actor, details)
+             SELECT id, 'revoked', $2, $3, jsonb_build_object('with', $4::bigint) FROM r",
+        )
+        .bind::<BigInt, _>(cert.person_id)
+        .bind::<Text, _>(reason)
+        .bind::<Text, _>(actor)
+        .bind::<BigInt, _>(id)
+        .execute(conn)?;
+        Ok(cert)
+    })
 }
 
 /// Records that the card came back. Any certificate not already returned may be.
@@ -406,6 +568,7 @@ pub fn returned(
         id,
         &[
             CertificateStatus::Active,
+            CertificateStatus::Pending,
             CertificateStatus::Superseded,
             CertificateStatus::Revoked,
             CertificateStatus::Expired,
@@ -451,10 +614,12 @@ fn transition(
     })
 }
 
-/// Marks every active certificate whose validity ended before `on` as expired; returns how
-/// many. Set-based: one statement whatever the registry's size.
-pub fn expire(conn: &mut PgConnection, on: NaiveDate, actor: &str) -> Result<usize, DbError> {
-    expire_where(conn, None, on, actor)
+/// Settles every certificate on `on` (the daily `shikaku certificates expire`, the monthly run
+/// and an import that records losses run it): ended by a loss and past → revoked, otherwise
+/// past → expired, pending and begun → active. Set-based: three statements whatever the
+/// registry's size.
+pub fn expire(conn: &mut PgConnection, on: NaiveDate, actor: &str) -> Result<Settled, DbError> {
+    conn.transaction(|conn| settle(conn, Scope::All, on, actor))
 }
 
 /// The printed items of these certificates, in the order given (for a mailing PDF).

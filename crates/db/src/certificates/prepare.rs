@@ -6,7 +6,10 @@
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Date, Jsonb, Nullable, SmallInt, Text};
-use shikaku_domain::certificate::{self, CarriedDates, Holder, Policy, PrintSubject, PrintedItems};
+use shikaku_domain::certificate::{
+    self, CarriedDates, Holder, Policy, PrintSubject, PrintedItems, Term,
+};
+use shikaku_domain::copay::Scheme;
 use shikaku_domain::free_text::FreeText;
 use shikaku_domain::{CertificateKind, InsurerNumber, Relationship, Sex};
 
@@ -61,6 +64,7 @@ pub(super) struct Prepared {
     person_id: i64,
     kind: CertificateKind,
     on: NaiveDate,
+    from: NaiveDate,
     pub(super) until: NaiveDate,
     until_reason: &'static str,
     /// Printed items without the certificate number, which is drawn at insert.
@@ -68,22 +72,26 @@ pub(super) struct Prepared {
     supersedes: Option<i64>,
 }
 
-/// Computes a certificate for the person described by `s` on `on`: pure given the row.
+/// Computes a certificate for the person described by `s` with `term` (issued on `term.issued`,
+/// valid from `term.from`): pure given the row. The 任意継続 and residence-permit ends are the
+/// person's stored ones unless `options` names others (the counter stores those first).
 pub(super) fn prepare(
     s: &Subject,
     person_id: i64,
     kind: CertificateKind,
-    on: NaiveDate,
+    term: Term,
     options: &IssueOptions,
     supersedes: Option<i64>,
 ) -> Result<Prepared, DbError> {
+    let on = term.issued;
     // Printed on the card and kept in its history: the free-text guard applies.
     if let Some(remarks) = &options.remarks {
         FreeText::Remarks.check(remarks)?;
     }
     let Some(acquired_on) = s.acquired_on else {
         return Err(DbError::Invalid(format!(
-            "person {person_id} is not insured on {on}: no certificate can be issued"
+            "person {person_id} is not insured on {}: no certificate can be issued",
+            term.from
         )));
     };
     let stored =
@@ -91,13 +99,18 @@ pub(super) fn prepare(
     let p = &s.person;
     let insurer = InsurerNumber::parse(&p.insurer_number).map_err(|_| stored("insurer number"))?;
     let policy = Policy::from_columns(&s.cert_policy, s.cert_years, s.cert_fixed_until)?;
+    let carried = CarriedDates {
+        voluntary_until: options.voluntary_until.or(p.voluntary_until),
+        residence_until: options.residence_until.or(p.residence_until),
+    };
     let holder = Holder {
         birth: p.birth_date,
+        scheme: Scheme::of(&insurer),
         lost_on: s.lost_on,
-        voluntary_until: options.voluntary_until,
-        residence_until: options.residence_until,
+        voluntary_until: carried.voluntary_until,
+        residence_until: carried.residence_until,
     };
-    let validity = certificate::validity(policy, on, &holder)?;
+    let validity = certificate::validity(policy, term, &holder)?;
     let subject = PrintSubject {
         insurer: &insurer,
         insurer_name: &p.insurer_name,
@@ -118,19 +131,17 @@ pub(super) fn prepare(
     let printed = PrintedItems::new(
         &subject,
         on,
-        validity.until,
+        &validity,
         options.sex_on_back,
         options.remarks.clone(),
-        CarriedDates {
-            voluntary_until: options.voluntary_until,
-            residence_until: options.residence_until,
-        },
+        carried,
     );
     Ok(Prepared {
         insurer_number: p.insurer_number.clone(),
         person_id,
         kind,
         on,
+        from: validity.from,
         until: validity.until,
         until_reason: validity.reason.code(),
         printed,
@@ -139,7 +150,8 @@ pub(super) fn prepare(
 }
 
 /// Stores prepared certificates with one INSERT (numbers drawn from the sequence in the same
-/// statement), returning them in order.
+/// statement), returning them in order. One valid from a later day than its issue is stored
+/// pending; it becomes active on that day ([`super::expire`]).
 pub(super) fn insert(
     conn: &mut PgConnection,
     items: &[Prepared],
@@ -156,14 +168,16 @@ pub(super) fn insert(
         "WITH input AS (
             SELECT *, lpad(nextval('certificate_number_seq')::text, 10, '0') AS number
               FROM unnest($1::text[], $2::bigint[], $3::text[], $4::date[], $5::date[],
-                          $6::text[], $7::jsonb[], $8::bigint[])
-                   WITH ORDINALITY AS t(ins, pid, kind, issued, until, reason, printed, sup, ord)
+                          $6::text[], $7::jsonb[], $8::bigint[], $9::date[])
+                   WITH ORDINALITY AS t(ins, pid, kind, issued, until, reason, printed, sup,
+                                        vfrom, ord)
          ), c AS (
             INSERT INTO certificates (insurer_number, number, person_id, kind, issued_on,
                                       valid_from, valid_until, valid_until_reason, printed,
-                                      supersedes)
-            SELECT ins, number, pid, kind, issued, issued, until, reason,
-                   printed || jsonb_build_object('certificate_number', number), sup
+                                      supersedes, status)
+            SELECT ins, number, pid, kind, issued, vfrom, until, reason,
+                   printed || jsonb_build_object('certificate_number', number), sup,
+                   CASE WHEN vfrom > issued THEN 'pending' ELSE 'active' END
               FROM input ORDER BY ord
             RETURNING *)
          {} ORDER BY id",
@@ -182,6 +196,7 @@ pub(super) fn insert(
     .bind::<Array<Text>, _>(items.iter().map(|i| i.until_reason).collect::<Vec<_>>())
     .bind::<Array<Jsonb>, _>(&printed)
     .bind::<Array<Nullable<BigInt>>, _>(items.iter().map(|i| i.supersedes).collect::<Vec<_>>())
+    .bind::<Array<Date>, _>(items.iter().map(|i| i.from).collect::<Vec<_>>())
     .load(conn)?;
     inserted
         .into_iter()
@@ -189,18 +204,19 @@ pub(super) fn insert(
         .collect()
 }
 
-/// Inserts a new active certificate for `person_id` on `on`; the caller has checked that none
-/// is active. Returns it.
+/// Inserts a new certificate for `person_id` with `term` (active, or pending when it starts
+/// later); the caller has checked that the slot is free. Returns it.
 pub(super) fn create(
     conn: &mut PgConnection,
     person_id: i64,
     kind: CertificateKind,
-    on: NaiveDate,
+    term: Term,
     options: &IssueOptions,
     supersedes: Option<i64>,
 ) -> Result<CertificateView, DbError> {
-    let s = subject(conn, person_id, on)?;
-    let prepared = prepare(&s, person_id, kind, on, options, supersedes)?;
+    // The period in force on the first valid day decides (a renewal starts later).
+    let s = subject(conn, person_id, term.from)?;
+    let prepared = prepare(&s, person_id, kind, term, options, supersedes)?;
     insert(conn, &[prepared])?
         .pop()
         .ok_or_else(|| DbError::Invalid("the certificate was not stored".into()))

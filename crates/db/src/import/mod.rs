@@ -130,6 +130,8 @@ pub struct ImportContext<'a> {
     pub file_name: &'a str,
     /// Called with the number of bytes read so far, for progress bars.
     pub progress: &'a (dyn Fn(u64) + Sync),
+    /// The day of the import (Tokyo): a loss dated on or before it revokes certificates now.
+    pub today: chrono::NaiveDate,
 }
 
 /// What an import did.

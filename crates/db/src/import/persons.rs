@@ -39,6 +39,11 @@ diesel::table! {
         lost_on -> Nullable<Date>,
         loss_reason -> Nullable<Text>,
         copay_rate -> Nullable<Int2>,
+        voluntary_until -> Nullable<Date>,
+        residence_until -> Nullable<Date>,
+        certificate_requested -> Nullable<Bool>,
+        keep_voluntary -> Bool,
+        keep_residence -> Bool,
     }
 }
 
@@ -60,7 +65,12 @@ CREATE TEMP TABLE stage_persons (
     acquired_on date NOT NULL,
     lost_on date,
     loss_reason text,
-    copay_rate smallint
+    copay_rate smallint,
+    voluntary_until date,
+    residence_until date,
+    certificate_requested boolean,
+    keep_voluntary boolean NOT NULL,
+    keep_residence boolean NOT NULL
 ) ON COMMIT DROP"#;
 
 /// A validated persons.csv row as staged.
@@ -85,6 +95,14 @@ struct StagePerson {
     lost_on: Option<chrono::NaiveDate>,
     loss_reason: Option<String>,
     copay_rate: Option<i16>,
+    voluntary_until: Option<chrono::NaiveDate>,
+    residence_until: Option<chrono::NaiveDate>,
+    /// `None` when the file has no such column: the stored value is kept.
+    certificate_requested: Option<bool>,
+    /// The file has no voluntary_until column (an older layout): the stored value is kept.
+    keep_voluntary: bool,
+    /// The same for residence_until.
+    keep_residence: bool,
 }
 
 impl StagePerson {
@@ -109,6 +127,11 @@ impl StagePerson {
             lost_on: row.lost_on,
             loss_reason: row.loss_reason.map(|r| r.as_str().to_string()),
             copay_rate: row.copay_rate.map(|c| i16::from(c.percent())),
+            keep_voluntary: row.voluntary_until.is_none(),
+            keep_residence: row.residence_until.is_none(),
+            voluntary_until: row.voluntary_until.flatten(),
+            residence_until: row.residence_until.flatten(),
+            certificate_requested: row.certificate_requested,
         }
     }
 }
@@ -147,7 +170,19 @@ pub fn import_persons<R: Read>(
                SELECT DISTINCT ON (insurer_number, symbol, number, branch) *
                FROM stage_persons
                ORDER BY insurer_number, symbol, number, branch, line DESC;
-             ANALYZE stage_person_last (insurer_number, symbol, number, branch);",
+             ANALYZE stage_person_last (insurer_number, symbol, number, branch);
+             -- An older file without the certificate columns keeps what is stored.
+             UPDATE stage_person_last l
+                SET voluntary_until = CASE WHEN l.keep_voluntary THEN p.voluntary_until
+                                           ELSE l.voluntary_until END,
+                    residence_until = CASE WHEN l.keep_residence THEN p.residence_until
+                                           ELSE l.residence_until END,
+                    certificate_requested = coalesce(l.certificate_requested,
+                                                     p.certificate_requested)
+               FROM persons p
+              WHERE (p.insurer_number, p.symbol, p.number, p.branch)
+                  = (l.insurer_number, l.symbol, l.number, l.branch)
+                AND (l.keep_voluntary OR l.keep_residence OR l.certificate_requested IS NULL);",
         )?;
         check_periods(conn, &mut counter)?;
 
@@ -157,6 +192,15 @@ pub fn import_persons<R: Read>(
         register_unknown_insurers(conn, &mut counter)?;
         let (inserted, _) = merge_persons(conn, import_id, ctx.actor)?;
         merge_periods(conn, import_id, ctx.actor)?;
+        follow_the_insured(conn, &mut counter, import_id, ctx.actor)?;
+        // Certificates of a loss whose date has come are revoked now, not at the next daily
+        // run; those of a loss still ahead stay valid until the day before it.
+        crate::certificates::settle(
+            conn,
+            crate::certificates::Scope::Import(import_id),
+            ctx.today,
+            ctx.actor,
+        )?;
         // A stored person counts as updated when their attributes or any of their periods
         // changed (a recorded loss is a change): exactly the persons this import wrote history
         // for, since history is only written for persons that existed before it.
@@ -278,7 +322,9 @@ fn merge_persons(
 ) -> Result<(u64, u64), Outcome> {
     const FIELDS: &str = "'relationship', {t}.relationship, 'name_kanji', {t}.name_kanji, \
         'name_kana', {t}.name_kana, 'birth_date', {t}.birth_date, 'sex', {t}.sex, \
-        'postal_code', {t}.postal_code, 'address', {t}.address, 'copay_rate', {t}.copay_rate";
+        'postal_code', {t}.postal_code, 'address', {t}.address, 'copay_rate', {t}.copay_rate, \
+        'voluntary_until', {t}.voluntary_until, 'residence_until', {t}.residence_until, \
+        'certificate_requested', coalesce({t}.certificate_requested, false)";
     let old = FIELDS.replace("{t}", "p");
     let new = FIELDS.replace("{t}", "l");
     conn.batch_execute(&format!(
@@ -304,6 +350,8 @@ fn merge_persons(
          SET relationship = l.relationship, name_kanji = l.name_kanji, name_kana = l.name_kana,
              kana_key = l.kana_key, birth_date = l.birth_date, sex = l.sex,
              postal_code = l.postal_code, address = l.address, copay_rate = l.copay_rate,
+             voluntary_until = l.voluntary_until, residence_until = l.residence_until,
+             certificate_requested = coalesce(l.certificate_requested, false),
              import_id = $1, updated_at = now()
          FROM stage_person_diff d, stage_person_last l
          WHERE p.id = d.id AND l.line = d.line",
@@ -313,9 +361,11 @@ fn merge_persons(
     let inserted = diesel::sql_query(
         "INSERT INTO persons (insurer_number, symbol, number, branch, relationship, name_kanji,
                               name_kana, kana_key, birth_date, sex, postal_code, address,
-                              copay_rate, import_id)
+                              copay_rate, voluntary_until, residence_until,
+                              certificate_requested, import_id)
          SELECT insurer_number, symbol, number, branch, relationship, name_kanji, name_kana,
-                kana_key, birth_date, sex, postal_code, address, copay_rate, $1
+                kana_key, birth_date, sex, postal_code, address, copay_rate, voluntary_until,
+                residence_until, coalesce(certificate_requested, false), $1
          FROM stage_person_last l
          WHERE NOT EXISTS (SELECT 1 FROM persons p
                            WHERE (p.insurer_number, p.symbol, p.number, p.branch)
@@ -386,5 +436,75 @@ fn merge_periods(conn: &mut PgConnection, import_id: i64, actor: &str) -> Result
     )
     .bind::<Int8, _>(import_id)
     .execute(conn)?;
+    Ok(())
+}
+
+/// Dependants follow the insured: when this import records or changes the loss of an insured
+/// person's (本人) period, the periods of the dependants (家族) under the same 記号・番号 that
+/// run across the loss date end on the same date, with history and a warning per dependant on
+/// the insured's line. A dependant keeps a period of their own: one this file states itself
+/// (its row says what the insurer means), one that already ends by that date, and one that
+/// begins on or after it. A death (01) of the insured is recorded as 99 (other) for the
+/// dependants, who did not die; any other reason is theirs too.
+fn follow_the_insured(
+    conn: &mut PgConnection,
+    counter: &mut Counter<'_>,
+    import_id: i64,
+    actor: &str,
+) -> Result<(), Outcome> {
+    conn.batch_execute(&format!(
+        "CREATE TEMP TABLE stage_follow ON COMMIT DROP AS
+         SELECT DISTINCT ON (dq.id) dq.id AS qid, dq.person_id, s.line, dq.acquired_on,
+                dq.lost_on AS old_lost, dq.loss_reason AS old_reason, s.lost_on AS new_lost,
+                CASE WHEN s.loss_reason = '01' THEN '99' ELSE coalesce(s.loss_reason, '99') END
+                    AS new_reason,
+                d.symbol, d.number, d.branch
+           FROM stage_periods s
+           JOIN persons ip ON ip.id = s.person_id AND ip.relationship = 1
+           JOIN persons d ON d.insurer_number = ip.insurer_number AND d.symbol = ip.symbol
+                         AND d.number = ip.number AND d.relationship = 2 AND d.id <> ip.id
+           JOIN qualifications dq ON dq.person_id = d.id AND dq.acquired_on < s.lost_on
+                                 AND (dq.lost_on IS NULL OR dq.lost_on > s.lost_on)
+          WHERE s.lost_on IS NOT NULL
+            AND (ip.created_at = now()
+                 OR EXISTS (SELECT 1 FROM person_changes pc
+                             WHERE pc.import_id = {import_id} AND pc.person_id = ip.id
+                               AND pc.action IN ('qualification_changed', 'qualification_added')
+                               AND (pc.changes ->> 'acquired_on')::date = s.acquired_on))
+            AND NOT EXISTS (SELECT 1 FROM stage_periods f
+                             WHERE f.person_id = d.id AND f.acquired_on = dq.acquired_on)
+          ORDER BY dq.id, s.lost_on;"
+    ))?;
+    diesel::sql_query(
+        "INSERT INTO person_changes (person_id, import_id, actor, action, changes)
+         SELECT person_id, $1, $2, 'qualification_changed',
+                jsonb_build_object('acquired_on', acquired_on,
+                    'lost_on', jsonb_build_object('old', old_lost, 'new', new_lost),
+                    'loss_reason', jsonb_build_object('old', old_reason, 'new', new_reason),
+                    'because', 'insured_lost')
+           FROM stage_follow ORDER BY person_id",
+    )
+    .bind::<Int8, _>(import_id)
+    .bind::<Text, _>(actor)
+    .execute(conn)?;
+    diesel::sql_query(
+        "UPDATE qualifications q
+            SET lost_on = f.new_lost, loss_reason = f.new_reason, import_id = $1,
+                updated_at = now()
+           FROM stage_follow f WHERE q.id = f.qid",
+    )
+    .bind::<Int8, _>(import_id)
+    .execute(conn)?;
+    super::report_lines(
+        conn,
+        counter,
+        IssueLevel::Warning,
+        "lost_on",
+        "SELECT line, format('dependant %s: qualification from %s now ends on %s with the \
+                insured''s loss (本人の資格喪失に伴う被扶養者の資格喪失)',
+                concat_ws('・', nullif(symbol, ''), number, nullif(branch, '')),
+                acquired_on, new_lost) AS message
+           FROM stage_follow ORDER BY line, symbol, number, branch",
+    )?;
     Ok(())
 }

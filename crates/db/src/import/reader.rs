@@ -141,6 +141,7 @@ where
         actor: "",
         file_name: spec.name,
         progress: &|_| {},
+        today: crate::today_tokyo(),
     };
     let mut counter = Counter::new(sink);
     let mut rows = Vec::new();

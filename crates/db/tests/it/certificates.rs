@@ -81,7 +81,7 @@ fn statuses(conn: &mut PgConnection) -> Vec<(i64, String, String)> {
 fn options(on: &str) -> DueOptions {
     DueOptions {
         on: d(on),
-        renew_within_days: 30,
+        next_run: certificates::next_run_after(d(on)),
         koki_until: d("2026-07-31"),
     }
 }
@@ -177,9 +177,20 @@ fn issues_to_those_without_a_usable_card_once() {
     assert!(got
         .iter()
         .any(|r| r.0 == koki_registered && r.1 == "koki_automatic"));
-    assert!(got.iter().any(|r| r.0 == expiring && r.2 == "superseded"));
-    // The renewal keeps 裏面参照.
+    // The certificate ending on 10 June, before the next run, is followed now by one valid
+    // from 11 June; the current one stays in force until then.
     let renewed = certificates::of_person(&mut conn, expiring).unwrap();
+    assert_eq!(
+        (
+            renewed[0].status.as_str(),
+            renewed[0].valid_from,
+            renewed[0].issued_on
+        ),
+        ("pending", d("2026-06-11"), d("2026-06-01"))
+    );
+    assert_eq!(renewed[0].printed.valid_from, Some(d("2026-06-11")));
+    assert_eq!(renewed[1].status.as_str(), "active");
+    // The renewal keeps 裏面参照.
     assert_eq!(renewed[0].printed.sex, "裏面参照");
 
     // Idempotent: the same file again issues nothing.
@@ -364,6 +375,20 @@ fn expired_certificates_are_marked_and_replaced_when_due() {
         "t",
     )
     .unwrap();
+    // The residence permit typed at the counter is stored on the person.
+    let stored = shikaku_db::persons::get(&mut conn, due).unwrap();
+    assert_eq!(stored.record.residence_until, Some(d("2026-03-31")));
+    // It was renewed: the registry learns the new end (with history).
+    shikaku_db::persons::set_certificate_facts(
+        &mut conn,
+        due,
+        &shikaku_db::persons::CertificateFacts {
+            residence_until: Some(d("2029-03-31")),
+            ..Default::default()
+        },
+        "clerk",
+    )
+    .unwrap();
     let file = format!(
         "insurer_number,symbol,number,branch,card_status\n{KUMIAI},,1,,unregistered\n{KUMIAI},,2,,registered\n"
     );
@@ -377,6 +402,11 @@ fn expired_certificates_are_marked_and_replaced_when_due() {
     .unwrap();
     assert_eq!(s.expired, 2, "{s:?}");
     assert_eq!(s.issued_ex_officio, 1, "{s:?}");
+    let new = &certificates::of_person(&mut conn, due).unwrap()[0];
+    assert_eq!(
+        (new.valid_until, new.valid_until_reason.as_str()),
+        (d("2029-03-31"), "residence_permit")
+    );
     assert_eq!(
         certificates::get(&mut conn, a.id).unwrap().status.as_str(),
         "expired"

@@ -339,6 +339,7 @@ pub fn ctx(file_name: &str) -> ImportContext<'_> {
         actor: "test",
         file_name,
         progress: &no_progress,
+        today: shikaku_db::today_tokyo(),
     }
 }
 

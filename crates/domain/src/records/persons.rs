@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use csv::StringRecord;
 
 use super::{field_error, parse_date, plain_text, warning, FieldError, Layout, Row, Warning};
-use crate::copay::{allowed_copay, CopayRate};
+use crate::copay::{allowed_copay, CopayRate, Scheme};
 use crate::ids::PersonKey;
 use crate::person::{KanaName, KanjiName, LossReason, PostalCode, Relationship, Sex};
 
@@ -35,6 +35,22 @@ pub struct PersonRow {
     pub loss_reason: Option<LossReason>,
     /// 一部負担金割合 as given; absent means "derive from age".
     pub copay_rate: Option<CopayRate>,
+    /// Last day of 任意継続. The outer `None` means the file has no such column (an older file:
+    /// the stored value is kept); `Some(None)` an empty cell (cleared).
+    pub voluntary_until: Option<Option<NaiveDate>>,
+    /// Last day of the residence permit; absent column and empty cell as for
+    /// `voluntary_until`.
+    pub residence_until: Option<Option<NaiveDate>>,
+    /// 要配慮者's standing request (`yes`); `None` when the file has no such column.
+    pub certificate_requested: Option<bool>,
+}
+
+/// `certificate_requested`: `yes`, or empty for no.
+fn parse_requested(s: &str) -> Result<bool, crate::error::DomainError> {
+    match s.trim() {
+        "yes" => Ok(true),
+        _ => Err(crate::error::DomainError::CertificateRequested),
+    }
 }
 
 /// Validates one persons.csv row.
@@ -60,6 +76,13 @@ pub fn person_row(
     let lost_on = r.optional("lost_on", parse_date);
     let loss_reason = r.optional("loss_reason", LossReason::parse);
     let copay_rate = r.optional("copay_rate", CopayRate::parse);
+    let has = |c: &str| layout.index(c).is_some();
+    let voluntary_until = has("voluntary_until").then(|| r.optional("voluntary_until", parse_date));
+    let residence_until = has("residence_until").then(|| r.optional("residence_until", parse_date));
+    let certificate_requested = has("certificate_requested").then(|| {
+        r.optional("certificate_requested", parse_requested)
+            .unwrap_or(false)
+    });
 
     if let (Some(b), Some(a)) = (birth_date, acquired_on) {
         if a < b {
@@ -114,7 +137,7 @@ pub fn person_row(
         ));
     }
     if let Some(rate) = copay_rate {
-        let allowed = allowed_copay(birth_date, acquired_on);
+        let allowed = allowed_copay(Scheme::of(&key.insurer), birth_date, acquired_on);
         if !allowed.contains(&rate) {
             let list: Vec<String> = allowed.iter().map(|c| c.percent().to_string()).collect();
             warnings.push(warning(
@@ -148,6 +171,9 @@ pub fn person_row(
             lost_on,
             loss_reason,
             copay_rate,
+            voluntary_until,
+            residence_until,
+            certificate_requested,
         },
         warnings,
     ))

@@ -84,6 +84,7 @@ fn import_ctx(file_name: &str) -> ImportContext<'_> {
         actor: "test",
         file_name,
         progress: &no_progress,
+        today: shikaku_db::today_tokyo(),
     }
 }
 
