@@ -53,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .service(fhir::submit)
         .service(persons::search_persons)
         .service(persons::person_history)
+        .service(persons::set_certificate_facts)
         .service(persons::get_person)
         .service(linkages::register_linkage)
         .service(linkages::get_linkage)

@@ -17,6 +17,7 @@ use crate::{certificates, eligibility, fhir, findings, linkages, ops, persons};
         persons::get_person,
         persons::search_persons,
         persons::person_history,
+        persons::set_certificate_facts,
         linkages::register_linkage,
         linkages::get_linkage,
         linkages::suspend_linkage,

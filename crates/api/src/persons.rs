@@ -1,13 +1,14 @@
 //! Staff reads of the registry: a person with periods and linkages, searches by key or by kana
-//! name and birth date, and the change history. Every read of personal data is logged.
+//! name and birth date, and the change history; and the one write the counter makes on a
+//! person, the facts that decide certificates. Every read of personal data is logged.
 
 use crate::input::Checked;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, put, web, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shikaku_db::linkages::LinkageView;
-use shikaku_db::persons::{self, Change, PersonView};
+use shikaku_db::persons::{self, CertificateFacts, Change, PersonView};
 use shikaku_db::tokens::Role;
 use shikaku_domain::free_text::FreeText;
 use shikaku_domain::{Branch, InsuredNumber, InsurerNumber, KanaName, Period, Symbol};
@@ -20,6 +21,10 @@ use crate::state::AppState;
 
 /// Roles that may read persons.
 pub const READERS: &[Role] = &[Role::Admin, Role::Clerk, Role::Auditor];
+
+/// Roles that may set a person's certificate facts: the registry's administrators and the
+/// certificate clerks who learn them at the counter.
+pub const FACT_WRITERS: &[Role] = &[Role::Admin, Role::Clerk];
 
 /// A person with everything staff see on one page.
 #[derive(Debug, Serialize, ToSchema)]
@@ -262,4 +267,46 @@ pub async fn person_history(
         )])
         .await?;
     Ok(HttpResponse::Ok().json(History { changes }))
+}
+
+/// Sets the facts that decide a person's certificates: the end of 任意継続, the end of the
+/// residence permit, and a 要配慮者's request for a certificate at every renewal. The whole set
+/// is given (an absent date clears it); every change is kept in the person's history under the
+/// caller's name, and every later issue (the counter, the monthly run) uses them.
+#[utoipa::path(
+    tag = "registry",
+    params(("id" = i64, Path, description = "Person id")),
+    request_body = CertificateFacts,
+    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    description = "Roles: admin, clerk. Logged as person_update."
+)]
+#[put("/v1/persons/{id}/certificate-facts")]
+pub async fn set_certificate_facts(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    facts: Checked<CertificateFacts>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(FACT_WRITERS)?;
+    let id = id.into_inner();
+    let facts = facts.into_inner();
+    let actor = caller.actor();
+    let person = state
+        .blocking(move |conn| Ok(persons::set_certificate_facts(conn, id, &facts, &actor)?))
+        .await?;
+    state
+        .access_log
+        .record(vec![entry(
+            &caller,
+            "person_update",
+            Some(format!("person:{id}")),
+            json!({ "person_id": id, "certificate_facts": facts }),
+            json!({ "found": true }),
+            None,
+        )])
+        .await?;
+    Ok(HttpResponse::Ok().json(person))
 }

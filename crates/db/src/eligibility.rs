@@ -164,7 +164,8 @@ impl Row {
 pub const LOOKUP: &str = "
 SELECT k.i AS idx, p.id, p.insurer_number, i.name AS insurer_name, p.symbol, p.number, p.branch,
        p.relationship, p.name_kanji, p.name_kana, p.birth_date, p.sex, p.postal_code, p.address,
-       p.copay_rate, coalesce(q.acquired, '{}') AS acquired, coalesce(q.lost, '{}') AS lost,
+       p.copay_rate, p.voluntary_until, p.residence_until, p.certificate_requested,
+       coalesce(q.acquired, '{}') AS acquired, coalesce(q.lost, '{}') AS lost,
        coalesce(q.reasons, '{}') AS reasons, c.number AS cert_number,
        c.issued_on AS cert_issued_on, c.valid_from AS cert_valid_from,
        c.valid_until AS cert_valid_until

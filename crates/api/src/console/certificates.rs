@@ -8,6 +8,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
 use shikaku_db::certificates::{self, CertificateView, IssueOptions};
+use shikaku_db::persons::{self, CertificateFacts, PersonRecord};
 use shikaku_db::tokens::Role;
 use shikaku_domain::{CertificateKind, CertificateStatus};
 use strum::VariantArray;
@@ -20,15 +21,24 @@ use crate::state::AppState;
 
 const CLERKS: &[Role] = &[Role::Admin, Role::Clerk];
 
-/// The person page's certificate section, with the actions the user may take.
-pub(super) fn section(staff: &Staff, person_id: i64, list: &[CertificateView]) -> Markup {
+/// The person page's certificate section, with the actions the user may take, and the facts
+/// stored on the person that decide certificates (editable by clerks, with history).
+pub(super) fn section(
+    staff: &Staff,
+    person: &PersonRecord,
+    person_id: i64,
+    list: &[CertificateView],
+) -> Markup {
     let may_act = CLERKS.contains(&staff.caller.role);
-    let has_active = list.iter().any(|c| c.status == CertificateStatus::Active);
+    // The counter may issue while no renewal is pending: with an active certificate ending
+    // before the next run, the issue is that renewal (the database refuses anything more).
+    let has_pending = list.iter().any(|c| c.status == CertificateStatus::Pending);
+    let date = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
     html! {
         h2 { "資格確認書" }
         @if list.is_empty() { p.muted { "交付はありません。" } } @else {
             table {
-                thead { tr { th { "番号" } th { "状態" } th { "交付日" } th { "有効期限" } th { "種別" } th { "PDF" }
+                thead { tr { th { "番号" } th { "状態" } th { "交付日" } th { "有効開始日" } th { "有効期限" } th { "種別" } th { "PDF" }
                     @if may_act { th { "操作" } } } }
                 tbody {
                     @for c in list {
@@ -36,6 +46,7 @@ pub(super) fn section(staff: &Staff, person_id: i64, list: &[CertificateView]) -
                             td { (c.number) }
                             td { span.badge.(c.status.as_str()) { (c.status.label()) } }
                             td { (c.issued_on) }
+                            td { (c.valid_from) }
                             td { (c.valid_until) }
                             td { (c.kind.label()) }
                             td {
@@ -62,7 +73,24 @@ pub(super) fn section(staff: &Staff, person_id: i64, list: &[CertificateView]) -
                 }
             }
         }
-        @if may_act && !has_active {
+        h3 { "交付に関わる情報" }
+        dl.grid {
+            dt { "任意継続の終了日" } dd { (date(person.voluntary_until)) }
+            dt { "在留期間の満了日" } dd { (date(person.residence_until)) }
+            dt { "要配慮者（更新ごとに交付）" } dd { @if person.certificate_requested { "希望あり" } @else { "—" } }
+        }
+        @if may_act {
+            form.box method="post" action={ "/console/persons/" (person_id) "/certificate-facts" } {
+                input type="hidden" name="csrf" value=(staff.session.csrf);
+                label for="f_voluntary" { "任意継続の終了日" input #f_voluntary name="voluntary_until" type="date" value=(date(person.voluntary_until)); }
+                label for="f_residence" { "在留期間の満了日" input #f_residence name="residence_until" type="date" value=(date(person.residence_until)); }
+                label for="f_requested" { "要配慮者：更新ごとに資格確認書を交付する"
+                    input #f_requested name="certificate_requested" type="checkbox" value="1" checked[person.certificate_requested];
+                }
+                button #facts type="submit" { "交付に関わる情報を保存" }
+            }
+        }
+        @if may_act && !has_pending {
             form.box method="post" action={ "/console/persons/" (person_id) "/certificates" } {
                 input type="hidden" name="csrf" value=(staff.session.csrf);
                 label for="c_kind" { "種別"
@@ -82,7 +110,7 @@ pub(super) fn section(staff: &Staff, person_id: i64, list: &[CertificateView]) -
 /// The actions a certificate in `status` allows, as (path, label).
 fn actions(status: CertificateStatus) -> Vec<(&'static str, &'static str)> {
     match status {
-        CertificateStatus::Active => vec![
+        CertificateStatus::Active | CertificateStatus::Pending => vec![
             ("reissue", "再交付"),
             ("revoke", "無効化"),
             ("returned", "返納"),
@@ -149,6 +177,67 @@ pub async fn issue(
         .logged_change(move |conn| {
             let cert = certificates::issue(conn, person_id, kind, on, &options, &actor)?;
             let e = cert_entry(&caller, "certificate_issue", &cert, None);
+            Ok(((), vec![e]))
+        })
+        .await?;
+    Ok(back_to(person_id))
+}
+
+/// The certificate-facts form's body.
+#[derive(Deserialize)]
+pub struct FactsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    voluntary_until: String,
+    #[serde(default)]
+    residence_until: String,
+    #[serde(default)]
+    certificate_requested: Option<String>,
+}
+
+/// An optional date field of a form: empty is none.
+fn form_date(value: &str, label: &str) -> Result<Option<NaiveDate>, ApiError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| ApiError::Invalid(format!("{label}: YYYY-MM-DD")))
+}
+
+/// Stores the facts that decide the person's certificates (with history), then shows the
+/// person again.
+#[post("/console/persons/{id}/certificate-facts")]
+pub async fn set_facts(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<i64>,
+    form: CheckedForm<FactsForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    staff.require(CLERKS)?;
+    let f = form.into_inner();
+    staff.check_csrf(&f.csrf)?;
+    let person_id = id.into_inner();
+    let facts = CertificateFacts {
+        voluntary_until: form_date(&f.voluntary_until, "任意継続の終了日")?,
+        residence_until: form_date(&f.residence_until, "在留期間の満了日")?,
+        certificate_requested: f.certificate_requested.is_some(),
+    };
+    let actor = staff.caller.actor();
+    let caller = staff.caller.clone();
+    state
+        .logged_change(move |conn| {
+            persons::set_certificate_facts(conn, person_id, &facts, &actor)?;
+            let e = entry(
+                &caller,
+                "person_update",
+                Some(format!("person:{person_id}")),
+                json!({ "person_id": person_id, "certificate_facts": facts, "console": true }),
+                json!({ "found": true }),
+                None,
+            );
             Ok(((), vec![e]))
         })
         .await?;

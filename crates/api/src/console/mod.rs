@@ -52,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(access_log::access_log_page)
     .service(access_log::access_log_verify)
     .service(certificates::issue)
+    .service(certificates::set_facts)
     .service(certificates::act)
     .service(certificates::pdf)
     .service(findings::queue)

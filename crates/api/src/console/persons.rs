@@ -293,7 +293,7 @@ pub async fn person(
                 }
             }
             }
-            (super::certificates::section(&staff, p.id, &certificates))
+            (super::certificates::section(&staff, &p.record, p.id, &certificates))
             h2 { "未解決の監査所見" }
             @if findings.is_empty() { p.muted { "ありません。" } } @else {
             table {

@@ -172,7 +172,7 @@ async fn issue_reissue_revoke_returned() {
 }
 
 #[actix_web::test]
-async fn a_lost_qualification_revokes_the_active_certificate() {
+async fn a_loss_recorded_in_advance_ends_the_certificate_on_the_loss_date() {
     let app = TestApp::new();
     let p = app.person(
         KUMIAI,
@@ -191,7 +191,8 @@ async fn a_lost_qualification_revokes_the_active_certificate() {
         )
         .await;
     let id = r.json["id"].as_i64().unwrap();
-    // Whoever records the loss (here plain SQL, as an import's merge does).
+    // Whoever records the loss (here plain SQL, as an import's merge does): on 2027-02-01,
+    // ahead of the day.
     let mut conn = app.conn();
     diesel::sql_query(
         "UPDATE qualifications SET lost_on = $2, loss_reason = '03' WHERE person_id = $1",
@@ -200,6 +201,35 @@ async fn a_lost_qualification_revokes_the_active_certificate() {
     .bind::<Date, _>(d("2027-02-01"))
     .execute(&mut conn)
     .unwrap();
+    // Still insured until then: the certificate stays in force, valid until 31 January.
+    let r = app
+        .get(Some(Role::Clerk), &format!("/v1/certificates/{id}"))
+        .await;
+    assert_eq!(r.json["certificate"]["status"], "active");
+    assert_eq!(r.json["certificate"]["valid_until"], "2027-01-31");
+    assert_eq!(
+        r.json["certificate"]["valid_until_reason"],
+        "qualification_lost"
+    );
+    let last = r.json["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "shortened");
+    assert_eq!(last["actor"], "system:qualification_lost");
+    let ask = |on: &str| {
+        json!({ "insurer_number": KUMIAI, "symbol": "51", "number": "1", "branch": "00",
+                "birth_date": "1980-05-05", "on": on })
+    };
+    let r = app
+        .post(Some(Role::Provider), "/v1/eligibility", ask("2027-01-31"))
+        .await;
+    assert_eq!(r.json["validity"], 1, "{}", r.text);
+    assert_eq!(r.json["person"]["certificate"]["valid_until"], "2027-01-31");
+    let r = app
+        .post(Some(Role::Provider), "/v1/eligibility", ask("2027-02-01"))
+        .await;
+    assert_eq!(r.json["validity"], 2, "{}", r.text);
+    assert!(r.json["person"]["certificate"].is_null());
+    // The daily settlement on the loss date revokes it: void, to be returned.
+    shikaku_db::certificates::expire(&mut conn, d("2027-02-01"), "batch").unwrap();
     let r = app
         .get(Some(Role::Clerk), &format!("/v1/certificates/{id}"))
         .await;
@@ -208,6 +238,59 @@ async fn a_lost_qualification_revokes_the_active_certificate() {
     assert_eq!(last["action"], "revoked");
     assert_eq!(last["actor"], "system:qualification_lost");
     assert!(last["reason"].as_str().unwrap().contains("2027-02-01"));
+}
+
+#[actix_web::test]
+async fn certificate_facts_are_stored_with_history_and_used_by_the_counter() {
+    let app = TestApp::new();
+    let p = app.person(
+        KUMIAI,
+        "55",
+        "1",
+        "00",
+        "1980-05-05",
+        "ニンイ",
+        &[("2020-04-01", None)],
+    );
+    let path = format!("/v1/persons/{p}/certificate-facts");
+    let put = |role, body: serde_json::Value| app.put(Some(role), &path, body);
+    let r = put(
+        Role::Provider,
+        json!({ "voluntary_until": "2027-09-30", "certificate_requested": true }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = put(Role::Clerk, json!({ "voluntary_until": "2027-02-30" })).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    let r = put(
+        Role::Clerk,
+        json!({ "voluntary_until": "2027-09-30", "certificate_requested": true }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["voluntary_until"], "2027-09-30");
+    assert_eq!(r.json["certificate_requested"], true);
+    let h = app
+        .get(Some(Role::Admin), &format!("/v1/persons/{p}/history"))
+        .await;
+    let last = h.json["changes"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["changes"]["voluntary_until"]["new"], "2027-09-30");
+    assert!(last["actor"].as_str().unwrap().contains("clerk"), "{last}");
+    assert!(app.access_log().iter().any(|e| e.action == "person_update"));
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            "/v1/certificates",
+            json!({ "person_id": p, "on": "2026-12-01" }),
+        )
+        .await;
+    assert_eq!(r.json["valid_until"], "2027-09-30", "{}", r.text);
+    assert_eq!(r.json["valid_until_reason"], "voluntary_continuation");
 }
 
 #[actix_web::test]
@@ -233,7 +316,8 @@ async fn validity_follows_the_insurer_policy_and_age() {
         "イ",
         &[("2020-04-01", None)],
     );
-    // 75 on 2028-03-10: the certificate ends the day before.
+    // A 後期 member of 73 (admitted by disability certification): 75 on 2028-03-10, which
+    // changes nothing for a member already in 後期, so no cut there.
     let c = app.person(
         KOKI,
         "",
@@ -259,17 +343,54 @@ async fn validity_follows_the_insurer_policy_and_age() {
         )
         .await;
     assert_eq!(r.json["valid_until"], "2029-11-30");
+    // The transitional certificate ends with the rule on 2026-07-31, not five years on.
     let r = app
         .post(
             Some(Role::Admin),
             "/v1/certificates",
-            json!({ "person_id": c, "on": "2026-12-01", "kind": "koki_automatic" }),
+            json!({ "person_id": c, "on": "2026-07-20", "kind": "koki_automatic" }),
         )
         .await;
-    assert_eq!(r.json["valid_until"], "2028-03-09", "{}", r.text);
-    assert_eq!(r.json["valid_until_reason"], "seventy_five");
+    assert_eq!(r.json["valid_until"], "2026-07-31", "{}", r.text);
+    assert_eq!(r.json["valid_until_reason"], "koki_transitional");
     assert_eq!(r.json["kind"], "koki_automatic");
+    assert_eq!(r.json["printed"]["copay_percent"], 10);
     assert!(r.json["printed"]["relationship"].is_null());
+    // Asked for at the counter, the next one starts on 1 August and runs the insurer's five
+    // years: neither the 70 nor the 75 step cuts a 後期 member.
+    let r = app
+        .post(
+            Some(Role::Clerk),
+            "/v1/certificates",
+            json!({ "person_id": c, "on": "2026-07-25" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.json["status"], "pending");
+    assert_eq!(r.json["valid_from"], "2026-08-01");
+    assert_eq!(r.json["valid_until"], "2031-07-31", "{}", r.text);
+    assert_eq!(r.json["valid_until_reason"], "policy");
+    assert_eq!(r.json["printed"]["copay_percent"], 10);
+    assert!(r.json["printed"]["copay_effective_from"].is_null());
+    // After the rule a transitional certificate has no validity left.
+    let d2 = app.person(
+        KOKI,
+        "",
+        "54",
+        "",
+        "1950-01-10",
+        "エ",
+        &[("2020-04-01", None)],
+    );
+    let r = app
+        .post(
+            Some(Role::Admin),
+            "/v1/certificates",
+            json!({ "person_id": d2, "on": "2026-12-01", "kind": "koki_automatic" }),
+        )
+        .await;
+    assert!(r.status.is_client_error(), "{} {}", r.status, r.text);
+    assert!(r.text.contains("no validity left"), "{}", r.text);
     let r = app
         .post(
             Some(Role::Clerk),

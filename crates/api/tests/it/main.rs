@@ -171,6 +171,14 @@ impl TestApp {
         self.send(req).await
     }
 
+    pub async fn put(&self, role: Option<Role>, path: &str, body: Value) -> Reply {
+        let mut req = test::TestRequest::put().uri(path).set_json(body);
+        if let Some(r) = role {
+            req = req.insert_header(("Authorization", format!("Bearer {}", self.token(r))));
+        }
+        self.send(req).await
+    }
+
     pub async fn get(&self, role: Option<Role>, path: &str) -> Reply {
         let mut req = test::TestRequest::get().uri(path);
         if let Some(r) = role {

@@ -234,34 +234,45 @@ pub fn issue_due<R: std::io::Read>(
         let mut new = Vec::new();
         for row in &due {
             let need = row.need();
-            let (term, counter) = match next_certificate(
-                row.active_until,
-                row.has_pending,
-                options.next_run,
-            ) {
-                Next::Nothing => {
-                    summary.already_holding += 1;
-                    continue;
-                }
-                Next::Now => (Term::issued_on(options.on), None),
-                Next::From(from) => (Term::starting(options.on, from), Some(())),
-            };
-            let Some(kind) = kind_needed(&need, term.from, options.koki_until) else {
-                summary.not_renewed += 1;
-                continue;
-            };
-            let term = term.of_kind(kind, options.koki_until);
-            match prepare(&row.subject, row.person_id, kind, term, &row.carried(), None) {
-                Ok(p) => {
-                    match (counter, kind) {
-                        (Some(()), _) => summary.renewed += 1,
-                        (None, CertificateKind::KokiAutomatic) => summary.issued_koki += 1,
-                        (None, CertificateKind::Application) => summary.issued_requested += 1,
-                        (None, CertificateKind::ExOfficio) => summary.issued_ex_officio += 1,
+            let carried = row.carried();
+            // A certificate issued now that ends before the next run is followed at once by the
+            // next one (a first issue in a July run ends on 31 July): at most two per person.
+            let (mut active_until, mut has_pending) = (row.active_until, row.has_pending);
+            for step in 0..2 {
+                let (term, ahead) =
+                    match next_certificate(active_until, has_pending, options.next_run) {
+                        Next::Nothing => {
+                            if step == 0 {
+                                summary.already_holding += 1;
+                            }
+                            break;
+                        }
+                        Next::Now => (Term::issued_on(options.on), false),
+                        Next::From(from) => (Term::starting(options.on, from), true),
+                    };
+                let Some(kind) = kind_needed(&need, term.from, options.koki_until) else {
+                    summary.not_renewed += 1;
+                    break;
+                };
+                let term = term.of_kind(kind, options.koki_until);
+                let Ok(p) = prepare(&row.subject, row.person_id, kind, term, &carried, None) else {
+                    if step == 0 {
+                        summary.skipped += 1;
                     }
-                    new.push(p);
+                    break;
+                };
+                match (ahead, kind) {
+                    (true, _) => summary.renewed += 1,
+                    (false, CertificateKind::KokiAutomatic) => summary.issued_koki += 1,
+                    (false, CertificateKind::Application) => summary.issued_requested += 1,
+                    (false, CertificateKind::ExOfficio) => summary.issued_ex_officio += 1,
                 }
-                Err(_) => summary.skipped += 1,
+                if ahead {
+                    has_pending = true;
+                } else {
+                    active_until = Some(p.until);
+                }
+                new.push(p);
             }
         }
         for chunk in new.chunks(5_000) {

@@ -300,19 +300,48 @@ pub fn issue(
                 }));
             }
         };
-        let term = term.of_kind(kind, KOKI_TRANSITIONAL_UNTIL);
-        let cert = create(conn, person_id, kind, term, options, None)?;
-        event(
-            conn,
-            cert.id,
-            "issued",
-            None,
-            actor,
-            json!({ "kind": kind.as_str(), "valid_until_reason": cert.valid_until_reason,
-                    "valid_from": cert.valid_from }),
-        )?;
+        let cert = create_logged(conn, person_id, kind, term, options, actor)?;
+        // One ending before the next run (issued in July for a cycle ending 31 July) is
+        // followed at once by the next one, when there is any validity for it.
+        if cert.status == CertificateStatus::Active && cert.valid_until < next_run_after(on) {
+            if let Some(from) = cert.valid_until.succ_opt() {
+                let ahead = Term::starting(on, from);
+                conn.transaction(|conn| {
+                    create_logged(conn, person_id, kind, ahead, options, actor)
+                })
+                .map(|_| ())
+                .or_else(|e| match e {
+                    // Nothing left (lost, permit ended): the current one is all there is.
+                    DbError::Invalid(_) => Ok(()),
+                    e => Err(e),
+                })?;
+            }
+        }
         Ok(cert)
     })
+}
+
+/// Creates a certificate of `kind` with `term` and records its issue.
+fn create_logged(
+    conn: &mut PgConnection,
+    person_id: i64,
+    kind: CertificateKind,
+    term: Term,
+    options: &IssueOptions,
+    actor: &str,
+) -> Result<CertificateView, DbError> {
+    let term = term.of_kind(kind, KOKI_TRANSITIONAL_UNTIL);
+    let cert = create(conn, person_id, kind, term, options, None)?;
+    event(
+        conn,
+        cert.id,
+        "issued",
+        None,
+        actor,
+        json!({ "kind": kind.as_str(), "valid_until_reason": cert.valid_until_reason,
+                "valid_from": cert.valid_from }),
+    )?;
+    Ok(cert)
 }
 
 /// Stores a 任意継続 or residence-permit end given at the counter on the person (with

@@ -110,7 +110,10 @@ pub(super) fn prepare(
         voluntary_until: carried.voluntary_until,
         residence_until: carried.residence_until,
     };
-    let validity = certificate::validity(policy, term, &holder)?;
+    // Nothing left to issue (lost by then, a permit ended, the transitional rule over) is a
+    // refusal the caller can act on, not a fault.
+    let validity = certificate::validity(policy, term, &holder)
+        .map_err(|e| DbError::Invalid(format!("person {person_id}: {e}")))?;
     let subject = PrintSubject {
         insurer: &insurer,
         insurer_name: &p.insurer_name,

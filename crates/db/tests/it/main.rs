@@ -5,6 +5,7 @@
 
 mod certificates;
 mod constraints;
+mod counter;
 mod explain;
 mod export;
 mod import_linkages;
