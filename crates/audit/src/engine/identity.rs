@@ -146,10 +146,10 @@ impl Rule {
     fn fixed_advice(self) -> &'static str {
         match self {
             Rule::BirthOrSexAndName | Rule::BothNamesDifferent | Rule::BirthAndSex => {
-                "probably another person's number: suspend online viewing and verify the number with the insured and J-LIS"
+                "probably another person's number: online viewing is blocked until reviewed; verify the number with the insured and J-LIS"
             }
             Rule::ThreeItemLookup => {
-                "probably another person's number (kana, birth date and sex agree but the kanji name does not: the 3-item lookup error): suspend online viewing and verify with J-LIS"
+                "probably another person's number (kana, birth date and sex agree but the kanji name does not: the 3-item lookup error): online viewing is blocked until reviewed; verify with J-LIS"
             }
             Rule::EntryError => {
                 "probably an entry error on the right person: correct the registry or confirm with a reason"
