@@ -1,5 +1,7 @@
 //! Eligibility answers over HTTP, keyed as オンライン資格確認 keys a certificate holder: 保険者番号,
-//! 記号, 番号, 枝番 and the birth date. The whole day list of a clinic (up to 1,000 queries) is
+//! 記号, 番号, 枝番 and the birth date. Each answer also says whether online viewing of the
+//! person's records is blocked by a suspended linkage (a critical audit finding awaiting
+//! review). The whole day list of a clinic (up to 1,000 queries) is
 //! answered with one SQL statement (plus one more only when some answer is "lost"), and every
 //! answer is in the access log before the response leaves.
 //!
@@ -12,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use shikaku_db::access_log::NewEntry;
 use shikaku_db::eligibility::{self as lookup, Candidate, CertificateSummary, LookupKey};
 use shikaku_db::tokens::Role;
-use shikaku_domain::eligibility::{by_match_count, judge, standing, Standing, Validity};
+use shikaku_domain::eligibility::{
+    by_match_count, judge, standing, OnlineViewing, Standing, Validity,
+};
 use shikaku_domain::{copay, kana, Branch, InsuredNumber, InsurerNumber, Symbol};
 use utoipa::ToSchema;
 
@@ -75,6 +79,11 @@ pub struct Answer {
     /// The insured person's details, only with codes 1, 2 and 3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person: Option<EligiblePerson>,
+    /// Whether online viewing of the person's records is blocked (a linkage suspended, by a
+    /// critical audit finding or by the insurer), with the person (codes 1, 2 and 3). The
+    /// validity code is the insurance standing either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online_viewing: Option<OnlineViewing>,
 }
 
 /// What domain.md says a clinic receives with a valid or invalid answer.
@@ -218,6 +227,7 @@ fn build(mut candidates: Vec<Candidate>, on: NaiveDate, newer_elsewhere: &[i64])
         validity,
         on,
         person: None,
+        online_viewing: None,
     };
     if let Some(v) = by_match_count(candidates.len()) {
         return none(v);
@@ -236,6 +246,7 @@ fn build(mut candidates: Vec<Candidate>, on: NaiveDate, newer_elsewhere: &[i64])
     Answer {
         validity: judgement.validity,
         on,
+        online_viewing: Some(OnlineViewing::new(c.suspended_linkages, c.blocking_finding)),
         person: Some(EligiblePerson {
             person_id: c.person_id,
             insurer_number: c.insurer_number,
@@ -275,13 +286,17 @@ fn log_entries(
             e.token_id = Some(caller.token_id);
             let person = a.person.as_ref().map(|p| p.person_id);
             e.subject = person.map(|id| format!("person:{id}"));
-            e.request = crate::access::clean(serde_json::json!({
+            let request = serde_json::json!({
                 "insurer_number": q.insurer_number, "symbol": q.symbol, "number": q.number,
                 "branch": q.branch, "birth_date": q.birth_date, "on": k.on,
-            }));
+            });
+            e.request = crate::access::clean(request);
             e.response = serde_json::json!({
                 "validity": u8::from(a.validity), "person_id": person,
             });
+            if let Some(v) = a.online_viewing.as_ref().filter(|v| v.blocked) {
+                e.response["online_viewing_blocked"] = serde_json::json!(v.reason);
+            }
             e
         })
         .collect()

@@ -2,7 +2,8 @@
 //! JP_Coverage (insurer number in the payor identifier, 記号/番号/枝番 in the JP Core extensions
 //! or the member identifier `保険者番号:記号:番号:枝番`) and a Patient with the birth date, both
 //! contained. Answered with a CoverageEligibilityResponse (outcome, insurance.inforce,
-//! benefitPeriod); every error is an OperationOutcome. No Japanese profile exists for these two
+//! benefitPeriod, and an extension when online viewing is blocked); every error is an
+//! OperationOutcome. No Japanese profile exists for these two
 //! resources, so the base R4 resources are used (domain.md).
 
 use actix_web::{post, web, FromRequest, HttpRequest, HttpResponse, ResponseError};
@@ -21,7 +22,9 @@ pub const INSURER_SYSTEM: &str = "urn:oid:1.2.392.100495.20.3.61";
 pub const FHIR_JSON: &str = "application/fhir+json";
 /// Extension carrying the eligibility validity code (1–5) on the response.
 pub const VALIDITY_EXTENSION: &str = "urn:shikaku:fhir:eligibility-validity";
-
+/// Extension on the response when online viewing of the person's records is blocked; its
+/// `valueString` is the reason (`finding N`, or `suspended by the insurer`).
+pub const ONLINE_VIEWING_BLOCKED_EXTENSION: &str = "urn:shikaku:fhir:online-viewing-blocked";
 const EXT_SYMBOL: &str = "JP_Coverage_InsuredPersonSymbol";
 const EXT_NUMBER: &str = "JP_Coverage_InsuredPersonNumber";
 const EXT_BRANCH: &str = "JP_Coverage_InsuredPersonSubNumber";
@@ -227,6 +230,16 @@ pub fn response(request_id: Option<&str>, query: &EligibilityQuery, answer: &Ans
         Validity::NoMatch => "該当資格なし",
         Validity::SeveralMatches => "複数該当",
     };
+    let blocked = answer.online_viewing.as_ref().filter(|v| v.blocked);
+    let disposition = match blocked {
+        Some(v) => format!("{text}（{}）", v.label()),
+        None => text.to_owned(),
+    };
+    let mut extension =
+        vec![json!({ "url": VALIDITY_EXTENSION, "valueCode": validity.to_string() })];
+    if let Some(reason) = blocked.and_then(|v| v.reason.as_deref()) {
+        extension.push(json!({ "url": ONLINE_VIEWING_BLOCKED_EXTENSION, "valueString": reason }));
+    }
     let mut res = json!({
         "resourceType": "CoverageEligibilityResponse",
         "status": "active",
@@ -236,8 +249,8 @@ pub fn response(request_id: Option<&str>, query: &EligibilityQuery, answer: &Ans
         "created": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "request": request_ref,
         "insurer": insurer,
-        "disposition": text,
-        "extension": [{ "url": VALIDITY_EXTENSION, "valueCode": validity.to_string() }],
+        "disposition": disposition,
+        "extension": extension,
     });
     match &answer.person {
         Some(p) => {

@@ -1,5 +1,6 @@
 //! The eligibility check as a clinic sees it: the same code, the same answer and the same
-//! access-log entry as `POST /v1/eligibility`, shown as a page with the JSON the clinic gets.
+//! access-log entry as `POST /v1/eligibility`, shown as a page with the JSON the clinic gets,
+//! including whether online viewing is blocked.
 
 use crate::input::CheckedForm;
 use actix_web::{get, post, web, HttpResponse};
@@ -100,6 +101,9 @@ pub async fn eligibility_check(
         html! {
             h1 { "資格確認結果" }
             p { "確認日 " (answer.on) "： " strong.(if valid { "ok" } else { "error" }) { (meaning) } }
+            @if let Some(v) = &answer.online_viewing {
+                p #online_viewing { strong.(if v.blocked { "error" } else { "ok" }) { (v.label()) } }
+            }
             @if let Some(p) = &answer.person {
                 dl.grid {
                     dt { "保険者" } dd { (p.insurer_number) " " (p.insurer_name) }

@@ -33,6 +33,48 @@ fn csrf_of(html: &str) -> String {
     html[at..at + 64].to_string()
 }
 
+/// The console's eligibility result page for the form `fields`, as a clerk sees it.
+pub async fn eligibility_page(app: &TestApp, fields: &[(&str, &str)]) -> String {
+    let clerk = sign_in(app, Role::Clerk).await;
+    let form = app
+        .send(
+            TestRequest::get()
+                .uri("/console/eligibility")
+                .insert_header(("Cookie", clerk.clone())),
+        )
+        .await;
+    assert_eq!(form.status, StatusCode::OK);
+    let csrf = csrf_of(&form.text);
+    let mut body = vec![("csrf", csrf.as_str())];
+    body.extend_from_slice(fields);
+    let r = app
+        .send(
+            TestRequest::post()
+                .uri("/console/eligibility")
+                .insert_header(("Cookie", clerk))
+                .set_form(body),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.text
+}
+
+/// [`eligibility_page`] for the blocking tests' member (記号 5001, born 1980-05-17).
+pub async fn eligibility_page_for(app: &TestApp, number: &str) -> String {
+    eligibility_page(
+        app,
+        &[
+            ("insurer_number", KUMIAI),
+            ("symbol", "5001"),
+            ("number", number),
+            ("branch", "00"),
+            ("birth_date", "1980-05-17"),
+            ("on", "2026-10-01"),
+        ],
+    )
+    .await
+}
+
 #[actix_web::test]
 async fn sessions_csrf_and_roles() {
     let app = TestApp::new();
