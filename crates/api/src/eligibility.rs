@@ -1,7 +1,7 @@
 //! Eligibility answers over HTTP, keyed as オンライン資格確認 keys a certificate holder: 保険者番号,
-//! 記号, 番号, 枝番 and the birth date. Each answer also says whether online viewing of the
-//! person's records is blocked by a suspended linkage (a critical audit finding awaiting
-//! review). The whole day list of a clinic (up to 1,000 queries) is
+//! 記号, 番号, 枝番 and the birth date, with an optional カナ氏名 that tells twins apart when the
+//! card has no 枝番. Each answer also says whether online viewing of the person's records is
+//! blocked by a suspended linkage (a critical audit finding awaiting review). The whole day list of a clinic (up to 1,000 queries) is
 //! answered with one SQL statement (plus one more only when some answer is "lost"), and every
 //! answer is in the access log before the response leaves.
 //!
@@ -15,9 +15,9 @@ use shikaku_db::access_log::NewEntry;
 use shikaku_db::eligibility::{self as lookup, Candidate, CertificateSummary, LookupKey};
 use shikaku_db::tokens::Role;
 use shikaku_domain::eligibility::{
-    by_match_count, judge, standing, OnlineViewing, Standing, Validity,
+    by_match_count, judge, narrow_by_kana, standing, OnlineViewing, Standing, Validity,
 };
-use shikaku_domain::{copay, kana, Branch, InsuredNumber, InsurerNumber, Symbol};
+use shikaku_domain::{copay, kana, Branch, InsuredNumber, InsurerNumber, KanaName, Symbol};
 use utoipa::ToSchema;
 
 use crate::auth::{today_tokyo, Caller};
@@ -51,6 +51,13 @@ pub struct EligibilityQuery {
     /// The day asked about; today in Japan when absent.
     #[serde(default)]
     pub on: Option<NaiveDate>,
+    /// カナ氏名 (katakana or hiragana, either width, spaces ignored), to choose between persons
+    /// sharing the key and birth date, such as twins on a card without 枝番: the one whose kana
+    /// matches is answered; none matching is 4, several still 5. Ignored when the key matches
+    /// one person.
+    #[serde(default)]
+    #[schema(example = "ﾔﾏﾀﾞ ﾀﾛｳ", max_length = 100)]
+    pub kana: Option<String>,
 }
 
 /// A clinic's day list.
@@ -139,6 +146,7 @@ pub(crate) struct Key {
     branch: Option<String>,
     birth: NaiveDate,
     on: NaiveDate,
+    kana: Option<String>,
 }
 
 fn field<T>(
@@ -171,6 +179,14 @@ impl Key {
             Some(b) => Some(field(Branch::parse(b), prefix, "branch")?.to_string()),
             None => None,
         };
+        let kana = match q.kana.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(k) => Some(
+                field(KanaName::parse(k), prefix, "kana")?
+                    .as_str()
+                    .to_owned(),
+            ),
+            None => None,
+        };
         Ok(Key {
             insurer: insurer.to_string(),
             symbol,
@@ -178,6 +194,7 @@ impl Key {
             branch,
             birth: q.birth_date,
             on: q.on.unwrap_or_else(today_tokyo),
+            kana,
         })
     }
 }
@@ -199,7 +216,15 @@ impl Key {
 pub(crate) async fn answer(state: &AppState, keys: &[Key]) -> Result<Vec<Answer>, ApiError> {
     let mut conn = state.conn().await?;
     let lookups: Vec<LookupKey<'_>> = keys.iter().map(Key::lookup).collect();
-    let found = lookup::lookup(&mut conn, &lookups).await?;
+    // Twins without a 枝番: the clinic's kana, when given, chooses between them.
+    let found: Vec<Vec<Candidate>> = lookup::lookup(&mut conn, &lookups)
+        .await?
+        .into_iter()
+        .zip(keys)
+        .map(|(candidates, key)| {
+            narrow_by_kana(candidates, key.kana.as_deref(), |c| c.name_kana.as_str())
+        })
+        .collect();
     // Persons lost on their day with nothing later under their own key: does their number
     // hold a newer qualification elsewhere?
     let mut lost: Vec<(i64, NaiveDate)> = Vec::new();
@@ -286,10 +311,13 @@ fn log_entries(
             e.token_id = Some(caller.token_id);
             let person = a.person.as_ref().map(|p| p.person_id);
             e.subject = person.map(|id| format!("person:{id}"));
-            let request = serde_json::json!({
+            let mut request = serde_json::json!({
                 "insurer_number": q.insurer_number, "symbol": q.symbol, "number": q.number,
                 "branch": q.branch, "birth_date": q.birth_date, "on": k.on,
             });
+            if let Some(kana) = &k.kana {
+                request["kana"] = serde_json::json!(kana);
+            }
             e.request = crate::access::clean(request);
             e.response = serde_json::json!({
                 "validity": u8::from(a.validity), "person_id": person,

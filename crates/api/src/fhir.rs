@@ -1,7 +1,8 @@
 //! FHIR R4 eligibility: a CoverageEligibilityRequest whose insurance points at a JP Core
 //! JP_Coverage (insurer number in the payor identifier, 記号/番号/枝番 in the JP Core extensions
 //! or the member identifier `保険者番号:記号:番号:枝番`) and a Patient with the birth date, both
-//! contained. Answered with a CoverageEligibilityResponse (outcome, insurance.inforce,
+//! contained (the Patient's JP Core kana name, when given, tells twins apart on a card without
+//! 枝番). Answered with a CoverageEligibilityResponse (outcome, insurance.inforce,
 //! benefitPeriod, and an extension when online viewing is blocked); every error is an
 //! OperationOutcome. No Japanese profile exists for these two
 //! resources, so the base R4 resources are used (domain.md).
@@ -25,6 +26,11 @@ pub const VALIDITY_EXTENSION: &str = "urn:shikaku:fhir:eligibility-validity";
 /// Extension on the response when online viewing of the person's records is blocked; its
 /// `valueString` is the reason (`finding N`, or `suspended by the insurer`).
 pub const ONLINE_VIEWING_BLOCKED_EXTENSION: &str = "urn:shikaku:fhir:online-viewing-blocked";
+/// The HL7 extension JP Core puts on a `HumanName` to say which writing it is: `SYL` for the
+/// kana (syllabic) name, `IDE` for the kanji (ideographic) one.
+pub const NAME_REPRESENTATION_EXTENSION: &str =
+    "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation";
+
 const EXT_SYMBOL: &str = "JP_Coverage_InsuredPersonSymbol";
 const EXT_NUMBER: &str = "JP_Coverage_InsuredPersonNumber";
 const EXT_BRANCH: &str = "JP_Coverage_InsuredPersonSubNumber";
@@ -108,6 +114,37 @@ fn insurer_of(req: &Value, coverage: &Value) -> Option<String> {
     None
 }
 
+/// The Patient's カナ氏名 as JP Core writes it: the `name` whose representation extension is
+/// `SYL`, as its `text`, else its `family` and `given` joined by spaces.
+fn kana_of(patient: &Value) -> Option<String> {
+    let name = patient.get("name")?.as_array()?.iter().find(|n| {
+        n.get("extension")
+            .and_then(Value::as_array)
+            .is_some_and(|exts| {
+                exts.iter().any(|e| {
+                    e.get("url").and_then(Value::as_str) == Some(NAME_REPRESENTATION_EXTENSION)
+                        && e.get("valueCode").and_then(Value::as_str) == Some("SYL")
+                })
+            })
+    })?;
+    if let Some(text) = name.get("text").and_then(Value::as_str) {
+        return Some(text.to_owned());
+    }
+    let mut parts: Vec<&str> = name
+        .get("family")
+        .and_then(Value::as_str)
+        .into_iter()
+        .collect();
+    parts.extend(
+        name.get("given")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str),
+    );
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
 /// Reads the query out of a CoverageEligibilityRequest.
 pub fn parse_request(req: &Value) -> Result<EligibilityQuery, ApiError> {
     if req.get("resourceType").and_then(Value::as_str) != Some("CoverageEligibilityRequest") {
@@ -177,6 +214,7 @@ pub fn parse_request(req: &Value) -> Result<EligibilityQuery, ApiError> {
         branch,
         birth_date,
         on,
+        kana: kana_of(patient),
     })
 }
 

@@ -5,13 +5,15 @@
 //! nothing else); only a lost person needs one more fact, whether their number holds a newer
 //! qualification under another key, which the caller looks up and passes to [`judge`].
 //!
-//! One more rule rides on the answer: [`OnlineViewing`] says whether a suspended linkage (a
-//! critical audit finding, or a reviewer) blocks online viewing of the records, which is
-//! separate from the insurance standing the validity code reports.
+//! Two more rules ride on the answer: [`narrow_by_kana`] lets a clinic tell twins under one
+//! 記号・番号 apart when the card has no 枝番, and [`OnlineViewing`] says whether a suspended
+//! linkage (a critical audit finding, or a reviewer) blocks online viewing of the records,
+//! which is separate from the insurance standing the validity code reports.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::kana;
 use crate::period::Period;
 
 /// 資格有効性: the validity code a clinic receives.
@@ -140,6 +142,29 @@ pub fn by_match_count(matches: usize) -> Option<Validity> {
     }
 }
 
+/// Of several persons matching a key and birth date (twins under one 記号・番号, asked without
+/// a 枝番), those whose カナ氏名 is the clinic's `kana`, compared by the registry's kana search
+/// key ([`kana::search_key`]: width, script and spacing do not matter). A single match, or no
+/// kana, is left as it is: the kana only chooses between persons who share the key, it never
+/// turns the answer for one card into "no match". [`by_match_count`] then gives 5 when several
+/// remain and 4 when none does.
+pub fn narrow_by_kana<T>(
+    candidates: Vec<T>,
+    kana: Option<&str>,
+    kana_of: impl Fn(&T) -> &str,
+) -> Vec<T> {
+    match kana {
+        Some(k) if candidates.len() > 1 => {
+            let wanted = kana::search_key(k);
+            candidates
+                .into_iter()
+                .filter(|c| kana::search_key(kana_of(c)) == wanted)
+                .collect()
+        }
+        _ => candidates,
+    }
+}
+
 /// Whether the person's records may be viewed online (オンライン資格確認's viewing of medical
 /// information through the My Number). A linkage error blocks it until the insurer corrects
 /// the number or confirms there is no error with a reason (domain.md); the validity code still
@@ -229,6 +254,34 @@ mod tests {
         assert_eq!(by_match_count(0), Some(Validity::NoMatch));
         assert_eq!(by_match_count(1), None);
         assert_eq!(by_match_count(2), Some(Validity::SeveralMatches));
+    }
+
+    #[test]
+    fn twins_are_told_apart_by_kana_in_any_width() {
+        let twins = vec![(1, "ヤマダ　タロウ"), (2, "ヤマダ　ジロウ")];
+        let pick = |kana: Option<&str>| -> Vec<i32> {
+            narrow_by_kana(twins.clone(), kana, |t| t.1)
+                .iter()
+                .map(|t| t.0)
+                .collect()
+        };
+        assert_eq!(pick(None), [1, 2]);
+        assert_eq!(
+            by_match_count(pick(None).len()),
+            Some(Validity::SeveralMatches)
+        );
+        assert_eq!(pick(Some("ﾔﾏﾀﾞ ｼﾞﾛｳ")), [2]);
+        assert_eq!(pick(Some("やまだじろう")), [2]);
+        assert_eq!(pick(Some("ヤマダタロウ")), [1]);
+        assert_eq!(by_match_count(pick(Some("ヤマダタロウ")).len()), None);
+        let none = pick(Some("スズキ　ハナコ"));
+        assert_eq!(by_match_count(none.len()), Some(Validity::NoMatch));
+        // Same kana twice (two persons with one reading): still several.
+        let same = vec![(1, "ヤマダ　ユウ"), (2, "ﾔﾏﾀﾞ ﾕｳ")];
+        assert_eq!(narrow_by_kana(same, Some("ヤマダユウ"), |t| t.1).len(), 2);
+        // One match is never narrowed away by a kana that differs.
+        let one = vec![(1, "ヤマダ　タロウ")];
+        assert_eq!(narrow_by_kana(one, Some("スズキ"), |t| t.1).len(), 1);
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub async fn eligibility_page(app: &TestApp, fields: &[(&str, &str)]) -> String 
         )
         .await;
     assert_eq!(form.status, StatusCode::OK);
+    assert!(form.text.contains("name=\"kana\""), "{}", form.text);
     let csrf = csrf_of(&form.text);
     let mut body = vec![("csrf", csrf.as_str())];
     body.extend_from_slice(fields);
@@ -73,6 +74,37 @@ pub async fn eligibility_page_for(app: &TestApp, number: &str) -> String {
         ],
     )
     .await
+}
+
+#[actix_web::test]
+async fn the_eligibility_screen_narrows_twins_by_kana() {
+    let app = TestApp::new();
+    for (branch, kana) in [("01", "ヤマダ　タロウ"), ("02", "ヤマダ　ジロウ")] {
+        app.person(
+            KUMIAI,
+            "61",
+            "2",
+            branch,
+            "2016-03-03",
+            kana,
+            &[("2016-04-01", None)],
+        );
+    }
+    let key = [
+        ("insurer_number", KUMIAI),
+        ("number", "2"),
+        ("symbol", "61"),
+        ("birth_date", "2016-03-03"),
+        ("on", "2026-01-01"),
+    ];
+    let page = eligibility_page(&app, &key).await;
+    assert!(page.contains("5 複数該当"), "{page}");
+    let mut with_kana = key.to_vec();
+    with_kana.push(("kana", "やまだ じろう"));
+    let page = eligibility_page(&app, &with_kana).await;
+    assert!(page.contains("1 有効"), "{page}");
+    assert!(page.contains("ヤマダ　ジロウ"), "{page}");
+    assert!(page.contains("オンライン閲覧可"), "{page}");
 }
 
 #[actix_web::test]
