@@ -1,5 +1,7 @@
 //! Eligibility answers over HTTP, keyed as オンライン資格確認 keys a certificate holder: 保険者番号,
-//! 記号, 番号, 枝番 and the birth date. The whole day list of a clinic (up to 1,000 queries) is
+//! 記号, 番号, 枝番 and the birth date, with an optional カナ氏名 that tells twins apart when the
+//! card has no 枝番. Each answer also says whether online viewing of the person's records is
+//! blocked by a suspended linkage (a critical audit finding awaiting review). The whole day list of a clinic (up to 1,000 queries) is
 //! answered with one SQL statement (plus one more only when some answer is "lost"), and every
 //! answer is in the access log before the response leaves.
 //!
@@ -12,8 +14,10 @@ use serde::{Deserialize, Serialize};
 use shikaku_db::access_log::NewEntry;
 use shikaku_db::eligibility::{self as lookup, Candidate, CertificateSummary, LookupKey};
 use shikaku_db::tokens::Role;
-use shikaku_domain::eligibility::{by_match_count, judge, standing, Standing, Validity};
-use shikaku_domain::{copay, kana, Branch, InsuredNumber, InsurerNumber, Symbol};
+use shikaku_domain::eligibility::{
+    by_match_count, judge, narrow_by_kana, standing, OnlineViewing, Standing, Validity,
+};
+use shikaku_domain::{copay, kana, Branch, InsuredNumber, InsurerNumber, KanaName, Symbol};
 use utoipa::ToSchema;
 
 use crate::auth::{today_tokyo, Caller};
@@ -47,6 +51,13 @@ pub struct EligibilityQuery {
     /// The day asked about; today in Japan when absent.
     #[serde(default)]
     pub on: Option<NaiveDate>,
+    /// カナ氏名 (katakana or hiragana, either width, spaces ignored), to choose between persons
+    /// sharing the key and birth date, such as twins on a card without 枝番: the one whose kana
+    /// matches is answered; none matching is 4, several still 5. Ignored when the key matches
+    /// one person.
+    #[serde(default)]
+    #[schema(example = "ﾔﾏﾀﾞ ﾀﾛｳ", max_length = 100)]
+    pub kana: Option<String>,
 }
 
 /// A clinic's day list.
@@ -75,6 +86,11 @@ pub struct Answer {
     /// The insured person's details, only with codes 1, 2 and 3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person: Option<EligiblePerson>,
+    /// Whether online viewing of the person's records is blocked (a linkage suspended, by a
+    /// critical audit finding or by the insurer), with the person (codes 1, 2 and 3). The
+    /// validity code is the insurance standing either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online_viewing: Option<OnlineViewing>,
 }
 
 /// What domain.md says a clinic receives with a valid or invalid answer.
@@ -130,6 +146,7 @@ pub(crate) struct Key {
     branch: Option<String>,
     birth: NaiveDate,
     on: NaiveDate,
+    kana: Option<String>,
 }
 
 fn field<T>(
@@ -162,6 +179,14 @@ impl Key {
             Some(b) => Some(field(Branch::parse(b), prefix, "branch")?.to_string()),
             None => None,
         };
+        let kana = match q.kana.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(k) => Some(
+                field(KanaName::parse(k), prefix, "kana")?
+                    .as_str()
+                    .to_owned(),
+            ),
+            None => None,
+        };
         Ok(Key {
             insurer: insurer.to_string(),
             symbol,
@@ -169,6 +194,7 @@ impl Key {
             branch,
             birth: q.birth_date,
             on: q.on.unwrap_or_else(today_tokyo),
+            kana,
         })
     }
 }
@@ -190,7 +216,15 @@ impl Key {
 pub(crate) async fn answer(state: &AppState, keys: &[Key]) -> Result<Vec<Answer>, ApiError> {
     let mut conn = state.conn().await?;
     let lookups: Vec<LookupKey<'_>> = keys.iter().map(Key::lookup).collect();
-    let found = lookup::lookup(&mut conn, &lookups).await?;
+    // Twins without a 枝番: the clinic's kana, when given, chooses between them.
+    let found: Vec<Vec<Candidate>> = lookup::lookup(&mut conn, &lookups)
+        .await?
+        .into_iter()
+        .zip(keys)
+        .map(|(candidates, key)| {
+            narrow_by_kana(candidates, key.kana.as_deref(), |c| c.name_kana.as_str())
+        })
+        .collect();
     // Persons lost on their day with nothing later under their own key: does their number
     // hold a newer qualification elsewhere?
     let mut lost: Vec<(i64, NaiveDate)> = Vec::new();
@@ -218,6 +252,7 @@ fn build(mut candidates: Vec<Candidate>, on: NaiveDate, newer_elsewhere: &[i64])
         validity,
         on,
         person: None,
+        online_viewing: None,
     };
     if let Some(v) = by_match_count(candidates.len()) {
         return none(v);
@@ -241,6 +276,7 @@ fn build(mut candidates: Vec<Candidate>, on: NaiveDate, newer_elsewhere: &[i64])
     Answer {
         validity: judgement.validity,
         on,
+        online_viewing: Some(OnlineViewing::new(c.suspended_linkages, c.blocking_finding)),
         person: Some(EligiblePerson {
             person_id: c.person_id,
             insurer_number: c.insurer_number,
@@ -280,13 +316,20 @@ fn log_entries(
             e.token_id = Some(caller.token_id);
             let person = a.person.as_ref().map(|p| p.person_id);
             e.subject = person.map(|id| format!("person:{id}"));
-            e.request = crate::access::clean(serde_json::json!({
+            let mut request = serde_json::json!({
                 "insurer_number": q.insurer_number, "symbol": q.symbol, "number": q.number,
                 "branch": q.branch, "birth_date": q.birth_date, "on": k.on,
-            }));
+            });
+            if let Some(kana) = &k.kana {
+                request["kana"] = serde_json::json!(kana);
+            }
+            e.request = crate::access::clean(request);
             e.response = serde_json::json!({
                 "validity": u8::from(a.validity), "person_id": person,
             });
+            if let Some(v) = a.online_viewing.as_ref().filter(|v| v.blocked) {
+                e.response["online_viewing_blocked"] = serde_json::json!(v.reason);
+            }
             e
         })
         .collect()

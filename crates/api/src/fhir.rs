@@ -1,8 +1,10 @@
 //! FHIR R4 eligibility: a CoverageEligibilityRequest whose insurance points at a JP Core
 //! JP_Coverage (insurer number in the payor identifier, 記号/番号/枝番 in the JP Core extensions
 //! or the member identifier `保険者番号:記号:番号:枝番`) and a Patient with the birth date, both
-//! contained. Answered with a CoverageEligibilityResponse (outcome, insurance.inforce,
-//! benefitPeriod); every error is an OperationOutcome. No Japanese profile exists for these two
+//! contained (the Patient's JP Core kana name, when given, tells twins apart on a card without
+//! 枝番). Answered with a CoverageEligibilityResponse (outcome, insurance.inforce,
+//! benefitPeriod, and an extension when online viewing is blocked); every error is an
+//! OperationOutcome. No Japanese profile exists for these two
 //! resources, so the base R4 resources are used (domain.md).
 
 use actix_web::{post, web, FromRequest, HttpRequest, HttpResponse, ResponseError};
@@ -21,6 +23,13 @@ pub const INSURER_SYSTEM: &str = "urn:oid:1.2.392.100495.20.3.61";
 pub const FHIR_JSON: &str = "application/fhir+json";
 /// Extension carrying the eligibility validity code (1–5) on the response.
 pub const VALIDITY_EXTENSION: &str = "urn:shikaku:fhir:eligibility-validity";
+/// Extension on the response when online viewing of the person's records is blocked; its
+/// `valueString` is the reason (`finding N`, or `suspended by the insurer`).
+pub const ONLINE_VIEWING_BLOCKED_EXTENSION: &str = "urn:shikaku:fhir:online-viewing-blocked";
+/// The HL7 extension JP Core puts on a `HumanName` to say which writing it is: `SYL` for the
+/// kana (syllabic) name, `IDE` for the kanji (ideographic) one.
+pub const NAME_REPRESENTATION_EXTENSION: &str =
+    "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation";
 
 const EXT_SYMBOL: &str = "JP_Coverage_InsuredPersonSymbol";
 const EXT_NUMBER: &str = "JP_Coverage_InsuredPersonNumber";
@@ -105,6 +114,37 @@ fn insurer_of(req: &Value, coverage: &Value) -> Option<String> {
     None
 }
 
+/// The Patient's カナ氏名 as JP Core writes it: the `name` whose representation extension is
+/// `SYL`, as its `text`, else its `family` and `given` joined by spaces.
+fn kana_of(patient: &Value) -> Option<String> {
+    let name = patient.get("name")?.as_array()?.iter().find(|n| {
+        n.get("extension")
+            .and_then(Value::as_array)
+            .is_some_and(|exts| {
+                exts.iter().any(|e| {
+                    e.get("url").and_then(Value::as_str) == Some(NAME_REPRESENTATION_EXTENSION)
+                        && e.get("valueCode").and_then(Value::as_str) == Some("SYL")
+                })
+            })
+    })?;
+    if let Some(text) = name.get("text").and_then(Value::as_str) {
+        return Some(text.to_owned());
+    }
+    let mut parts: Vec<&str> = name
+        .get("family")
+        .and_then(Value::as_str)
+        .into_iter()
+        .collect();
+    parts.extend(
+        name.get("given")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str),
+    );
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
 /// Reads the query out of a CoverageEligibilityRequest.
 pub fn parse_request(req: &Value) -> Result<EligibilityQuery, ApiError> {
     if req.get("resourceType").and_then(Value::as_str) != Some("CoverageEligibilityRequest") {
@@ -174,6 +214,7 @@ pub fn parse_request(req: &Value) -> Result<EligibilityQuery, ApiError> {
         branch,
         birth_date,
         on,
+        kana: kana_of(patient),
     })
 }
 
@@ -227,6 +268,16 @@ pub fn response(request_id: Option<&str>, query: &EligibilityQuery, answer: &Ans
         Validity::NoMatch => "該当資格なし",
         Validity::SeveralMatches => "複数該当",
     };
+    let blocked = answer.online_viewing.as_ref().filter(|v| v.blocked);
+    let disposition = match blocked {
+        Some(v) => format!("{text}（{}）", v.label()),
+        None => text.to_owned(),
+    };
+    let mut extension =
+        vec![json!({ "url": VALIDITY_EXTENSION, "valueCode": validity.to_string() })];
+    if let Some(reason) = blocked.and_then(|v| v.reason.as_deref()) {
+        extension.push(json!({ "url": ONLINE_VIEWING_BLOCKED_EXTENSION, "valueString": reason }));
+    }
     let mut res = json!({
         "resourceType": "CoverageEligibilityResponse",
         "status": "active",
@@ -236,8 +287,8 @@ pub fn response(request_id: Option<&str>, query: &EligibilityQuery, answer: &Ans
         "created": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "request": request_ref,
         "insurer": insurer,
-        "disposition": text,
-        "extension": [{ "url": VALIDITY_EXTENSION, "valueCode": validity.to_string() }],
+        "disposition": disposition,
+        "extension": extension,
     });
     match &answer.person {
         Some(p) => {

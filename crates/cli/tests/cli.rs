@@ -849,6 +849,19 @@ fn every_command_that_reads_or_changes_personal_data_is_logged() {
             vec!["certificate_print"],
             true,
         ),
+        // The run's critical finding blocks the linkage, and with it the notice (which prints
+        // the number's last 4 digits), until it is reviewed: 理由付き疑いなし lifts the block.
+        (
+            vec![
+                "findings".into(),
+                "dismiss".into(),
+                "1".into(),
+                "--reason".into(),
+                "koseki checked: same person".into(),
+            ],
+            vec!["finding_dismiss"],
+            true,
+        ),
         (
             vec![
                 "certificates".into(),

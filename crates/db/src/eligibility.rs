@@ -1,6 +1,7 @@
 //! The eligibility lookup: the persons matching a clinic's keys (保険者番号, 記号, 番号,
-//! optional 枝番, birth date) with their qualification periods and the certificate valid on the
-//! day asked, for a whole day list in one statement; and, for persons lost on their day, whether
+//! optional 枝番, birth date) with their qualification periods, the certificate valid on the
+//! day asked and whether a suspended linkage blocks online viewing, for a whole day list in one
+//! statement; and, for persons lost on their day, whether
 //! their number holds a newer qualification under another key. The rule that turns these
 //! facts into a validity code is [`shikaku_domain::eligibility`]'s.
 //!
@@ -81,6 +82,11 @@ pub struct Candidate {
     pub periods: Vec<Period>,
     /// The certificate valid on the day asked.
     pub certificate: Option<CertificateSummary>,
+    /// How many of the person's linkages are suspended (blocked from online viewing).
+    pub suspended_linkages: i64,
+    /// The critical finding that suspended one of them, the lowest id when several did;
+    /// `None` when none is suspended by a finding (a reviewer may still have suspended one).
+    pub blocking_finding: Option<i64>,
 }
 
 #[derive(QueryableByName)]
@@ -105,6 +111,10 @@ struct Row {
     cert_valid_from: Option<NaiveDate>,
     #[diesel(sql_type = Nullable<Date>)]
     cert_valid_until: Option<NaiveDate>,
+    #[diesel(sql_type = BigInt)]
+    suspended_linkages: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    blocking_finding: Option<i64>,
 }
 
 impl Row {
@@ -155,6 +165,8 @@ impl Row {
             birth_date: p.birth_date,
             periods,
             certificate,
+            suspended_linkages: self.suspended_linkages,
+            blocking_finding: self.blocking_finding,
         })
     }
 }
@@ -168,7 +180,7 @@ SELECT k.i AS idx, p.id, p.insurer_number, i.name AS insurer_name, p.symbol, p.n
        coalesce(q.acquired, '{}') AS acquired, coalesce(q.lost, '{}') AS lost,
        coalesce(q.reasons, '{}') AS reasons, c.number AS cert_number,
        c.issued_on AS cert_issued_on, c.valid_from AS cert_valid_from,
-       c.valid_until AS cert_valid_until
+       c.valid_until AS cert_valid_until, s.suspended_linkages, s.blocking_finding
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[])
        WITH ORDINALITY AS k(ins, sym, num, br, birth, on_day, i)
   JOIN persons p ON p.insurer_number = k.ins AND p.symbol = k.sym AND p.number = k.num
@@ -180,7 +192,10 @@ SELECT k.i AS idx, p.id, p.insurer_number, i.name AS insurer_name, p.symbol, p.n
               array_agg(loss_reason ORDER BY acquired_on) AS reasons
          FROM qualifications WHERE person_id = p.id) q ON true
   LEFT JOIN certificates c ON c.person_id = p.id AND c.status IN ('active', 'pending', 'expired')
-                          AND k.on_day BETWEEN c.valid_from AND c.valid_until";
+                          AND k.on_day BETWEEN c.valid_from AND c.valid_until
+  CROSS JOIN LATERAL (
+       SELECT count(*) AS suspended_linkages, min(suspended_by_finding) AS blocking_finding
+         FROM linkages WHERE person_id = p.id AND status = 'suspended') s";
 
 /// The SQL of [`LOOKUP`] cut at its bind markers, once: `LOOKUP_PARTS[n]` is the text before
 /// `$n+1`, and the last part the text after `$6`.

@@ -1,7 +1,9 @@
 //! Actions on a single My Number linkage after review: suspend it (blocks online viewing until
 //! corrected or confirmed), confirm the identity (5-item match checked by a person), or correct
 //! it (the number was wrong: revoke it and link the right one). Each is recorded in
-//! `linkage_events` with its reason, actor and time.
+//! `linkage_events` with its reason, actor and time. A linkage the audit suspended for a
+//! critical finding ([`crate::findings::block`]) is lifted by the same two verdicts: confirming
+//! the identity dismisses the findings that block it, and a correction resolves them.
 
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Bytea, Date, Integer, Jsonb, Text};
@@ -31,6 +33,9 @@ pub struct LinkageView {
     pub status: LinkageStatus,
     /// Whether a person confirmed the 5-item match.
     pub identity_confirmed: bool,
+    /// The critical finding that keeps it suspended (its status reason reads `finding N`);
+    /// `None` unless the audit suspended it.
+    pub suspended_by_finding: Option<i64>,
 }
 
 /// The row as read; [`LinkageView`] is its typed form.
@@ -52,6 +57,8 @@ struct Row {
     status: String,
     #[diesel(sql_type = Bool)]
     identity_confirmed: bool,
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    suspended_by_finding: Option<i64>,
 }
 
 impl TryFrom<Row> for LinkageView {
@@ -69,12 +76,13 @@ impl TryFrom<Row> for LinkageView {
             check_digit_ok: r.check_digit_ok,
             linked_on: r.linked_on,
             identity_confirmed: r.identity_confirmed,
+            suspended_by_finding: r.suspended_by_finding,
         })
     }
 }
 
 const SELECT: &str = "SELECT id, person_id, mn_last4, check_digit_ok, source, linked_on, status,
-        identity_confirmed FROM linkages";
+        identity_confirmed, suspended_by_finding FROM linkages";
 
 /// One linkage.
 pub fn get(conn: &mut PgConnection, id: i64) -> Result<LinkageView, DbError> {
@@ -142,7 +150,9 @@ pub fn suspend(
 }
 
 /// Records that a person checked the 5 items against the register and the number belongs to
-/// this person; a suspended linkage becomes active again.
+/// this person; a suspended linkage becomes active again. The critical findings that blocked it
+/// are dismissed with the same reason (理由付き疑いなし): the check is exactly that verdict,
+/// and without it the next audit run would block the linkage again.
 pub fn confirm_identity(
     conn: &mut PgConnection,
     id: i64,
@@ -157,26 +167,30 @@ pub fn confirm_identity(
                 "linkage {id} is revoked; register the right number instead"
             )));
         }
+        let dismissed = crate::findings::block::dismiss_blocking(conn, id, reason, actor)?;
         diesel::sql_query(
-            "UPDATE linkages SET identity_confirmed = true, status = 'active', updated_at = now()
+            "UPDATE linkages SET identity_confirmed = true, status = 'active',
+                    suspended_by_finding = NULL, updated_at = now()
              WHERE id = $1",
         )
         .bind::<BigInt, _>(id)
         .execute(conn)?;
-        event(
-            conn,
-            id,
-            "identity_confirmed",
-            reason,
-            actor,
-            serde_json::json!({ "previous_status": before.status.as_str() }),
-        )?;
+        let mut details = serde_json::json!({ "previous_status": before.status.as_str() });
+        if let Some(f) = before.suspended_by_finding {
+            details["lifted_finding"] = serde_json::json!(f);
+        }
+        if !dismissed.is_empty() {
+            details["dismissed_findings"] = serde_json::json!(dismissed);
+        }
+        event(conn, id, "identity_confirmed", reason, actor, details)?;
         get(conn, id)
     })
 }
 
 /// Corrects a wrong linkage: revokes it and links `number` to the same person instead (source
 /// `jlis` by default: a correction is made against the register). Returns the new linkage.
+/// The open and confirmed findings about the revoked linkage are resolved at once, which lifts
+/// any block they put on it: the correction is the fix.
 pub fn correct(
     conn: &mut PgConnection,
     keyring: &Keyring,
@@ -198,7 +212,9 @@ pub fn correct(
             return Err(DbError::Invalid(format!("linkage {id} is already revoked")));
         }
         diesel::sql_query(
-            "UPDATE linkages SET status = 'revoked', updated_at = now() WHERE id = $1",
+            "UPDATE linkages SET status = 'revoked', suspended_by_finding = NULL,
+                    updated_at = now()
+             WHERE id = $1",
         )
         .bind::<BigInt, _>(id)
         .execute(conn)?;
@@ -214,7 +230,8 @@ pub fn correct(
              VALUES ($1, $2, $3, $4, $5, true, $6, (now() AT TIME ZONE 'Asia/Tokyo')::date, true,
                      true, $7)
              ON CONFLICT ON CONSTRAINT linkages_person_number
-             DO UPDATE SET status = 'active', identity_confirmed = true, updated_at = now()
+             DO UPDATE SET status = 'active', identity_confirmed = true,
+                           suspended_by_finding = NULL, updated_at = now()
              RETURNING id",
         )
         .bind::<BigInt, _>(old.person_id)
@@ -226,14 +243,15 @@ pub fn correct(
         .bind::<Integer, _>(index_key)
         .get_result::<Id>(conn)?
         .id;
-        event(
-            conn,
-            id,
-            "revoked",
-            reason,
-            actor,
-            serde_json::json!({ "corrected_by": new_id }),
-        )?;
+        let resolved = crate::findings::block::resolve_corrected(conn, id, new_id, actor)?;
+        let mut details = serde_json::json!({ "corrected_by": new_id });
+        if let Some(f) = old.suspended_by_finding {
+            details["lifted_finding"] = serde_json::json!(f);
+        }
+        if !resolved.is_empty() {
+            details["resolved_findings"] = serde_json::json!(resolved);
+        }
+        event(conn, id, "revoked", reason, actor, details)?;
         event(
             conn,
             new_id,
@@ -313,7 +331,8 @@ pub fn register(
              VALUES ($1, $2, $3, $4, $5, true, $6, $7, true, $8)
              ON CONFLICT ON CONSTRAINT linkages_person_number
              DO UPDATE SET status = 'active', source = EXCLUDED.source,
-                           linked_on = EXCLUDED.linked_on, updated_at = now()
+                           linked_on = EXCLUDED.linked_on, suspended_by_finding = NULL,
+                           updated_at = now()
              RETURNING id",
         )
         .bind::<BigInt, _>(person_id)

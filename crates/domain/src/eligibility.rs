@@ -4,10 +4,16 @@
 //! Pure: the database finds the persons matching a key and their periods ([`standing`] needs
 //! nothing else); only a lost person needs one more fact, whether their number holds a newer
 //! qualification under another key, which the caller looks up and passes to [`judge`].
+//!
+//! Two more rules ride on the answer: [`narrow_by_kana`] lets a clinic tell twins under one
+//! 記号・番号 apart when the card has no 枝番, and [`OnlineViewing`] says whether a suspended
+//! linkage (a critical audit finding, or a reviewer) blocks online viewing of the records,
+//! which is separate from the insurance standing the validity code reports.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::kana;
 use crate::period::Period;
 
 /// 資格有効性: the validity code a clinic receives.
@@ -136,6 +142,76 @@ pub fn by_match_count(matches: usize) -> Option<Validity> {
     }
 }
 
+/// Of several persons matching a key and birth date (twins under one 記号・番号, asked without
+/// a 枝番), those whose カナ氏名 is the clinic's `kana`, compared by the registry's kana search
+/// key ([`kana::search_key`]: width, script and spacing do not matter). A single match, or no
+/// kana, is left as it is: the kana only chooses between persons who share the key, it never
+/// turns the answer for one card into "no match". [`by_match_count`] then gives 5 when several
+/// remain and 4 when none does.
+pub fn narrow_by_kana<T>(
+    candidates: Vec<T>,
+    kana: Option<&str>,
+    kana_of: impl Fn(&T) -> &str,
+) -> Vec<T> {
+    match kana {
+        Some(k) if candidates.len() > 1 => {
+            let wanted = kana::search_key(k);
+            candidates
+                .into_iter()
+                .filter(|c| kana::search_key(kana_of(c)) == wanted)
+                .collect()
+        }
+        _ => candidates,
+    }
+}
+
+/// Whether the person's records may be viewed online (オンライン資格確認's viewing of medical
+/// information through the My Number). A linkage error blocks it until the insurer corrects
+/// the number or confirms there is no error with a reason (domain.md); the validity code still
+/// answers whether the person is insured, because the key is the card, not the number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OnlineViewing {
+    /// Online viewing is blocked: a linkage of the person is suspended.
+    pub blocked: bool,
+    /// Why, when blocked: `finding N` when the audit's critical finding N suspended the
+    /// linkage, else `suspended by the insurer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The finding, when one blocks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding_id: Option<i64>,
+}
+
+impl OnlineViewing {
+    /// From how many of the person's linkages are suspended and the finding that suspended
+    /// one of them, if any.
+    pub fn new(suspended_linkages: i64, blocking_finding: Option<i64>) -> Self {
+        let blocked = suspended_linkages > 0 || blocking_finding.is_some();
+        let reason = match blocking_finding {
+            Some(id) => Some(format!("finding {id}")),
+            None if blocked => Some("suspended by the insurer".to_owned()),
+            None => None,
+        };
+        OnlineViewing {
+            blocked,
+            reason,
+            finding_id: blocking_finding,
+        }
+    }
+
+    /// How the console says it: 閲覧可, or 閲覧停止中 with the finding.
+    pub fn label(&self) -> String {
+        match (self.blocked, self.finding_id) {
+            (false, _) => "オンライン閲覧可".to_owned(),
+            (true, Some(id)) => {
+                format!("オンライン閲覧停止中（監査所見 #{id} の確認待ち）")
+            }
+            (true, None) => "オンライン閲覧停止中（保険者による停止）".to_owned(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -178,6 +254,54 @@ mod tests {
         assert_eq!(by_match_count(0), Some(Validity::NoMatch));
         assert_eq!(by_match_count(1), None);
         assert_eq!(by_match_count(2), Some(Validity::SeveralMatches));
+    }
+
+    #[test]
+    fn twins_are_told_apart_by_kana_in_any_width() {
+        let twins = vec![(1, "ヤマダ　タロウ"), (2, "ヤマダ　ジロウ")];
+        let pick = |kana: Option<&str>| -> Vec<i32> {
+            narrow_by_kana(twins.clone(), kana, |t| t.1)
+                .iter()
+                .map(|t| t.0)
+                .collect()
+        };
+        assert_eq!(pick(None), [1, 2]);
+        assert_eq!(
+            by_match_count(pick(None).len()),
+            Some(Validity::SeveralMatches)
+        );
+        assert_eq!(pick(Some("ﾔﾏﾀﾞ ｼﾞﾛｳ")), [2]);
+        assert_eq!(pick(Some("やまだじろう")), [2]);
+        assert_eq!(pick(Some("ヤマダタロウ")), [1]);
+        assert_eq!(by_match_count(pick(Some("ヤマダタロウ")).len()), None);
+        let none = pick(Some("スズキ　ハナコ"));
+        assert_eq!(by_match_count(none.len()), Some(Validity::NoMatch));
+        // Same kana twice (two persons with one reading): still several.
+        let same = vec![(1, "ヤマダ　ユウ"), (2, "ﾔﾏﾀﾞ ﾕｳ")];
+        assert_eq!(narrow_by_kana(same, Some("ヤマダユウ"), |t| t.1).len(), 2);
+        // One match is never narrowed away by a kana that differs.
+        let one = vec![(1, "ヤマダ　タロウ")];
+        assert_eq!(narrow_by_kana(one, Some("スズキ"), |t| t.1).len(), 1);
+    }
+
+    #[test]
+    fn online_viewing_names_the_blocking_finding() {
+        let open = OnlineViewing::new(0, None);
+        assert!(!open.blocked);
+        assert_eq!(
+            serde_json::to_value(&open).unwrap(),
+            serde_json::json!({ "blocked": false })
+        );
+        let f = OnlineViewing::new(1, Some(123));
+        assert_eq!(
+            serde_json::to_value(&f).unwrap(),
+            serde_json::json!({ "blocked": true, "reason": "finding 123", "finding_id": 123 })
+        );
+        assert!(f.label().contains("#123"));
+        let by_hand = OnlineViewing::new(1, None);
+        assert!(by_hand.blocked);
+        assert_eq!(by_hand.reason.as_deref(), Some("suspended by the insurer"));
+        assert!(by_hand.label().contains("閲覧停止中"));
     }
 
     #[test]

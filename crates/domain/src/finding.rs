@@ -135,6 +135,15 @@ impl Severity {
     }
 }
 
+/// The hint of a finding whose names differ only in the surname (rule H4 of docs/audit.md),
+/// exactly as the finding's detail carries it: a marriage or adoption changes the surname and
+/// nothing else, and the register records the change with its 異動 (movement) date, which a
+/// reviewer compares with the registry's last change before dismissing or correcting.
+pub const NAME_CHANGE_HINT: &str = "name change? check the register's 異動 date";
+
+/// [`NAME_CHANGE_HINT`] as the console shows it beside the English text.
+pub const NAME_CHANGE_HINT_JA: &str = "氏の変更？住民票の異動日を確認";
+
 /// Where a finding stands in review.
 #[derive(
     Debug,

@@ -1,5 +1,6 @@
 //! The eligibility check as a clinic sees it: the same code, the same answer and the same
-//! access-log entry as `POST /v1/eligibility`, shown as a page with the JSON the clinic gets.
+//! access-log entry as `POST /v1/eligibility`, shown as a page with the JSON the clinic gets,
+//! including the optional カナ氏名 that tells twins apart and whether online viewing is blocked.
 
 use crate::input::CheckedForm;
 use actix_web::{get, post, web, HttpResponse};
@@ -32,6 +33,8 @@ pub struct EligibilityForm {
     birth_date: String,
     #[serde(default)]
     on: String,
+    #[serde(default)]
+    kana: String,
 }
 
 fn eligibility_form(staff: &Staff) -> Markup {
@@ -44,6 +47,7 @@ fn eligibility_form(staff: &Staff) -> Markup {
             label for="e_branch" { "枝番" input #e_branch name="branch"; }
             label for="e_birth" { "生年月日" input #e_birth name="birth_date" type="date" required; }
             label for="e_on" { "確認日（省略時は本日）" input #e_on name="on" type="date"; }
+            label for="e_kana" { "カナ氏名（枝番のない双子などの絞り込み・任意）" input #e_kana name="kana"; }
             button.primary type="submit" { "資格確認" }
         }
     }
@@ -86,6 +90,7 @@ pub async fn eligibility_check(
         birth_date: date(&f.birth_date, "birth_date")?
             .ok_or_else(|| ConsoleError::Api(ApiError::Invalid("生年月日は必須です".into())))?,
         on: date(&f.on, "on")?,
+        kana: Some(f.kana.trim().to_string()).filter(|s| !s.is_empty()),
     };
     let answers = answer_logged(&state, &staff.caller, std::slice::from_ref(&query)).await?;
     let answer = answers
@@ -100,6 +105,9 @@ pub async fn eligibility_check(
         html! {
             h1 { "資格確認結果" }
             p { "確認日 " (answer.on) "： " strong.(if valid { "ok" } else { "error" }) { (meaning) } }
+            @if let Some(v) = &answer.online_viewing {
+                p #online_viewing { strong.(if v.blocked { "error" } else { "ok" }) { (v.label()) } }
+            }
             @if let Some(p) = &answer.person {
                 dl.grid {
                     dt { "保険者" } dd { (p.insurer_number) " " (p.insurer_name) }

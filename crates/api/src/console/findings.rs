@@ -238,7 +238,14 @@ pub async fn show(
                 }
                 dt { "番号（下4桁）" } dd { "…" (finding.mn_last4) }
                 dt { "状態" } dd { (finding.status.label()) @if let Some(r) = &finding.review_reason { "（" (r) "）" } }
-                @if let Some(l) = &linkage { dt { "紐付け" } dd { span.badge.(l.status.as_str()) { (l.status.label()) } @if l.identity_confirmed { " 本人確認済" } } }
+                @if let Some(l) = &linkage { dt { "紐付け" } dd { span.badge.(l.status.as_str()) { (l.status.label()) } @if l.identity_confirmed { " 本人確認済" }
+                    @if let Some(by) = l.suspended_by_finding {
+                        " " span #blocked_by {
+                            @if by == finding.id { "（この重大所見によりオンライン閲覧を停止中：理由付き疑いなしで解除、本人確認済または番号訂正でも解除）" }
+                            @else { "（所見 #" (by) " によりオンライン閲覧を停止中）" }
+                        }
+                    }
+                } }
             }
             h2 { "登録内容と住民基本台帳の比較（監査実行 #" (finding.last_seen_run) " の判定）" }
             @if finding.comparison.is_empty() { p.muted { "この所見には項目ごとの比較はありません。" } }

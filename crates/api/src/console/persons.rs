@@ -284,7 +284,8 @@ pub async fn person(
                     @for l in &linkages {
                         tr {
                             td { "…" (l.mn_last4) @if !l.check_digit_ok { " " span.error { "検査数字誤り" } } }
-                            td { span.badge.(l.status.as_str()) { (l.status.label()) } }
+                            td { span.badge.(l.status.as_str()) { (l.status.label()) }
+                                 @if let Some(f) = l.suspended_by_finding { " " a href={ "/console/findings/" (f) } { "（監査所見 #" (f) "）" } } }
                             td { @if l.identity_confirmed { "確認済" } @else { "未確認" } }
                             td { (source_label(l.source)) }
                             td { (l.linked_on) }

@@ -33,6 +33,80 @@ fn csrf_of(html: &str) -> String {
     html[at..at + 64].to_string()
 }
 
+/// The console's eligibility result page for the form `fields`, as a clerk sees it.
+pub async fn eligibility_page(app: &TestApp, fields: &[(&str, &str)]) -> String {
+    let clerk = sign_in(app, Role::Clerk).await;
+    let form = app
+        .send(
+            TestRequest::get()
+                .uri("/console/eligibility")
+                .insert_header(("Cookie", clerk.clone())),
+        )
+        .await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.text.contains("name=\"kana\""), "{}", form.text);
+    let csrf = csrf_of(&form.text);
+    let mut body = vec![("csrf", csrf.as_str())];
+    body.extend_from_slice(fields);
+    let r = app
+        .send(
+            TestRequest::post()
+                .uri("/console/eligibility")
+                .insert_header(("Cookie", clerk))
+                .set_form(body),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.text
+}
+
+/// [`eligibility_page`] for the blocking tests' member (記号 5001, born 1980-05-17).
+pub async fn eligibility_page_for(app: &TestApp, number: &str) -> String {
+    eligibility_page(
+        app,
+        &[
+            ("insurer_number", KUMIAI),
+            ("symbol", "5001"),
+            ("number", number),
+            ("branch", "00"),
+            ("birth_date", "1980-05-17"),
+            ("on", "2026-10-01"),
+        ],
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn the_eligibility_screen_narrows_twins_by_kana() {
+    let app = TestApp::new();
+    for (branch, kana) in [("01", "ヤマダ　タロウ"), ("02", "ヤマダ　ジロウ")] {
+        app.person(
+            KUMIAI,
+            "61",
+            "2",
+            branch,
+            "2016-03-03",
+            kana,
+            &[("2016-04-01", None)],
+        );
+    }
+    let key = [
+        ("insurer_number", KUMIAI),
+        ("number", "2"),
+        ("symbol", "61"),
+        ("birth_date", "2016-03-03"),
+        ("on", "2026-01-01"),
+    ];
+    let page = eligibility_page(&app, &key).await;
+    assert!(page.contains("5 複数該当"), "{page}");
+    let mut with_kana = key.to_vec();
+    with_kana.push(("kana", "やまだ じろう"));
+    let page = eligibility_page(&app, &with_kana).await;
+    assert!(page.contains("1 有効"), "{page}");
+    assert!(page.contains("ヤマダ　ジロウ"), "{page}");
+    assert!(page.contains("オンライン閲覧可"), "{page}");
+}
+
 #[actix_web::test]
 async fn sessions_csrf_and_roles() {
     let app = TestApp::new();

@@ -204,6 +204,86 @@ async fn wrong_birth_date_and_several_matches() {
 }
 
 #[actix_web::test]
+async fn twins_without_branch_are_told_apart_by_kana() {
+    let app = TestApp::new();
+    // Twins under one 記号・番号 and birth date; the card the clinic holds has no 枝番.
+    let taro = app.person(
+        KUMIAI,
+        "4002",
+        "21",
+        "01",
+        "2016-03-03",
+        "ヤマダ　タロウ",
+        &[("2016-04-01", None)],
+    );
+    let jiro = app.person(
+        KUMIAI,
+        "4002",
+        "21",
+        "02",
+        "2016-03-03",
+        "ヤマダ　ジロウ",
+        &[("2016-04-01", None)],
+    );
+    let ask = |kana: Option<&str>| {
+        let mut body = q(KUMIAI, "4002", "21", None, "2016-03-03", "2026-01-01");
+        if let Some(k) = kana {
+            body["kana"] = json!(k);
+        }
+        body
+    };
+    // Without kana: several matches, nothing revealed.
+    let (v, a) = validity(&app, ask(None)).await;
+    assert_eq!(v, 5);
+    assert!(
+        a.get("person").is_none() && a.get("online_viewing").is_none(),
+        "{a}"
+    );
+    // With kana, in whatever width, script or spacing the clinic's system has: the right twin.
+    for (kana, want) in [
+        ("ヤマダ　ジロウ", jiro),
+        ("ﾔﾏﾀﾞ ｼﾞﾛｳ", jiro),
+        ("やまだたろう", taro),
+        ("ヤマダ タロウ", taro),
+    ] {
+        let (v, a) = validity(&app, ask(Some(kana))).await;
+        assert_eq!(v, 1, "{kana}: {a}");
+        assert_eq!(a["person"]["person_id"], want, "{kana}");
+        assert_eq!(a["online_viewing"]["blocked"], false);
+    }
+    // A kana neither twin has: no match, nothing revealed.
+    let (v, a) = validity(&app, ask(Some("スズキ　ハナコ"))).await;
+    assert_eq!(v, 4);
+    assert!(a.get("person").is_none(), "{a}");
+    // Not kana at all: refused, naming the field.
+    let r = app
+        .post(
+            Some(Role::Provider),
+            "/v1/eligibility",
+            ask(Some("山田次郎")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(
+        r.json["message"].as_str().unwrap().starts_with("kana:"),
+        "{}",
+        r.text
+    );
+    // With the 枝番, the kana is not needed and a different one does not undo the match.
+    let mut body = q(KUMIAI, "4002", "21", Some("02"), "2016-03-03", "2026-01-01");
+    body["kana"] = json!("ヤマダ　タロウ");
+    let (v, a) = validity(&app, body).await;
+    assert_eq!((v, a["person"]["person_id"].as_i64()), (1, Some(jiro)));
+    // The kana asked is in the access log with the answer.
+    let logged = app
+        .access_log()
+        .into_iter()
+        .filter(|e| e.action == "eligibility" && e.request.get("kana").is_some())
+        .count();
+    assert_eq!(logged, 6);
+}
+
+#[actix_web::test]
 async fn answer_carries_the_fields_a_clinic_receives() {
     let app = TestApp::new();
     // Born 2020-06-15: preschool (20%) until 2027-03-31.

@@ -204,3 +204,94 @@ async fn errors_are_operation_outcomes() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.json["issue"][0]["code"], "login");
 }
+
+/// `request` without a 枝番, with the Patient's names as JP Core writes them: the kanji name
+/// (`IDE`) and the kana name (`SYL`), each marked by the iso21090 representation extension.
+pub fn request_with_kana(
+    insurer: &str,
+    symbol: &str,
+    number: &str,
+    birth: &str,
+    on: &str,
+    kana: &str,
+) -> Value {
+    let mut req = request(insurer, symbol, number, "", birth, on);
+    let representation = |code: &str| {
+        json!([{
+            "url": "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation",
+            "valueCode": code,
+        }])
+    };
+    let (family, given) = kana.split_once(' ').unwrap();
+    req["contained"][0]["name"] = json!([
+        { "extension": representation("IDE"), "use": "official", "text": "山田 次郎" },
+        { "extension": representation("SYL"), "use": "official", "family": family, "given": [given] },
+    ]);
+    let exts = req["contained"][1]["extension"].as_array_mut().unwrap();
+    exts.retain(|e| !e["url"].as_str().unwrap().ends_with("SubNumber"));
+    req
+}
+
+#[actix_web::test]
+async fn twins_are_told_apart_by_the_patients_kana_name() {
+    let app = TestApp::new();
+    for (branch, kana) in [("01", "ヤマダ　タロウ"), ("02", "ヤマダ　ジロウ")] {
+        app.person(
+            KUMIAI,
+            "31",
+            "5",
+            branch,
+            "2016-03-03",
+            kana,
+            &[("2016-04-01", None)],
+        );
+    }
+    let validity = |r: &Reply| {
+        r.json["extension"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["url"] == "urn:shikaku:fhir:eligibility-validity")
+            .unwrap()["valueCode"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // No name: several matches.
+    let mut plain = request(KUMIAI, "31", "5", "", "2016-03-03", "2026-01-01");
+    plain["contained"][1]["extension"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|e| !e["url"].as_str().unwrap().ends_with("SubNumber"));
+    let r = submit(&app, &plain).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(validity(&r), "5");
+    // The kana name picks the twin, in half-width as clinics' systems often hold it.
+    let r = submit(
+        &app,
+        &request_with_kana(KUMIAI, "31", "5", "2016-03-03", "2026-01-01", "ﾔﾏﾀﾞ ｼﾞﾛｳ"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(validity(&r), "1");
+    assert_eq!(r.json["outcome"], "complete");
+    let member = r.json["contained"][1]["identifier"][0]["value"]
+        .as_str()
+        .unwrap();
+    assert!(member.ends_with(":31:5:02"), "{member}");
+    // A kana neither twin has: no match.
+    let r = submit(
+        &app,
+        &request_with_kana(
+            KUMIAI,
+            "31",
+            "5",
+            "2016-03-03",
+            "2026-01-01",
+            "スズキ ハナコ",
+        ),
+    )
+    .await;
+    assert_eq!(validity(&r), "4");
+    assert_eq!(r.json["outcome"], "error");
+}

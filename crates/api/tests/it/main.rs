@@ -9,6 +9,7 @@
 )]
 
 mod access_log;
+mod blocking;
 mod browser;
 mod certificates;
 mod console;

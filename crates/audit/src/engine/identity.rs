@@ -3,14 +3,17 @@
 //! the finding's detail line and the comparison the run stores.
 
 use chrono::NaiveDate;
-use shikaku_domain::finding::{Field, FieldComparison, FieldMatch, FindingKind, Severity};
+use shikaku_domain::finding::{
+    Field, FieldComparison, FieldMatch, FindingKind, Severity, NAME_CHANGE_HINT,
+    NAME_CHANGE_HINT_JA,
+};
 use shikaku_domain::Sex;
 
 use super::AuditContext;
 use crate::compare::{
     compare_address, compare_birth_date, compare_kana_name, compare_kanji_name, compare_sex,
 };
-use crate::normalize::{address_key, kana_match_key, name_key};
+use crate::normalize::{address_key, is_wildcard, kana_match_key, name_key};
 
 /// The five items (5情報) of one human as one side records them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +43,11 @@ pub struct IdentityComparison {
     pub sex: Option<FieldMatch>,
     /// 住所.
     pub address: Option<FieldMatch>,
+    /// The names differ only in the surname: the given names agree in kanji and, when both
+    /// sides have a kana name, in kana, while the surnames differ (and the kana surnames too,
+    /// when both sides have kana). What a marriage or an adoption looks like; see
+    /// [`Rule::SurnameChange`].
+    pub surname_change: bool,
 }
 
 /// Which severity rule of docs/audit.md decided an identity comparison.
@@ -51,8 +59,10 @@ pub enum Rule {
     BothNamesDifferent,
     /// C3: birth date and sex both differ.
     BirthAndSex,
-    /// C4: kanji name and address disagree while kana, birth date and sex agree: the 2023
-    /// 3-item lookup error (another human with the same kana, sex and birth date).
+    /// C4: the 2023 3-item lookup error (another human with the same kana, sex and birth
+    /// date): kana, birth date and sex agree and the kanji name is different, whether the
+    /// addresses agree, differ or are missing on either side (employee insurance often has no
+    /// address); or the kanji name is only similar and the address differs.
     ThreeItemLookup,
     /// H1: exactly one of birth date and sex differs, names agree: an entry error.
     EntryError,
@@ -60,6 +70,10 @@ pub enum Rule {
     KanjiNameDifferent,
     /// H3: both names disagree, at least one only similar.
     NamesDisagree,
+    /// H4: only the surname changed (kanji and kana), with the given name, birth date, sex and
+    /// address in agreement (or the address missing): a marriage or adoption the registry has
+    /// not caught up with, not another person. Carries [`NAME_CHANGE_HINT`].
+    SurnameChange,
     /// M1: only the kanji name is similar (typo-level).
     KanjiNameSimilar,
     /// M2: only the kana disagrees (register furigana are being revised through 2026).
@@ -79,6 +93,7 @@ impl Rule {
             Rule::EntryError => "H1",
             Rule::KanjiNameDifferent => "H2",
             Rule::NamesDisagree => "H3",
+            Rule::SurnameChange => "H4",
             Rule::KanjiNameSimilar => "M1",
             Rule::KanaOnly => "M2",
             Rule::AddressOnly => "L1",
@@ -92,7 +107,10 @@ impl Rule {
             | Rule::BothNamesDifferent
             | Rule::BirthAndSex
             | Rule::ThreeItemLookup => Severity::Critical,
-            Rule::EntryError | Rule::KanjiNameDifferent | Rule::NamesDisagree => Severity::High,
+            Rule::EntryError
+            | Rule::KanjiNameDifferent
+            | Rule::NamesDisagree
+            | Rule::SurnameChange => Severity::High,
             Rule::KanjiNameSimilar | Rule::KanaOnly => Severity::Medium,
             Rule::AddressOnly => Severity::Low,
         }
@@ -106,19 +124,37 @@ impl Rule {
         }
     }
 
+    /// The reviewer's hint, for the rules that have one: [`NAME_CHANGE_HINT`] for
+    /// [`Rule::SurnameChange`]. The finding's detail opens with it.
+    pub fn hint(self) -> Option<&'static str> {
+        match self {
+            Rule::SurnameChange => Some(NAME_CHANGE_HINT),
+            _ => None,
+        }
+    }
+
     /// What the reader should conclude and do, opening the finding's detail.
-    fn advice(self) -> &'static str {
+    fn advice(self) -> String {
+        if let Some(hint) = self.hint() {
+            return format!(
+                "{hint} ({NAME_CHANGE_HINT_JA}): only the surname differs; if the register moved the name on that date, update the registry's name, else check the person's documents"
+            );
+        }
+        self.fixed_advice().to_owned()
+    }
+
+    fn fixed_advice(self) -> &'static str {
         match self {
             Rule::BirthOrSexAndName | Rule::BothNamesDifferent | Rule::BirthAndSex => {
-                "probably another person's number: suspend online viewing and verify the number with the insured and J-LIS"
+                "probably another person's number: online viewing is blocked until reviewed; verify the number with the insured and J-LIS"
             }
             Rule::ThreeItemLookup => {
-                "probably another person's number (kana, birth date and sex agree but kanji name and address do not: the 3-item lookup error): suspend online viewing and verify with J-LIS"
+                "probably another person's number (kana, birth date and sex agree but the kanji name does not: the 3-item lookup error): online viewing is blocked until reviewed; verify with J-LIS"
             }
             Rule::EntryError => {
                 "probably an entry error on the right person: correct the registry or confirm with a reason"
             }
-            Rule::KanjiNameDifferent | Rule::NamesDisagree => {
+            Rule::KanjiNameDifferent | Rule::NamesDisagree | Rule::SurnameChange => {
                 "the name disagrees beyond spelling variants: check the person's documents, then correct or confirm with a reason"
             }
             Rule::KanjiNameSimilar => {
@@ -136,19 +172,29 @@ impl IdentityComparison {
     /// Compares the registry's items with the register's.
     pub fn new(ctx: &AuditContext, registry: &Identity, register: &Identity) -> Self {
         let t = ctx.similarity_threshold;
+        let name_kanji =
+            compare_kanji_name(&registry.name_kanji, &register.name_kanji, &ctx.variants, t);
+        let kana = both(&registry.name_kana, &register.name_kana);
+        let name_kana = kana.map(|(a, b)| compare_kana_name(a, b, t));
+        // Only a disagreeing kanji name can be a surname change; clean records skip the split.
+        let surname_change = name_kanji.disagrees()
+            && only_surname_differs(&registry.name_kanji, &register.name_kanji, &|s| {
+                name_key(s, &ctx.variants)
+            })
+            && match (kana, name_kana) {
+                // Kana that agree make it the same reading under another kanji: rule C4.
+                (Some(_), Some(m)) if m.agrees() => false,
+                (Some((a, b)), _) => only_surname_differs(a, b, &kana_match_key),
+                _ => true,
+            };
         Self {
-            name_kanji: compare_kanji_name(
-                &registry.name_kanji,
-                &register.name_kanji,
-                &ctx.variants,
-                t,
-            ),
-            name_kana: both(&registry.name_kana, &register.name_kana)
-                .map(|(a, b)| compare_kana_name(a, b, t)),
+            name_kanji,
+            name_kana,
             birth_date: compare_birth_date(registry.birth_date, register.birth_date),
             sex: compare_sex(registry.sex, register.sex),
             address: both(&registry.address, &register.address)
                 .map(|(a, b)| compare_address(a, b, t)),
+            surname_change,
         }
     }
 
@@ -236,23 +282,31 @@ impl IdentityComparison {
     }
 
     /// The severity rule that applies, or `None` when every compared item agrees (spelling
-    /// variants raise nothing). Rules are tried from the most severe down.
+    /// variants raise nothing). Rules are tried in docs/audit.md's order: from the most severe
+    /// down, except that a surname-only change (H4) is recognised right after C1, before the
+    /// critical rules that any two different names would otherwise meet.
     pub fn rule(&self) -> Option<Rule> {
         let off = |m: Option<FieldMatch>| m.is_some_and(FieldMatch::disagrees);
         let different = |m: Option<FieldMatch>| m.is_some_and(FieldMatch::is_different);
         let kanji = off(Some(self.name_kanji));
         let kana = off(self.name_kana);
+        let same_kana = self.name_kana.is_some_and(FieldMatch::agrees);
         let birth = self.birth_date.disagrees();
         let sex = off(self.sex);
         let address = off(self.address);
         let name = kanji || kana;
+        // From here on a name disagrees only with birth date and sex in agreement (C1 took
+        // the rest), so the surname change is tried before the "both names different" rule
+        // that a changed surname would otherwise meet.
         Some(if (birth || sex) && name {
             Rule::BirthOrSexAndName
+        } else if self.surname_change && !address {
+            Rule::SurnameChange
         } else if different(Some(self.name_kanji)) && different(self.name_kana) {
             Rule::BothNamesDifferent
         } else if birth && sex {
             Rule::BirthAndSex
-        } else if kanji && address {
+        } else if kanji && (address || (same_kana && self.name_kanji.is_different())) {
             Rule::ThreeItemLookup
         } else if birth || sex {
             Rule::EntryError
@@ -269,6 +323,53 @@ impl IdentityComparison {
         } else {
             return None;
         })
+    }
+}
+
+/// A name cut at its first space (of any width) into surname and given name; `None` when it
+/// has no space with text on both sides. Registries write `山田　太郎`; a register may write
+/// `山田太郎`, which [`only_surname_differs`] handles by the other side's cut.
+fn split_name(s: &str) -> Option<(&str, &str)> {
+    let s = s.trim();
+    let at = s.find(char::is_whitespace)?;
+    let (surname, rest) = (&s[..at], s[at..].trim_start());
+    (!surname.is_empty() && !rest.is_empty()).then_some((surname, rest))
+}
+
+/// Two comparison keys equal, a ● (or 〓) on either side matching any one character.
+fn keys_match(a: &str, b: &str) -> bool {
+    a.chars().count() == b.chars().count()
+        && a.chars()
+            .zip(b.chars())
+            .all(|(x, y)| x == y || is_wildcard(x) || is_wildcard(y))
+}
+
+/// Whether two names (kanji or kana, compared through `key`) have the same given name and
+/// different surnames. The names are cut at their first space; when only one side has a space,
+/// the other side's key must end with that side's given name and keep a surname before it.
+/// Without a space on either side there is no telling surname from given name: `false`.
+fn only_surname_differs(a: &str, b: &str, key: &dyn Fn(&str) -> String) -> bool {
+    // One side cut (surname, given) against the other side whole.
+    let against_whole = |surname: &str, given: &str, whole: &str| {
+        let (surname, given, whole) = (key(surname), key(given), key(whole));
+        let n = whole.chars().count();
+        let g = given.chars().count();
+        if n <= g {
+            return false;
+        }
+        let cut = whole
+            .char_indices()
+            .nth(n - g)
+            .map_or(whole.len(), |(i, _)| i);
+        keys_match(&whole[cut..], &given) && !keys_match(&whole[..cut], &surname)
+    };
+    match (split_name(a), split_name(b)) {
+        (Some((sa, ga)), Some((sb, gb))) => {
+            keys_match(&key(ga), &key(gb)) && !keys_match(&key(sa), &key(sb))
+        }
+        (Some((s, g)), None) => against_whole(s, g, b),
+        (None, Some((s, g))) => against_whole(s, g, a),
+        (None, None) => false,
     }
 }
 

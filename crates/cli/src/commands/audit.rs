@@ -113,6 +113,8 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                         "detected": summary.detected(),
                         "new": summary.merge.new,
                         "resolved": summary.merge.resolved,
+                        "linkages_suspended": summary.merge.linkages.suspended,
+                        "linkages_restored": summary.merge.linkages.restored,
                         "counts": summary.counts_json(),
                         "read_s": summary.timings.read.as_secs_f64(),
                         "check_s": summary.timings.check.as_secs_f64(),
@@ -140,6 +142,11 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                 summary.merge.seen_again,
                 summary.merge.reopened,
                 summary.merge.resolved
+            );
+            let blocks = summary.merge.linkages;
+            println!(
+                "  linkages: {} suspended by a critical finding, {} restored, {} passed to another finding",
+                blocks.suspended, blocks.restored, blocks.transferred
             );
             println!(
                 "  time: read {:.1}s, check {:.1}s, write {:.1}s",

@@ -53,7 +53,7 @@ pub enum LinkagesCommand {
 
 fn print(l: &LinkageView) {
     println!(
-        "linkage {}: person {}, number …{}{}, source {}, linked {}, status {}, identity {}",
+        "linkage {}: person {}, number …{}{}, source {}, linked {}, status {}{}, identity {}",
         l.id,
         l.person_id,
         l.mn_last4,
@@ -65,6 +65,8 @@ fn print(l: &LinkageView) {
         l.source,
         l.linked_on,
         l.status,
+        l.suspended_by_finding
+            .map_or_else(String::new, |f| format!(" (finding {f})")),
         if l.identity_confirmed {
             "confirmed"
         } else {

@@ -1,13 +1,15 @@
 //! How an audit run's findings reach the queue: staged by binary `COPY`, then merged with a few
 //! set-based statements keyed on the fingerprint, so a re-run updates `last_seen` (and the
 //! stored comparison) and keeps the review status, and a problem no longer detected is
-//! resolved naming the run.
+//! resolved naming the run. The same transaction then settles which linkages critical findings
+//! block ([`super::block`]).
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use shikaku_domain::finding::Finding;
 
+use super::block::{self, Scope, Settled};
 use crate::error::DbError;
 
 /// Private so that diesel's generated column types need no documentation of their own.
@@ -103,9 +105,13 @@ pub struct MergeCounts {
     pub reopened: u64,
     /// Open or confirmed findings this run no longer detected, now resolved.
     pub resolved: u64,
+    /// Linkages suspended by a critical finding, or released from one, as a result.
+    pub linkages: Settled,
 }
 
-/// Merges the staged findings into `findings` for run `run_id`.
+/// Merges the staged findings into `findings` for run `run_id`, then suspends the linkages of
+/// critical findings and lifts the blocks of findings no longer critical, open or confirmed
+/// ([`block::settle`] over every linkage; set-based, a few statements whatever the size).
 pub fn merge(conn: &mut PgConnection, run_id: i64, actor: &str) -> Result<MergeCounts, DbError> {
     conn.batch_execute(
         "ANALYZE stage_findings;
@@ -168,11 +174,13 @@ pub fn merge(conn: &mut PgConnection, run_id: i64, actor: &str) -> Result<MergeC
     .bind::<BigInt, _>(run_id)
     .bind::<Text, _>(actor)
     .execute(conn)?;
+    let linkages = block::settle(conn, Scope::All, actor, Some(run_id))?;
     let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
     Ok(MergeCounts {
         new: count(new),
         seen_again: count(seen_again),
         reopened: count(reopened),
         resolved: count(resolved),
+        linkages,
     })
 }

@@ -4,8 +4,10 @@
 //!
 //! - [`runs`]: the `audit_runs` rows (start, finish, fail, recent counts).
 //! - [`merge`]: how a run's findings are staged and merged by fingerprint.
+//! - [`block`]: critical findings block online viewing of their linkage until reviewed.
 //! - [`export`]: findings.csv (formats.md).
 
+pub mod block;
 pub mod export;
 pub mod merge;
 pub mod runs;
@@ -63,6 +65,9 @@ pub struct StoredFinding {
     pub linkage_id: Option<i64>,
     /// That linkage's status now: a suspended linkage shows as such wherever it is read.
     pub linkage_status: Option<LinkageStatus>,
+    /// The finding whose block keeps that linkage suspended (this one or another critical
+    /// finding about it); `None` when it is not suspended by a finding.
+    pub linkage_blocked_by: Option<i64>,
     /// For identity and address mismatches: each item as the run compared it.
     pub comparison: Vec<FieldComparison>,
 }
@@ -124,6 +129,8 @@ struct Row {
     linkage_id: Option<i64>,
     #[diesel(sql_type = Nullable<Text>)]
     linkage_status: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    linkage_blocked_by: Option<i64>,
     #[diesel(sql_type = Nullable<Jsonb>)]
     comparison: Option<serde_json::Value>,
 }
@@ -171,6 +178,7 @@ impl TryFrom<Row> for StoredFinding {
             last_seen_run: r.last_seen_run,
             review_reason: r.review_reason,
             linkage_id: r.linkage_id,
+            linkage_blocked_by: r.linkage_blocked_by,
             comparison,
         })
     }
@@ -183,7 +191,7 @@ fn typed(rows: Vec<Row>) -> Result<Vec<StoredFinding>, DbError> {
 const SELECT: &str = "SELECT f.id, f.fingerprint, f.kind, f.severity, f.person_id,
         p.insurer_number, p.symbol, p.number, p.branch, f.mn_last4, f.fields, f.detail, f.status,
         f.first_seen, f.last_seen, f.last_seen_run, f.review_reason, f.linkage_id,
-        l.status AS linkage_status, f.comparison
+        l.status AS linkage_status, l.suspended_by_finding AS linkage_blocked_by, f.comparison
      FROM findings f JOIN persons p ON p.id = f.person_id
      LEFT JOIN linkages l ON l.id = f.linkage_id";
 
@@ -267,6 +275,11 @@ pub fn show(conn: &mut PgConnection, id: i64) -> Result<FindingDetail, DbError> 
 /// Confirms (the problem is real and being fixed) or dismisses (理由付き疑いなし: checked, no
 /// error, with the reason) a finding, recording who and why. A resolved finding cannot be
 /// reviewed: there is nothing left to judge.
+///
+/// In the same transaction the finding's linkage is settled ([`block::settle`]): a dismissal
+/// lifts the block this finding put on it (the linkage is active again, or stays suspended by
+/// another critical finding about it); a confirmation keeps it suspended, or suspends it if it
+/// is critical and the linkage is active, until the number is corrected.
 pub fn review(
     conn: &mut PgConnection,
     id: i64,
@@ -300,6 +313,9 @@ pub fn review(
         .bind::<Text, _>(reason)
         .bind::<Text, _>(actor)
         .execute(conn)?;
+        if let Some(linkage) = get(conn, id)?.linkage_id {
+            block::settle(conn, block::Scope::Linkage(linkage), actor, None)?;
+        }
         get(conn, id)
     })
 }

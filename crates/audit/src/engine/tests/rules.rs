@@ -1,4 +1,6 @@
-//! The severity rules C1–L1 one by one, and the worked examples of docs/audit.md.
+//! The severity rules C1–L1 one by one, and the worked examples of docs/audit.md, including
+//! the 2023 lessons (issue 13): the 3-item lookup error is critical whatever the addresses, and
+//! a surname-only change is high with the name-change hint.
 
 use super::*;
 
@@ -101,12 +103,340 @@ fn h1_entry_error() {
 }
 
 #[test]
-fn h2_kanji_name_different() {
+fn h2_kanji_name_different_without_kana_to_compare() {
+    // The register extract has no kana: nothing says the reading is the same, so the kanji
+    // name alone is high (the same name with the same kana is C4).
     let r = Identity {
         name_kanji: "山田　太朗".into(),
+        name_kana: None,
         ..taro()
     };
     assert_eq!(rule_of(r).0, Some(Rule::KanjiNameDifferent));
+}
+
+#[test]
+fn c4_holds_whatever_the_addresses() {
+    // Same kana, birth date and sex, another kanji: before issue 13 this dropped to H2 high
+    // when an address was missing (employee insurance rarely has one) or when they agreed.
+    let other = |address: Option<&str>| Identity {
+        name_kanji: "山田　太朗".into(),
+        address: address.map(str::to_owned),
+        ..taro()
+    };
+    for register in [
+        other(Some("東京都多摩市桜ヶ丘1丁目2番3号")),
+        other(Some("神奈川県茅ヶ崎市新栄町4丁目5番6号")),
+        other(None),
+    ] {
+        assert_eq!(rule_of(register.clone()).0, Some(Rule::ThreeItemLookup));
+        for registry in [
+            taro(),
+            Identity {
+                address: None,
+                ..taro()
+            },
+        ] {
+            let c = IdentityComparison::new(&ctx(), &registry, &register);
+            assert_eq!(
+                c.rule(),
+                Some(Rule::ThreeItemLookup),
+                "{registry:?} {register:?}"
+            );
+        }
+    }
+    // A kanji name only similar (typo-level) with the same kana stays medium unless the
+    // address differs too.
+    let long = ident(
+        "勅使河原　龍之介",
+        "テシガワラ　リュウノスケ",
+        "1980-05-17",
+        Sex::Male,
+        "",
+    );
+    let typo = Identity {
+        name_kanji: "勅使河原　龍乃介".into(),
+        ..long.clone()
+    };
+    assert_eq!(
+        IdentityComparison::new(&ctx(), &long, &typo).rule(),
+        Some(Rule::KanjiNameSimilar)
+    );
+}
+
+#[test]
+fn h4_surname_only_change_is_high_with_the_hint() {
+    let hanako = ident(
+        "山田　花子",
+        "ヤマダ　ハナコ",
+        "1985-02-03",
+        Sex::Female,
+        "東京都多摩市桜ヶ丘1丁目2番3号",
+    );
+    let married = Identity {
+        name_kanji: "鈴木　花子".into(),
+        name_kana: Some("スズキ　ハナコ".into()),
+        ..hanako.clone()
+    };
+    let c = IdentityComparison::new(&ctx(), &hanako, &married);
+    assert!(c.surname_change);
+    assert_eq!(c.rule(), Some(Rule::SurnameChange));
+    assert_eq!(Rule::SurnameChange.severity(), Severity::High);
+    assert_eq!(Rule::SurnameChange.id(), "H4");
+    assert_eq!(
+        Rule::SurnameChange.hint(),
+        Some("name change? check the register's 異動 date")
+    );
+    assert_eq!(c.differing(), vec![Field::NameKanji, Field::NameKana]);
+
+    // The detail a reviewer reads opens with the rule and the hint, exactly.
+    let f = check_group(
+        &ctx(),
+        &group(
+            1,
+            vec![link(1, 1, hanako.clone())],
+            resident(married.clone()),
+        ),
+    );
+    assert_eq!(
+        kinds(&f),
+        vec![(FindingKind::IdentityMismatch, Severity::High)]
+    );
+    assert!(
+        f[0].detail
+            .starts_with("[H4] name change? check the register's 異動 date"),
+        "{}",
+        f[0].detail
+    );
+
+    // The register's own spelling: no space, half-width kana; or no address on a side.
+    for register in [
+        Identity {
+            name_kanji: "鈴木花子".into(),
+            name_kana: Some("ｽｽﾞｷ ﾊﾅｺ".into()),
+            ..hanako.clone()
+        },
+        Identity {
+            name_kana: Some("スズキハナコ".into()),
+            ..married.clone()
+        },
+        Identity {
+            address: None,
+            ..married.clone()
+        },
+        Identity {
+            name_kana: None,
+            ..married.clone()
+        },
+    ] {
+        let c = IdentityComparison::new(&ctx(), &hanako, &register);
+        assert_eq!(c.rule(), Some(Rule::SurnameChange), "{register:?}");
+    }
+}
+
+#[test]
+fn not_a_surname_change() {
+    let hanako = ident(
+        "山田　花子",
+        "ヤマダ　ハナコ",
+        "1985-02-03",
+        Sex::Female,
+        "東京都多摩市桜ヶ丘1丁目2番3号",
+    );
+    let married = Identity {
+        name_kanji: "鈴木　花子".into(),
+        name_kana: Some("スズキ　ハナコ".into()),
+        ..hanako.clone()
+    };
+    let rule = |register: Identity| IdentityComparison::new(&ctx(), &hanako, &register).rule();
+    // Moved as well: two items changed at once is what another person looks like.
+    assert_eq!(
+        rule(Identity {
+            address: Some("大阪府大阪市北区梅田5丁目1番1号".into()),
+            ..married.clone()
+        }),
+        Some(Rule::BothNamesDifferent)
+    );
+    // Another birth date or sex: another person.
+    assert_eq!(
+        rule(Identity {
+            birth_date: d("1985-02-04"),
+            ..married.clone()
+        }),
+        Some(Rule::BirthOrSexAndName)
+    );
+    // The given name differs too.
+    assert_eq!(
+        rule(Identity {
+            name_kanji: "鈴木　花江".into(),
+            name_kana: Some("スズキ　ハナエ".into()),
+            ..hanako.clone()
+        }),
+        Some(Rule::BothNamesDifferent)
+    );
+    // Same reading, another kanji surname: the 3-item lookup error, not a marriage.
+    assert_eq!(
+        rule(Identity {
+            name_kanji: "山多　花子".into(),
+            ..hanako.clone()
+        }),
+        Some(Rule::ThreeItemLookup)
+    );
+    let saito = ident(
+        "斉藤　花子",
+        "サイトウ　ハナコ",
+        "1985-02-03",
+        Sex::Female,
+        "",
+    );
+    let c = IdentityComparison::new(
+        &ctx(),
+        &saito,
+        &Identity {
+            name_kanji: "斎藤　花子".into(),
+            ..saito.clone()
+        },
+    );
+    assert_eq!(c.rule(), Some(Rule::ThreeItemLookup));
+    // No space on either side: surname and given name cannot be told apart.
+    let unsplit = Identity {
+        name_kanji: "山田花子".into(),
+        name_kana: Some("ヤマダハナコ".into()),
+        ..hanako.clone()
+    };
+    let c = IdentityComparison::new(
+        &ctx(),
+        &unsplit,
+        &Identity {
+            name_kanji: "鈴木花子".into(),
+            name_kana: Some("スズキハナコ".into()),
+            ..hanako.clone()
+        },
+    );
+    assert!(!c.surname_change);
+    assert_eq!(c.rule(), Some(Rule::BothNamesDifferent));
+}
+
+#[test]
+fn issue_13_severity_table() {
+    // (case, registry, register, rule, severity): the worked examples of docs/audit.md's
+    // "2023 lessons" section.
+    let taro_no_address = Identity {
+        address: None,
+        ..taro()
+    };
+    let hanako = ident(
+        "山田　花子",
+        "ヤマダ　ハナコ",
+        "1985-02-03",
+        Sex::Female,
+        "東京都多摩市桜ヶ丘1丁目2番3号",
+    );
+    type Case = (
+        &'static str,
+        Identity,
+        Identity,
+        Option<Rule>,
+        Option<Severity>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "root case, another address",
+            taro(),
+            ident(
+                "山田　太朗",
+                "ヤマダ　タロウ",
+                "1980-05-17",
+                Sex::Male,
+                "神奈川県茅ヶ崎市新栄町4丁目5番6号",
+            ),
+            Some(Rule::ThreeItemLookup),
+            Some(Severity::Critical),
+        ),
+        (
+            "root case, no address in the registry",
+            taro_no_address.clone(),
+            ident(
+                "山田　太朗",
+                "ﾔﾏﾀﾞ ﾀﾛｳ",
+                "1980-05-17",
+                Sex::Male,
+                "神奈川県茅ヶ崎市新栄町4丁目5番6号",
+            ),
+            Some(Rule::ThreeItemLookup),
+            Some(Severity::Critical),
+        ),
+        (
+            "root case, no address on either side",
+            taro_no_address.clone(),
+            ident("山田　太朗", "ヤマダ　タロウ", "1980-05-17", Sex::Male, ""),
+            Some(Rule::ThreeItemLookup),
+            Some(Severity::Critical),
+        ),
+        (
+            "marriage: surname only",
+            hanako.clone(),
+            ident(
+                "鈴木　花子",
+                "スズキ　ハナコ",
+                "1985-02-03",
+                Sex::Female,
+                "東京都多摩市桜ヶ丘1-2-3",
+            ),
+            Some(Rule::SurnameChange),
+            Some(Severity::High),
+        ),
+        (
+            "genuine different person",
+            taro(),
+            ident(
+                "鈴木　一郎",
+                "スズキ　イチロウ",
+                "1980-05-17",
+                Sex::Male,
+                "東京都多摩市桜ヶ丘1丁目2番3号",
+            ),
+            Some(Rule::BothNamesDifferent),
+            Some(Severity::Critical),
+        ),
+        (
+            "twin: the sibling's number (same surname, birth date, sex and address)",
+            taro(),
+            ident(
+                "山田　次郎",
+                "ヤマダ　ジロウ",
+                "1980-05-17",
+                Sex::Male,
+                "東京都多摩市桜ヶ丘1丁目2番3号",
+            ),
+            Some(Rule::BothNamesDifferent),
+            Some(Severity::Critical),
+        ),
+        (
+            "twin of the other sex",
+            taro(),
+            ident(
+                "山田　花子",
+                "ヤマダ　ハナコ",
+                "1980-05-17",
+                Sex::Female,
+                "東京都多摩市桜ヶ丘1丁目2番3号",
+            ),
+            Some(Rule::BirthOrSexAndName),
+            Some(Severity::Critical),
+        ),
+        (
+            "the same person, spelling only",
+            taro_no_address,
+            ident("山田太郎", "ﾔﾏﾀﾞ ﾀﾛｳ", "1980-05-17", Sex::Male, ""),
+            None,
+            None,
+        ),
+    ];
+    for (case, registry, register, rule, severity) in cases {
+        let got = IdentityComparison::new(&ctx(), &registry, &register).rule();
+        assert_eq!(got, rule, "{case}");
+        assert_eq!(got.map(Rule::severity), severity, "{case}");
+    }
 }
 
 #[test]
@@ -272,8 +602,30 @@ fn docs_worked_examples() {
                 Sex::Male,
                 "東京都多摩市桜ヶ丘1丁目2番3号",
             ),
+            Some(Rule::ThreeItemLookup),
+            "name_kanji",
+        ),
+        (
+            e(
+                "山田　太朗",
+                "",
+                "1980-05-17",
+                Sex::Male,
+                "東京都多摩市桜ヶ丘1丁目2番3号",
+            ),
             Some(Rule::KanjiNameDifferent),
             "name_kanji",
+        ),
+        (
+            e(
+                "鈴木　太郎",
+                "スズキ　タロウ",
+                "1980-05-17",
+                Sex::Male,
+                "東京都多摩市桜ヶ丘1丁目2番3号",
+            ),
+            Some(Rule::SurnameChange),
+            "name_kanji;name_kana",
         ),
         (
             e(
