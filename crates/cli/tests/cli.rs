@@ -660,6 +660,74 @@ fn certificates_at_the_counter_and_by_the_monthly_run() {
     again.push("--force");
     let o = shikaku(&db, &keys, &again);
     assert!(text(&o).contains("no new certificates"), "{}", text(&o));
+    // facts: the residence permit and the 要配慮者 request are stored on the person (with
+    // history) and cut the next certificate; a reissue uses them.
+    let hanako = format!("{ins}:S1:78:00");
+    let o = shikaku(
+        &db,
+        &keys,
+        &[
+            "certificates",
+            "facts",
+            &hanako,
+            "--residence-until",
+            "2027-06-30",
+            "--requested",
+            "yes",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let f: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (&f["residence_until"], &f["certificate_requested"]),
+        (&serde_json::json!("2027-06-30"), &serde_json::json!(true))
+    );
+    let o = shikaku(&db, &keys, &["certificates", "list", &hanako, "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let current = list[0]["id"].as_i64().unwrap().to_string();
+    let o = shikaku(
+        &db,
+        &keys,
+        &[
+            "certificates",
+            "reissue",
+            &current,
+            "--reason",
+            "在留期間の更新",
+            "--on",
+            "2027-02-10",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let c: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(c["valid_until"], "2027-06-30");
+    let o = shikaku(
+        &db,
+        &keys,
+        &[
+            "certificates",
+            "facts",
+            &hanako,
+            "--clear-residence-until",
+            "--json",
+        ],
+    );
+    let f: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        f["residence_until"].is_null() && f["certificate_requested"] == true,
+        "{f}"
+    );
+    // expire: the daily settlement marks the ended certificate expired.
+    let o = shikaku(
+        &db,
+        &keys,
+        &["certificates", "expire", "--on", "2027-07-01", "--json"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let settled: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(settled["expired"], 1, "{settled}");
     // A bad status file names the line and column.
     std::fs::write(
         &status,

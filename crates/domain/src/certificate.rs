@@ -833,7 +833,7 @@ mod tests {
         // The same birth under a standard scheme is cut at the month before the 70 rate.
         assert_eq!(
             until(five, "2026-12-01", &adult("1960-09-01")),
-            ("2030-07-31".into(), "seventy")
+            ("2030-08-31".into(), "seventy")
         );
         // A transitional certificate issued on 2026-07-31 with a 5-year policy ends that day.
         let t = Term::issued_on(d("2026-07-31"))

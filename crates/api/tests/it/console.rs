@@ -467,3 +467,78 @@ async fn uploads_wait_sealed_and_go_once_applied_or_refused() {
     );
     assert_eq!(store.files(), 0);
 }
+
+#[actix_web::test]
+async fn certificate_facts_are_edited_on_the_person_page_with_history() {
+    let app = TestApp::new();
+    let p = app.person(
+        KUMIAI,
+        "61",
+        "1",
+        "00",
+        "1990-09-09",
+        "ザイリュウ",
+        &[("2020-04-01", None)],
+    );
+    let clerk = sign_in(&app, Role::Clerk).await;
+    let page = app
+        .send(
+            TestRequest::get()
+                .uri(&format!("/console/persons/{p}"))
+                .insert_header(("Cookie", clerk.clone())),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("交付に関わる情報"), "{}", page.text);
+    let csrf = csrf_of(&page.text);
+    let post = |fields: Vec<(&'static str, String)>| {
+        let clerk = clerk.clone();
+        let app = &app;
+        async move {
+            app.send(
+                TestRequest::post()
+                    .uri(&format!("/console/persons/{p}/certificate-facts"))
+                    .insert_header(("Cookie", clerk))
+                    .set_form(fields),
+            )
+            .await
+        }
+    };
+    // A bad date is refused with the field named; nothing is stored.
+    let r = post(vec![
+        ("csrf", csrf.clone()),
+        ("residence_until", "2027-02-30".into()),
+    ])
+    .await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    assert!(r.text.contains("在留期間の満了日"), "{}", r.text);
+    let r = post(vec![
+        ("csrf", csrf.clone()),
+        ("residence_until", "2028-06-30".into()),
+        ("certificate_requested", "1".into()),
+    ])
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let mut conn = app.conn();
+    let stored = shikaku_db::persons::get(&mut conn, p).unwrap().record;
+    assert_eq!(
+        (stored.residence_until, stored.certificate_requested),
+        (Some(d("2028-06-30")), true)
+    );
+    let history = shikaku_db::persons::history(&mut conn, p).unwrap();
+    assert_eq!(
+        history.last().unwrap().changes["residence_until"]["new"],
+        "2028-06-30"
+    );
+    assert!(app.access_log().iter().any(|e| e.action == "person_update"));
+    // An auditor sees the facts but gets no form.
+    let auditor = sign_in(&app, Role::Auditor).await;
+    let page = app
+        .send(
+            TestRequest::get()
+                .uri(&format!("/console/persons/{p}"))
+                .insert_header(("Cookie", auditor)),
+        )
+        .await;
+    assert!(page.text.contains("2028-06-30") && !page.text.contains("certificate-facts"));
+}

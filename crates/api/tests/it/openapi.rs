@@ -13,6 +13,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/persons/search"),
     ("get", "/v1/persons/{id}/history"),
     ("post", "/v1/persons/{id}/linkages"),
+    ("put", "/v1/persons/{id}/certificate-facts"),
     ("get", "/v1/linkages/{id}"),
     ("post", "/v1/linkages/{id}/suspend"),
     ("post", "/v1/linkages/{id}/confirm-identity"),
@@ -62,6 +63,7 @@ async fn the_document_lists_every_route() {
         let concrete = path.replace("{id}", "1");
         let req = match *method {
             "get" => actix_web::test::TestRequest::get(),
+            "put" => actix_web::test::TestRequest::put(),
             _ => actix_web::test::TestRequest::post(),
         }
         .uri(&concrete);

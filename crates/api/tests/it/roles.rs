@@ -64,6 +64,12 @@ fn routes(person: i64, linkage: i64, finding: i64, certificate: i64) -> Vec<Rout
             &[Admin, Clerk, Auditor],
         ),
         r(
+            "PUT",
+            format!("/v1/persons/{person}/certificate-facts"),
+            json!({ "residence_until": "2030-03-31" }),
+            &[Admin, Clerk],
+        ),
+        r(
             "POST",
             format!("/v1/persons/{person}/linkages"),
             json!({ "my_number": my_number(55_555_555_555), "source": "applicant", "force_reason": "matrix" }),
@@ -167,6 +173,7 @@ pub fn protected_paths() -> Vec<(&'static str, String)> {
 async fn call(app: &TestApp, route: &Route, auth: Option<&str>) -> Reply {
     let mut req = match route.method {
         "GET" => actix_web::test::TestRequest::get(),
+        "PUT" => actix_web::test::TestRequest::put().set_json(&route.body),
         _ => actix_web::test::TestRequest::post().set_json(&route.body),
     }
     .uri(&route.path);
@@ -257,6 +264,7 @@ fn documented_roles(method: &str, template: &str) -> Vec<String> {
         .unwrap_or_else(|| panic!("{template} is not in the OpenAPI document"));
     let op = match method {
         "GET" => item.get.as_ref(),
+        "PUT" => item.put.as_ref(),
         _ => item.post.as_ref(),
     }
     .unwrap_or_else(|| panic!("{method} {template} is not in the OpenAPI document"));

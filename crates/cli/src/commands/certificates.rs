@@ -1,9 +1,11 @@
-//! `shikaku certificates issue|reissue|revoke|returned|list|show`: the 資格確認書 counter work.
+//! `shikaku certificates issue|reissue|revoke|returned|list|show|facts|issue-due|expire`: the
+//! 資格確認書 counter work and the runs.
 //! A person is named by the JP Core member identifier `保険者番号:記号:番号:枝番` (empty parts
 //! kept, e.g. `00012344::187:`).
 
 use clap::{Args, Subcommand};
 use shikaku_db::certificates::{self, CertificateView, IssueOptions};
+use shikaku_db::persons::{self, CertificateFacts};
 use shikaku_domain::CertificateKind;
 use shikaku_domain::PersonKey;
 
@@ -54,6 +56,31 @@ pub enum CertificatesCommand {
         #[arg(long)]
         reason: String,
         /// Print the certificate as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or set the facts stored on a person that decide their certificates: the end of
+    /// 任意継続, the end of the residence permit, and a 要配慮者's request for a certificate at
+    /// every renewal. Each change is kept in the person's history.
+    Facts {
+        /// The person: 保険者番号:記号:番号:枝番.
+        person: String,
+        /// Last day of 任意継続.
+        #[arg(long, conflicts_with = "clear_voluntary_until")]
+        voluntary_until: Option<chrono::NaiveDate>,
+        /// Clear the end of 任意継続.
+        #[arg(long)]
+        clear_voluntary_until: bool,
+        /// Last day of the residence permit.
+        #[arg(long, conflicts_with = "clear_residence_until")]
+        residence_until: Option<chrono::NaiveDate>,
+        /// Clear the end of the residence permit.
+        #[arg(long)]
+        clear_residence_until: bool,
+        /// 要配慮者's request for a certificate at every renewal: yes or no.
+        #[arg(long)]
+        requested: Option<YesNo>,
+        /// Print the facts as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -152,10 +179,10 @@ pub struct OptionArgs {
     /// Print 裏面参照 instead of the sex.
     #[arg(long)]
     sex_on_back: bool,
-    /// Last day of 任意継続.
+    /// Last day of 任意継続 (stored on the person, with history, for every later issue).
     #[arg(long)]
     voluntary_until: Option<chrono::NaiveDate>,
-    /// Last day of the residence permit.
+    /// Last day of the residence permit (stored on the person like --voluntary-until).
     #[arg(long)]
     residence_until: Option<chrono::NaiveDate>,
     /// 備考.
@@ -205,6 +232,15 @@ fn print(c: &CertificateView, as_json: bool) {
             c.status
         );
     }
+}
+
+/// A yes/no flag on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum YesNo {
+    /// Yes.
+    Yes,
+    /// No.
+    No,
 }
 
 fn key(s: &str) -> anyhow::Result<PersonKey> {
@@ -283,6 +319,73 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
                 certificates::returned(conn, id, &reason, &actor)
             })?;
             print(&c, json);
+        }
+        CertificatesCommand::Facts {
+            person,
+            voluntary_until,
+            clear_voluntary_until,
+            residence_until,
+            clear_residence_until,
+            requested,
+            json,
+        } => {
+            let key = key(&person)?;
+            let changing = voluntary_until.is_some()
+                || clear_voluntary_until
+                || residence_until.is_some()
+                || clear_residence_until
+                || requested.is_some();
+            let facts = conn.transaction(|conn| {
+                let id = certificates::person_id(conn, &key)?;
+                let stored = persons::get(conn, id)?;
+                let mut facts = CertificateFacts::of(&stored.record);
+                if changing {
+                    if clear_voluntary_until {
+                        facts.voluntary_until = None;
+                    }
+                    facts.voluntary_until = voluntary_until.or(facts.voluntary_until);
+                    if clear_residence_until {
+                        facts.residence_until = None;
+                    }
+                    facts.residence_until = residence_until.or(facts.residence_until);
+                    if let Some(r) = requested {
+                        facts.certificate_requested = r == YesNo::Yes;
+                    }
+                    persons::set_certificate_facts(conn, id, &facts, &actor)?;
+                }
+                logging::record(
+                    conn,
+                    &keyring,
+                    &[logging::entry(
+                        if changing {
+                            "person_update"
+                        } else {
+                            "person_read"
+                        },
+                        Some(format!("person:{id}")),
+                        serde_json::json!({ "person_id": id, "certificate_facts": changing }),
+                        serde_json::json!({ "found": true }),
+                        None,
+                    )],
+                )?;
+                anyhow::Ok(facts)
+            })?;
+            if json {
+                println!("{}", serde_json::to_string(&facts)?);
+            } else {
+                let date =
+                    |d: Option<chrono::NaiveDate>| d.map_or("-".to_string(), |d| d.to_string());
+                println!("任意継続の終了日     {}", date(facts.voluntary_until));
+                println!("在留期間の満了日     {}", date(facts.residence_until));
+                println!(
+                    "要配慮者の交付希望   {}",
+                    if facts.certificate_requested {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                );
+            }
         }
         CertificatesCommand::List { person, json } => {
             let id = certificates::person_id(&mut conn, &key(&person)?)?;

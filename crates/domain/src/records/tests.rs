@@ -376,7 +376,7 @@ fn bad_resident_rows() {
 
 #[test]
 fn file_kinds_list_their_columns() {
-    assert_eq!(FileKind::Persons.columns().len(), 15);
+    assert_eq!(FileKind::Persons.columns().len(), 18);
     assert_eq!(FileKind::Linkages.columns().len(), 7);
     assert_eq!(FileKind::Residents.columns().len(), 7);
     let required: Vec<&str> = FileKind::Residents
