@@ -27,6 +27,7 @@ DELETE FROM certificate_events WHERE action IN ('shortened', 'activated');
 ALTER TABLE certificate_events DROP CONSTRAINT certificate_events_action_check;
 ALTER TABLE certificate_events ADD CONSTRAINT certificate_events_action_check
     CHECK (action IN ('issued', 'reissued', 'superseded', 'revoked', 'returned', 'expired'));
+DROP INDEX linkages_suspended;
 DROP INDEX certificates_starting;
 DROP INDEX certificates_expiring;
 CREATE INDEX certificates_expiring ON certificates (valid_until) WHERE status = 'active';

@@ -23,6 +23,10 @@ DROP INDEX certificates_expiring;
 CREATE INDEX certificates_expiring ON certificates (valid_until)
     WHERE status IN ('active', 'pending');
 
+-- The monthly run treats a person whose linkage is suspended (and none active) as having no
+-- usable card: it finds them through the few suspended rows, not a scan of every linkage.
+CREATE INDEX linkages_suspended ON linkages (person_id) WHERE status = 'suspended';
+
 ALTER TABLE certificate_events DROP CONSTRAINT certificate_events_action_check;
 ALTER TABLE certificate_events ADD CONSTRAINT certificate_events_action_check
     CHECK (action IN ('issued', 'reissued', 'superseded', 'revoked', 'returned', 'expired',

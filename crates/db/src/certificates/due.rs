@@ -205,8 +205,10 @@ pub fn issue_due<R: std::io::Read>(
         // card is of no use at the counter until it is restored.
         let due: Vec<DueRow> = diesel::sql_query(format!(
             "WITH suspended AS (
-                SELECT person_id FROM linkages GROUP BY person_id
-                HAVING bool_or(status = 'suspended') AND NOT bool_or(status = 'active'))
+                SELECT DISTINCT l.person_id FROM linkages l
+                 WHERE l.status = 'suspended'
+                   AND NOT EXISTS (SELECT 1 FROM linkages a
+                                    WHERE a.person_id = l.person_id AND a.status = 'active'))
              SELECT p.id AS person_id, {PERSON_COLUMNS}, {SUBJECT_EXTRA}, s.card_status,
                     (x.person_id IS NOT NULL) AS suspended,
                     a.valid_until AS active_until, a.printed AS active_printed,
