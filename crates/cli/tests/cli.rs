@@ -245,6 +245,40 @@ fn administrator_workflow() {
         shikaku_domain::Keyring::from_json(&std::fs::read_to_string(&keys).unwrap()).unwrap();
     assert_eq!(keyring.current_key_id(), 2);
     assert_eq!(keyring.key_ids(), vec![1, 2]);
+
+    // The insured person leaves on 2026-10-01: the dependant's cover ends with it, with a
+    // warning in the report naming the dependant's key (never a number).
+    let loss = dir.path().join("loss.csv");
+    let loss_report = dir.path().join("loss-report.csv");
+    std::fs::write(
+        &loss,
+        format!(
+            "{PERSONS_HEADER}\n\
+             {ins},1234567,1,00,insured,山田　太郎,ヤマダ　タロウ,1980-05-01,1,100-0001,東京都千代田区千代田1丁目1番1号,2020-04-01,2026-10-01,03,\n"
+        ),
+    )
+    .unwrap();
+    let o = shikaku(
+        &db,
+        &keys,
+        &[
+            "import",
+            "persons",
+            loss.to_str().unwrap(),
+            "--report",
+            loss_report.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let report = std::fs::read_to_string(&loss_report).unwrap();
+    assert!(
+        report.contains("2,lost_on,warning,dependant 1234567・1・01")
+            && report.contains("2026-10-01"),
+        "{report}"
+    );
+    let o = shikaku(&db, &keys, &["stats", "--json", "--on", "2026-10-01"]);
+    let stats: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(stats["eligible"], 0, "{stats}");
 }
 
 #[test]

@@ -574,3 +574,30 @@ async fn guessing_birth_dates_is_refused_after_ten_misses_a_day() {
     assert_eq!(refused[0].response["no_match_today"], 10);
     assert_eq!(log.iter().filter(|e| e.action == "eligibility").count(), 11);
 }
+
+#[actix_web::test]
+async fn a_koki_member_of_66_keeps_the_stored_ten_percent() {
+    let app = TestApp::new();
+    // Admitted to 後期 at 65 by disability certification, registered at 10%.
+    let p = app.person(
+        KOKI,
+        "",
+        "20001",
+        "",
+        "1960-03-10",
+        "コウキ ハナコ",
+        &[("2025-03-10", None)],
+    );
+    let mut conn = app.conn();
+    diesel::sql_query("UPDATE persons SET copay_rate = 10 WHERE id = $1")
+        .bind::<diesel::sql_types::BigInt, _>(p)
+        .execute(&mut conn)
+        .unwrap();
+    // At 66, on the day the 70–74 rate would start elsewhere (2030-04-01), and at 75.
+    for on in ["2026-11-25", "2030-04-01", "2035-03-10"] {
+        let (v, a) = validity(&app, q(KOKI, "", "20001", None, "1960-03-10", on)).await;
+        assert_eq!(v, 1, "{on}");
+        assert_eq!(a["person"]["copay_code"], "010", "{on}");
+        assert_eq!(a["person"]["copay_percent"], 10, "{on}");
+    }
+}
