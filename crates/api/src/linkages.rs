@@ -130,6 +130,7 @@ pub async fn register_linkage(
                     source,
                     linked_on,
                     force.as_deref(),
+                    None,
                     &actor,
                 )?;
                 let e = entry(
@@ -347,7 +348,8 @@ pub async fn correct_linkage(
                 last4.clone(),
             );
             state.logged_change(move |conn| {
-                let view = linkages::correct(conn, &keyring, id, &number, source, &reason, &actor)?;
+                let view =
+                    linkages::correct(conn, &keyring, id, &number, source, &reason, None, &actor)?;
                 let e = entry(
                     &c,
                     "linkage_correct",

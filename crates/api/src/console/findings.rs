@@ -391,6 +391,7 @@ pub async fn linkage_action(
                         &n,
                         LinkageSource::Jlis,
                         &reason,
+                        None,
                         &actor,
                     )?,
                     _ => return Err(ApiError::Invalid("個人番号がありません".into())),

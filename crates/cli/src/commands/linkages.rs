@@ -139,7 +139,8 @@ pub fn run(db: &Database, cmd: LinkagesCommand) -> anyhow::Result<ExitCode> {
             let number = MyNumber::parse(line.trim())
                 .context("the number on standard input is not a valid My Number")?;
             let new = conn.transaction(|conn| {
-                let v = linkages::correct(conn, &keyring, id, &number, source, &reason, &actor)?;
+                let v =
+                    linkages::correct(conn, &keyring, id, &number, source, &reason, None, &actor)?;
                 log(
                     conn,
                     "linkage_correct",

@@ -7,6 +7,7 @@ mod certificates;
 mod constraints;
 mod explain;
 mod export;
+mod identity_check;
 mod import_linkages;
 mod import_persons;
 mod import_residents;
