@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
 use shikaku_db::DbError;
+use shikaku_domain::Field;
 
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,20 @@ pub enum ApiError {
         message: String,
         /// Who else holds the number (logged, never answered).
         person_ids: Vec<i64>,
+    },
+    /// A new or corrected linkage whose person differs from the resident register on some of
+    /// the five items (no 理由付き疑いなし reason given): a 409 with [`ConflictBody::IdentityMismatch`]
+    /// naming the items, never a value or the number.
+    #[error(
+        "the person's 5 items differ from the resident register on {}; correct the registry, or \
+         repeat the request with `{OVERRIDE_FIELD}` (理由付き疑いなし: no error, with a reason)",
+        shikaku_db::identity_check::item_names(.differing)
+    )]
+    IdentityMismatch {
+        /// The items that differ.
+        differing: Vec<Field>,
+        /// The items that could not be compared (absent on a side).
+        not_compared: Vec<Field>,
     },
     /// The body is larger than allowed.
     #[error("the request body is larger than {0} bytes")]
@@ -64,6 +79,35 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// The request field that registers a linkage despite a five-item mismatch (理由付き疑いなし).
+pub const OVERRIDE_FIELD: &str = "no_error_reason";
+
+/// A 409 from registering or correcting a number: either a plain conflict (the number is
+/// already linked) or a five-item mismatch with the register, told apart by `error`, so a
+/// client knows which items to check and that `no_error_reason` would register it anyway.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum ConflictBody {
+    /// The number is already linked (to another person without `force_reason`, or to this one),
+    /// or a database rule refused the change.
+    Conflict {
+        /// What went wrong, for people.
+        message: String,
+    },
+    /// The person's five items differ from the latest resident register record for the number.
+    IdentityMismatch {
+        /// What went wrong and how to proceed, for people (no value, no number).
+        message: String,
+        /// The items that differ beyond spelling variants, in the order of the five items.
+        differing: Vec<Field>,
+        /// Items one side lacks (kana, address, or sex unset): not compared, not a mismatch.
+        not_compared: Vec<Field>,
+        /// The request field that registers it anyway with a 理由付き疑いなし reason
+        /// (`no_error_reason`).
+        override_field: String,
+    },
+}
+
 impl ApiError {
     /// The stable code.
     pub fn code(&self) -> &'static str {
@@ -73,6 +117,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) | ApiError::LinkedElsewhere { .. } => "conflict",
+            ApiError::IdentityMismatch { .. } => "identity_mismatch",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::Invalid(_) => "invalid",
             ApiError::RateLimited(_) => "rate_limited",
@@ -98,7 +143,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) | ApiError::LinkedElsewhere { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict(_)
+            | ApiError::LinkedElsewhere { .. }
+            | ApiError::IdentityMismatch { .. } => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -123,6 +170,18 @@ impl ResponseError for ApiError {
                 res.insert_header((header::RETRY_AFTER, "1"));
             }
             _ => {}
+        }
+        if let ApiError::IdentityMismatch {
+            differing,
+            not_compared,
+        } = self
+        {
+            return res.json(ConflictBody::IdentityMismatch {
+                message: self.to_string(),
+                differing: differing.clone(),
+                not_compared: not_compared.clone(),
+                override_field: OVERRIDE_FIELD.to_string(),
+            });
         }
         res.json(self.body())
     }
@@ -223,6 +282,13 @@ impl From<DbError> for ApiError {
             } => ApiError::LinkedElsewhere {
                 message,
                 person_ids,
+            },
+            DbError::IdentityMismatch {
+                differing,
+                not_compared,
+            } => ApiError::IdentityMismatch {
+                differing,
+                not_compared,
             },
             DbError::Connect(_) => ApiError::Unavailable("the database is unavailable".into()),
             DbError::KeysChanged(m) => ApiError::KeysChanged(m),

@@ -46,9 +46,10 @@ pub fn outcome(err: &ApiError) -> HttpResponse {
         ApiError::Unavailable(_) | ApiError::KeysChanged(_) => "transient",
         ApiError::Internal(_) => "exception",
         ApiError::BadRequest(_) => "structure",
-        ApiError::Invalid(_) | ApiError::Conflict(_) | ApiError::LinkedElsewhere { .. } => {
-            "invalid"
-        }
+        ApiError::Invalid(_)
+        | ApiError::Conflict(_)
+        | ApiError::LinkedElsewhere { .. }
+        | ApiError::IdentityMismatch { .. } => "invalid",
     };
     if let ApiError::Internal(cause) = err {
         tracing::error!(%cause, "FHIR request failed");

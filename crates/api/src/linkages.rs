@@ -2,6 +2,11 @@
 //! correct, confirm identity, and the admin-only reveal. Numbers come in only in request
 //! bodies, are answered as their last 4 digits, and are never logged; the reveal is the one
 //! place a whole number goes out, to an admin, with a logged reason.
+//!
+//! Registering and correcting run the registration-time check (`shikaku_db::identity_check`):
+//! a person who differs from the resident register on the five items is answered 409
+//! [`ConflictBody::IdentityMismatch`] with the item names, and the request can be repeated with
+//! `no_error_reason` (理由付き疑いなし). The refusal is logged with the items it revealed.
 
 use crate::input::Checked;
 use actix_web::{get, post, web, HttpResponse};
@@ -17,7 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::access::entry;
 use crate::auth::{today_tokyo, Caller};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ConflictBody, ErrorBody};
 use crate::state::AppState;
 
 const WRITERS: &[Role] = &[Role::Admin, Role::Clerk, Role::Auditor];
@@ -39,7 +44,10 @@ pub struct Linkage {
     pub linked_on: NaiveDate,
     /// In use, blocked from online viewing, or withdrawn.
     pub status: LinkageStatus,
-    /// Whether a person confirmed the 5-item match.
+    /// Whether the 5 items are known to match: the resident register matched when the number
+    /// was registered or corrected, or a person confirmed them since. False when the register
+    /// had no record yet, or when a mismatch was accepted with a 理由付き疑いなし reason (the
+    /// nightly audit then still reports it for review).
     pub identity_confirmed: bool,
 }
 
@@ -79,6 +87,17 @@ pub struct RegisterLinkage {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 500)]
     pub force_reason: Option<String>,
+    /// 理由付き疑いなし: why the number is right although the person's five items differ from
+    /// the resident register (a 409 `identity_mismatch` names the items). Recorded with the
+    /// items and the actor; the linkage is stored with `identity_confirmed` false, so the
+    /// nightly audit still reports it for review. One line, no My Number.
+    #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        example = "旧姓のまま登録、住基は改姓後（戸籍で確認）"
+    )]
+    pub no_error_reason: Option<String>,
 }
 
 /// Registers a number for a person.
@@ -87,10 +106,10 @@ pub struct RegisterLinkage {
     params(("id" = i64, Path, description = "Person id")),
     request_body = RegisterLinkage,
     responses((status = 201, body = Linkage), (status = 404, body = ErrorBody),
-              (status = 409, description = "Linked to another person; give force_reason", body = ErrorBody),
+              (status = 409, description = "`conflict`: linked to another person (give force_reason) or already to this one; `identity_mismatch`: the person's five items differ from the resident register on the items listed (correct the person, or give no_error_reason)", body = ConflictBody),
               (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])),
-    description = "Roles: admin, clerk. Logged as linkage_register (last 4 digits only)."
+    description = "Roles: admin, clerk. The person's five items are compared with the latest resident register record for the number (spelling variants, width, small kana, spacing, address notation and the register's ● are not mismatches); a mismatch is refused with 409 identity_mismatch unless no_error_reason is given. Logged as linkage_register (last 4 digits only), a refusal as linkage_register_refused."
 )]
 #[post("/v1/persons/{id}/linkages")]
 pub async fn register_linkage(
@@ -106,19 +125,22 @@ pub async fn register_linkage(
     let actor = caller.actor();
     let source = body.source;
     let force = body.force_reason.clone();
+    let no_error = body.no_error_reason.clone();
     let linked_on = body.linked_on.unwrap_or_else(today_tokyo);
     let last4 = number.last4().to_string();
     let number_last4 = last4.clone();
     let request = json!({ "person_id": person_id, "my_number_last4": last4,
-                          "source": body.source.as_str(), "forced": body.force_reason.is_some() });
+                          "source": body.source.as_str(), "forced": body.force_reason.is_some(),
+                          "no_error_reason": body.no_error_reason });
     // Keys rotated while this server ran: reload the key file and register again, once.
     let result = state
         .with_current_keys(|keyring| {
-            let (c, actor, number, force, request) = (
+            let (c, actor, number, force, no_error, request) = (
                 caller.clone(),
                 actor.clone(),
                 number.clone(),
                 force.clone(),
+                no_error.clone(),
                 request.clone(),
             );
             state.logged_change(move |conn| {
@@ -130,6 +152,7 @@ pub async fn register_linkage(
                     source,
                     linked_on,
                     force.as_deref(),
+                    no_error.as_deref(),
                     &actor,
                 )?;
                 let e = entry(
@@ -137,8 +160,9 @@ pub async fn register_linkage(
                     "linkage_register",
                     Some(format!("person:{person_id}")),
                     request,
-                    json!({ "linkage_id": view.id }),
-                    force.as_deref(),
+                    json!({ "linkage_id": view.id,
+                            "identity_confirmed": view.identity_confirmed }),
+                    force.as_deref().or(no_error.as_deref()),
                 );
                 Ok((view, vec![e]))
             })
@@ -164,6 +188,28 @@ pub async fn register_linkage(
                 )])
                 .await?;
             return Err(ApiError::Conflict(message));
+        }
+        // Refused on the five items: the answer tells the caller which items of the register's
+        // record for the number differ from this person, so it is logged as a read of them.
+        Err(ApiError::IdentityMismatch {
+            differing,
+            not_compared,
+        }) => {
+            state
+                .access_log
+                .record(vec![entry(
+                    &caller,
+                    "linkage_register_refused",
+                    Some(format!("person:{person_id}")),
+                    json!({ "person_id": person_id, "my_number_last4": number_last4 }),
+                    json!({ "identity_mismatch": differing }),
+                    None,
+                )])
+                .await?;
+            return Err(ApiError::IdentityMismatch {
+                differing,
+                not_compared,
+            });
         }
         Err(e) => return Err(e),
     };
@@ -310,6 +356,12 @@ pub struct Correction {
     /// Source of the right number; jlis when absent.
     #[serde(default)]
     pub source: Option<LinkageSource>,
+    /// 理由付き疑いなし: why the right number is right although the person's five items differ
+    /// from the resident register's record for it (a 409 `identity_mismatch` names the items).
+    /// One line, no My Number.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 500)]
+    pub no_error_reason: Option<String>,
 }
 
 /// Revokes a wrong linkage and links the right number to the same person.
@@ -318,9 +370,10 @@ pub struct Correction {
     params(("id" = i64, Path, description = "Linkage id")),
     request_body = Correction,
     responses((status = 200, description = "The new linkage", body = Linkage), (status = 404, body = ErrorBody),
+              (status = 409, description = "`identity_mismatch`: the person's five items differ from the resident register's record for the right number (correct the person, or give no_error_reason); nothing changed", body = ConflictBody),
               (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])),
-    description = "Roles: admin, clerk, auditor."
+    description = "Roles: admin, clerk, auditor. The right number goes through the same five-item check as a registration. Logged as linkage_correct, a refusal as linkage_correct_refused."
 )]
 #[post("/v1/linkages/{id}/correct")]
 pub async fn correct_linkage(
@@ -335,31 +388,72 @@ pub async fn correct_linkage(
     let number = parse_number(&body.my_number)?;
     let actor = caller.actor();
     let reason = body.reason.clone();
+    let no_error = body.no_error_reason.clone();
     let source = body.source.unwrap_or(LinkageSource::Jlis);
     let last4 = number.last4().to_string();
-    let view = state
+    let result = state
         .with_current_keys(|keyring| {
-            let (c, actor, number, reason, last4) = (
+            let (c, actor, number, reason, no_error, last4) = (
                 caller.clone(),
                 actor.clone(),
                 number.clone(),
                 reason.clone(),
+                no_error.clone(),
                 last4.clone(),
             );
             state.logged_change(move |conn| {
-                let view = linkages::correct(conn, &keyring, id, &number, source, &reason, &actor)?;
+                let view = linkages::correct(
+                    conn,
+                    &keyring,
+                    id,
+                    &number,
+                    source,
+                    &reason,
+                    no_error.as_deref(),
+                    &actor,
+                )?;
                 let e = entry(
                     &c,
                     "linkage_correct",
                     Some(format!("person:{}", view.person_id)),
-                    json!({ "linkage_id": id, "my_number_last4": last4 }),
-                    json!({ "new_linkage_id": view.id }),
+                    json!({ "linkage_id": id, "my_number_last4": last4,
+                            "no_error_reason": no_error }),
+                    json!({ "new_linkage_id": view.id,
+                            "identity_confirmed": view.identity_confirmed }),
                     Some(&reason),
                 );
                 Ok((view, vec![e]))
             })
         })
-        .await?;
+        .await;
+    let view = match result {
+        Ok(view) => view,
+        // The refusal names items of the register's record for the number: logged as read.
+        Err(ApiError::IdentityMismatch {
+            differing,
+            not_compared,
+        }) => {
+            let person = state
+                .blocking(move |conn| Ok(linkages::get(conn, id)?.person_id))
+                .await?;
+            state
+                .access_log
+                .record(vec![entry(
+                    &caller,
+                    "linkage_correct_refused",
+                    Some(format!("person:{person}")),
+                    json!({ "linkage_id": id, "my_number_last4": last4 }),
+                    json!({ "identity_mismatch": differing }),
+                    Some(&reason),
+                )])
+                .await?;
+            return Err(ApiError::IdentityMismatch {
+                differing,
+                not_compared,
+            });
+        }
+        Err(e) => return Err(e),
+    };
     Ok(HttpResponse::Ok().json(Linkage::from(view)))
 }
 

@@ -7,18 +7,26 @@
 //! around it: it reads rows, builds [`NumberGroup`]s, calls [`audit_groups`] batch by batch and
 //! writes the findings. Severity rules and worked examples are in docs/audit.md.
 //!
-//! - [`normalize`]: comparison keys of names and addresses, and the kanji [`VariantTable`].
-//! - [`compare`]: one item against the register: exact, equivalent, similar or different.
+//! - [`normalize`]: comparison keys of names and addresses, and the kanji [`VariantTable`];
+//!   [`compare`]: one item against the register: exact, equivalent, similar or different.
+//!   Both are `shikaku_domain::matching`'s, re-exported: the registration-time check in the db
+//!   crate applies the same rules, and it cannot depend on this crate.
 //! - [`engine`]: the checks, one per finding kind, and the severity rules.
 //! - [`runner`]: the PostgreSQL run: streams, temporary files, and the hand-over of findings to
 //!   the registry's findings repository (`shikaku_db::findings`).
 //!
 //! Depends on the domain and db crates only; nothing but the binary depends on it.
 
-pub mod compare;
 pub mod engine;
-pub mod normalize;
 pub mod runner;
+
+/// Comparison keys of names and addresses, and the kanji [`VariantTable`]: the domain's, kept
+/// under this path so the engine and its users read `crate::normalize` as before.
+pub use shikaku_domain::matching::normalize;
+
+/// One item against the register (exact, equivalent, similar, different): the domain's, kept
+/// under this path so the engine and its users read `crate::compare` as before.
+pub use shikaku_domain::matching::compare;
 
 pub use compare::DEFAULT_SIMILARITY_THRESHOLD;
 pub use engine::{

@@ -1242,3 +1242,152 @@ fn inline_keys_index_rotation_and_destructive_commands_need_saying_so() {
     let o = run(&["migrate", "--revert-all", "--confirm-database", db.name()]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn the_five_item_check_refuses_rows_and_corrections_and_takes_a_reason() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let ins = insurer();
+    let ok = |o: &Output| assert!(o.status.success(), "{}", text(o));
+    ok(&shikaku(
+        &db,
+        &keys,
+        &["keys", "generate", "--out", &path("keys.json")],
+    ));
+    ok(&shikaku(
+        &db,
+        &keys,
+        &[
+            "insurers", "add", &ins, "--name", "協会", "--kind", "kyokai",
+        ],
+    ));
+    std::fs::write(
+        path("persons.csv"),
+        format!(
+            "{PERSONS_HEADER}\n\
+             {ins},77,1,00,insured,山田　太郎,ヤマダ　タロウ,1980-05-01,1,,東京都多摩市桜ヶ丘1丁目2番3号,2020-04-01,,,\n\
+             {ins},77,1,01,dependent,山田　花子,ヤマダ　ハナコ,1982-07-02,2,,東京都多摩市桜ヶ丘1丁目2番3号,2020-04-01,,,\n"
+        ),
+    )
+    .unwrap();
+    ok(&shikaku(
+        &db,
+        &keys,
+        &["import", "persons", &path("persons.csv")],
+    ));
+    let taro = my_number("77000000001");
+    let hanako = my_number("77000000002");
+    // The register knows 太郎's number as him, and the number given for 花子 as 太郎.
+    std::fs::write(
+        path("residents.csv"),
+        format!(
+            "my_number,name_kanji,name_kana,birth_date,sex,address,status\n\
+             {taro},山田太郎,ﾔﾏﾀﾞ ﾀﾛｳ,1980-05-01,1,多摩市桜ケ丘1-2-3,active\n\
+             {hanako},山田　太郎,ヤマダ　タロウ,1980-05-01,1,多摩市桜ケ丘1-2-3,active\n"
+        ),
+    )
+    .unwrap();
+    ok(&shikaku(
+        &db,
+        &keys,
+        &["import", "residents", &path("residents.csv")],
+    ));
+    std::fs::write(
+        path("linkages.csv"),
+        format!(
+            "insurer_number,symbol,number,branch,my_number,source,linked_on\n\
+             {ins},77,1,00,{taro},employer,2020-05-01\n\
+             {ins},77,1,01,{hanako},employer,2020-05-01\n"
+        ),
+    )
+    .unwrap();
+    let o = shikaku(
+        &db,
+        &keys,
+        &[
+            "import",
+            "linkages",
+            &path("linkages.csv"),
+            "--report",
+            &path("report.csv"),
+        ],
+    );
+    // Applied without the refused row: exit 0, the row named with its file, line and items.
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("rejected: ")
+            && out.contains("linkages.csv:3: name_kanji;name_kana;birth_date;sex"),
+        "{out}"
+    );
+    assert!(out.contains("1 new") && out.contains("1 rejected"), "{out}");
+    let report = std::fs::read_to_string(path("report.csv")).unwrap();
+    assert!(
+        report.contains("3,name_kanji;name_kana;birth_date;sex,rejected,"),
+        "{report}"
+    );
+    for secret in [taro.as_str(), hanako.as_str(), &hanako[8..]] {
+        assert!(
+            !out.contains(secret) && !report.contains(secret),
+            "{secret}"
+        );
+    }
+
+    // Correcting 太郎's linkage (1) to a number the register holds as 花子: refused, naming the
+    // items, unless the 理由付き疑いなし is given.
+    let hanako_right = my_number("77000000003");
+    std::fs::write(
+        path("residents.csv"),
+        format!(
+            "my_number,name_kanji,name_kana,birth_date,sex,address,status\n\
+             {taro},山田太郎,ﾔﾏﾀﾞ ﾀﾛｳ,1980-05-01,1,多摩市桜ケ丘1-2-3,active\n\
+             {hanako_right},山田　花子,ヤマダ　ハナコ,1982-07-02,2,多摩市桜ケ丘1-2-3,active\n"
+        ),
+    )
+    .unwrap();
+    ok(&shikaku(
+        &db,
+        &keys,
+        &["import", "residents", &path("residents.csv")],
+    ));
+    let correct = |extra: &[&str]| {
+        use std::io::Write;
+        let mut args = vec!["linkages", "correct", "1", "--reason", "番号の取り違え"];
+        args.extend_from_slice(extra);
+        let mut child = command(&db, &keys)
+            .args(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{hanako_right}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let o = correct(&[]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("name_kanji;name_kana;birth_date;sex") && out.contains("--no-error-reason"),
+        "{out}"
+    );
+    assert!(out.contains("漢字氏名、カナ氏名、生年月日、性別"), "{out}");
+    assert!(
+        !out.contains(&hanako_right) && !out.contains(&hanako_right[8..]),
+        "{out}"
+    );
+    let o = shikaku(&db, &keys, &["linkages", "show", "1"]);
+    assert!(text(&o).contains("status active"), "{}", text(&o));
+
+    let o = correct(&["--no-error-reason", "窓口で本人確認（戸籍の記載を確認）"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("linkage 1 revoked"), "{out}");
+    assert!(out.contains("identity not confirmed"), "{out}");
+    let entries = entries_after(&db, 0);
+    assert!(entries.iter().any(|e| e.action == "linkage_correct_refused"
+        && e.response["identity_mismatch"]
+            == serde_json::json!(["name_kanji", "name_kana", "birth_date", "sex"])));
+}

@@ -40,6 +40,20 @@ pub enum DbError {
         /// The persons the number is linked to.
         person_ids: Vec<i64>,
     },
+    /// A new or corrected linkage whose person disagrees with the resident register on some
+    /// of the five items, and no 理由付き疑いなし reason was given. Names the items only, never
+    /// a value or the number (crate::identity_check).
+    #[error(
+        "refused: the person's 5 items differ from the resident register on {}; correct the \
+         registry, or register anyway with a 理由付き疑いなし reason (no error, with a reason)",
+        crate::identity_check::item_names(.differing)
+    )]
+    IdentityMismatch {
+        /// The items that differ (similar or different), in the order of the five items.
+        differing: Vec<shikaku_domain::Field>,
+        /// The items that could not be compared (absent on a side); not a mismatch.
+        not_compared: Vec<shikaku_domain::Field>,
+    },
 }
 
 impl From<shikaku_domain::free_text::FreeTextError> for DbError {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod export;
 pub mod findings;
 pub mod history;
+pub mod identity_check;
 pub mod import;
 pub mod insurers;
 pub mod keys;

@@ -1,9 +1,14 @@
-//! Actions on a single My Number linkage after review: suspend it (blocks online viewing until
-//! corrected or confirmed), confirm the identity (5-item match checked by a person), or correct
-//! it (the number was wrong: revoke it and link the right one). Each is recorded in
-//! `linkage_events` with its reason, actor and time. A linkage the audit suspended for a
-//! critical finding ([`crate::findings::block`]) is lifted by the same two verdicts: confirming
-//! the identity dismisses the findings that block it, and a correction resolves them.
+//! Actions on a single My Number linkage: register a number for a person, and after review
+//! suspend it (blocks online viewing until corrected or confirmed), confirm the identity (5-item
+//! match checked by a person), or correct it (the number was wrong: revoke it and link the right
+//! one). Each is recorded in `linkage_events` with its reason, actor and time.
+//!
+//! Registering and correcting link a number to a person, so both run the registration-time
+//! check first ([`crate::identity_check`]): the person's five items against the latest register
+//! snapshot's record for the number, refused on a mismatch unless a 理由付き疑いなし reason is
+//! given. A linkage the audit suspended for a critical finding ([`crate::findings::block`]) is
+//! lifted by the reviewer's verdicts: confirming the identity dismisses the findings that block
+//! it, and a correction resolves them.
 
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Bytea, Date, Integer, Jsonb, Text};
@@ -31,7 +36,8 @@ pub struct LinkageView {
     pub linked_on: chrono::NaiveDate,
     /// Whether it is in use, blocked from online viewing, or withdrawn.
     pub status: LinkageStatus,
-    /// Whether a person confirmed the 5-item match.
+    /// Whether the 5 items are known to match: the register matched when the number was
+    /// registered or corrected, or a person confirmed them since.
     pub identity_confirmed: bool,
     /// The critical finding that keeps it suspended (its status reason reads `finding N`);
     /// `None` unless the audit suspended it.
@@ -191,6 +197,12 @@ pub fn confirm_identity(
 /// `jlis` by default: a correction is made against the register). Returns the new linkage.
 /// The open and confirmed findings about the revoked linkage are resolved at once, which lifts
 /// any block they put on it: the correction is the fix.
+///
+/// The right number goes through the registration-time check like any new one: refused with
+/// [`DbError::IdentityMismatch`] when the person disagrees with the register's record for it,
+/// unless `no_error_reason` (理由付き疑いなし) says why it is right all the same; the old
+/// linkage then stays as it was.
+#[allow(clippy::too_many_arguments)]
 pub fn correct(
     conn: &mut PgConnection,
     keyring: &Keyring,
@@ -198,9 +210,11 @@ pub fn correct(
     number: &MyNumber,
     source: LinkageSource,
     reason: &str,
+    no_error_reason: Option<&str>,
     actor: &str,
 ) -> Result<LinkageView, DbError> {
     FreeText::Reason.check(reason)?;
+    crate::identity_check::check_reason(no_error_reason)?;
     let digits = number.expose_digits();
     let blind = keyring.blind_index(digits);
     let sealed = keyring.seal(digits);
@@ -211,6 +225,8 @@ pub fn correct(
         if old.status == LinkageStatus::Revoked {
             return Err(DbError::Invalid(format!("linkage {id} is already revoked")));
         }
+        let check =
+            crate::identity_check::check(conn, keyring, old.person_id, digits, no_error_reason)?;
         diesel::sql_query(
             "UPDATE linkages SET status = 'revoked', suspended_by_finding = NULL,
                     updated_at = now()
@@ -227,10 +243,10 @@ pub fn correct(
             "INSERT INTO linkages (person_id, mn_blind, mn_sealed, mn_key_id, mn_last4,
                                    check_digit_ok, source, linked_on, identity_confirmed,
                                    mn_bound, mn_index_key_id)
-             VALUES ($1, $2, $3, $4, $5, true, $6, (now() AT TIME ZONE 'Asia/Tokyo')::date, true,
+             VALUES ($1, $2, $3, $4, $5, true, $6, (now() AT TIME ZONE 'Asia/Tokyo')::date, $8,
                      true, $7)
              ON CONFLICT ON CONSTRAINT linkages_person_number
-             DO UPDATE SET status = 'active', identity_confirmed = true,
+             DO UPDATE SET status = 'active', identity_confirmed = EXCLUDED.identity_confirmed,
                            suspended_by_finding = NULL, updated_at = now()
              RETURNING id",
         )
@@ -241,6 +257,7 @@ pub fn correct(
         .bind::<Text, _>(number.last4())
         .bind::<Text, _>(source.as_str())
         .bind::<Integer, _>(index_key)
+        .bind::<Bool, _>(check.identity_confirmed())
         .get_result::<Id>(conn)?
         .id;
         let resolved = crate::findings::block::resolve_corrected(conn, id, new_id, actor)?;
@@ -252,14 +269,10 @@ pub fn correct(
             details["resolved_findings"] = serde_json::json!(resolved);
         }
         event(conn, id, "revoked", reason, actor, details)?;
-        event(
-            conn,
-            new_id,
-            "registered",
-            reason,
-            actor,
-            serde_json::json!({ "corrects": id }),
-        )?;
+        let mut details = check.details();
+        details["corrects"] = serde_json::json!(id);
+        event(conn, new_id, "registered", reason, actor, details)?;
+        crate::identity_check::record(conn, new_id, &check, actor)?;
         get(conn, new_id)
     })
 }
@@ -267,6 +280,10 @@ pub fn correct(
 /// Registers `number` for a person. A number already linked (not revoked) to another person is
 /// refused unless `force_reason` says why both are right (the 2023 errors were exactly such
 /// double links); the same number twice for one person is refused outright.
+///
+/// Then the registration-time check ([`crate::identity_check`]): a person who disagrees with the
+/// latest register snapshot's record for the number on any of the five items is refused with
+/// [`DbError::IdentityMismatch`], unless `no_error_reason` gives the 理由付き疑いなし.
 #[allow(clippy::too_many_arguments)]
 pub fn register(
     conn: &mut PgConnection,
@@ -276,11 +293,13 @@ pub fn register(
     source: LinkageSource,
     linked_on: chrono::NaiveDate,
     force_reason: Option<&str>,
+    no_error_reason: Option<&str>,
     actor: &str,
 ) -> Result<LinkageView, DbError> {
     if let Some(r) = force_reason {
         FreeText::Reason.check(r)?;
     }
+    crate::identity_check::check_reason(no_error_reason)?;
     let digits = number.expose_digits();
     let blind = keyring.blind_index(digits);
     let sealed = keyring.seal(digits);
@@ -325,14 +344,18 @@ pub fn register(
                 person_ids: holders.iter().map(|h| h.person_id).collect(),
             });
         }
+        let check =
+            crate::identity_check::check(conn, keyring, person_id, digits, no_error_reason)?;
+        // A revoked linkage of the same pair comes back to life: it is checked like a new one.
         let new_id = diesel::sql_query(
             "INSERT INTO linkages (person_id, mn_blind, mn_sealed, mn_key_id, mn_last4,
-                                   check_digit_ok, source, linked_on, mn_bound, mn_index_key_id)
-             VALUES ($1, $2, $3, $4, $5, true, $6, $7, true, $8)
+                                   check_digit_ok, source, linked_on, mn_bound, mn_index_key_id,
+                                   identity_confirmed)
+             VALUES ($1, $2, $3, $4, $5, true, $6, $7, true, $8, $9)
              ON CONFLICT ON CONSTRAINT linkages_person_number
              DO UPDATE SET status = 'active', source = EXCLUDED.source,
                            linked_on = EXCLUDED.linked_on, suspended_by_finding = NULL,
-                           updated_at = now()
+                           identity_confirmed = EXCLUDED.identity_confirmed, updated_at = now()
              RETURNING id",
         )
         .bind::<BigInt, _>(person_id)
@@ -343,17 +366,22 @@ pub fn register(
         .bind::<Text, _>(source.as_str())
         .bind::<Date, _>(linked_on)
         .bind::<Integer, _>(index_key)
+        .bind::<Bool, _>(check.identity_confirmed())
         .get_result::<NewId>(conn)?
         .id;
+        let mut details = check.details();
+        details["source"] = serde_json::json!(source.as_str());
+        details["forced"] = serde_json::json!(force_reason.is_some());
+        details["other_holders"] = serde_json::json!(holders.len());
         event(
             conn,
             new_id,
             "registered",
             force_reason.unwrap_or(""),
             actor,
-            serde_json::json!({ "source": source.as_str(), "forced": force_reason.is_some(),
-                                "other_holders": holders.len() }),
+            details,
         )?;
+        crate::identity_check::record(conn, new_id, &check, actor)?;
         get(conn, new_id)
     })
 }

@@ -13,6 +13,8 @@
 //! - [`my_number`]: 個人番号 parsing and check digit, with masking types.
 //! - [`person`]: sex, relationship, loss reason, postal code, names.
 //! - [`kana`]: kana classes, width and script conversions, the matching folds, the search key.
+//! - [`matching`]: name and address normalization, item comparison, and the five-item rule
+//!   against the resident register (shared by the nightly audit and the registration check).
 //! - [`period`]: the qualification period, `[資格取得日, 資格喪失日)`.
 //! - [`eligibility`]: where periods put a day, and the validity code a clinic receives.
 //! - [`certificate`]: 資格確認書 validity under the insurer's policy and the holder's events,
@@ -35,6 +37,7 @@ pub mod finding;
 pub mod free_text;
 pub mod ids;
 pub mod kana;
+pub mod matching;
 pub mod my_number;
 pub mod period;
 pub mod person;

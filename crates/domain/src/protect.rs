@@ -402,6 +402,12 @@ impl Keyring {
         Some(BlindIndex(mac.finalize().into_bytes().into()))
     }
 
+    /// Whether the keyring holds index key `id`: blind indexes stored under it (an older
+    /// register snapshot, say) can be matched only then.
+    pub fn holds_index_key(&self, id: u32) -> bool {
+        self.index.keys.contains_key(&id)
+    }
+
     /// The blind index of `digits` under every index key held, current first: what a lookup
     /// compares with, so that rows not yet re-indexed after a rotation are still found.
     pub fn blind_indexes(&self, digits: &str) -> Vec<BlindIndex> {

@@ -2,6 +2,11 @@
 //! with the registry and resident-register values side by side as its audit run compared them
 //! (differing fields highlighted, normalized forms shown, the run's variant table named), the
 //! verdicts, and the linkage actions that resolve a finding.
+//!
+//! Correcting a number runs the registration-time check: when the person's five items differ
+//! from the register's record for the right number, the page says which items (in Japanese)
+//! and offers the correction again with a 理由付き疑いなし field; the number is never echoed
+//! back into the form.
 
 use crate::input::CheckedForm;
 use std::collections::BTreeMap;
@@ -11,8 +16,11 @@ use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 use serde_json::json;
 use shikaku_db::findings::{self, runs, Filter};
+use shikaku_db::identity_check::item_labels;
 use shikaku_db::tokens::Role;
-use shikaku_domain::finding::{FieldMatch, FindingKind, FindingStatus, ReviewAction, Severity};
+use shikaku_domain::finding::{
+    Field, FieldMatch, FindingKind, FindingStatus, ReviewAction, Severity,
+};
 use shikaku_domain::records::LinkageSource;
 use shikaku_domain::LinkageStatus;
 use strum::VariantArray;
@@ -295,14 +303,7 @@ pub async fn show(
                             button.primary type="submit" { (label) }
                         }
                     }
-                    form.box method="post" action={ "/console/linkages/" (l.id) "/correct?finding=" (finding.id) } autocomplete="off" {
-                        input type="hidden" name="csrf" value=(staff.session.csrf);
-                        label for="l_number" { "正しい個人番号（12桁・表示されません）"
-                            input #l_number name="my_number" type="password" inputmode="numeric" autocomplete="off" required;
-                        }
-                        label for="l_correct" { "訂正の理由" input #l_correct name="reason" required; }
-                        button.primary type="submit" { "番号を訂正" }
-                    }
+                    (correct_form(&staff.session.csrf, l.id, finding.id, ""))
                 }
             }
             h2 { "履歴" }
@@ -350,6 +351,64 @@ pub async fn verdict(
         .finish())
 }
 
+/// The correction form: the right number (never echoed back), the reason, and the optional
+/// 理由付き疑いなし for a number whose register record differs from the person.
+fn correct_form(csrf: &str, linkage: i64, finding: i64, reason: &str) -> Markup {
+    html! {
+        form.box method="post" action={ "/console/linkages/" (linkage) "/correct?finding=" (finding) } autocomplete="off" {
+            input type="hidden" name="csrf" value=(csrf);
+            label for="l_number" { "正しい個人番号（12桁・表示されません）"
+                input #l_number name="my_number" type="password" inputmode="numeric" autocomplete="off" required;
+            }
+            label for="l_correct" { "訂正の理由" input #l_correct name="reason" value=(reason) required; }
+            label for="l_no_error" { "理由付き疑いなし（住基と5情報が一致しなくても登録する理由。通常は空欄）"
+                input #l_no_error name="no_error_reason";
+            }
+            button.primary type="submit" { "番号を訂正" }
+        }
+    }
+}
+
+/// The answer to a correction refused on the five items: which items differ, in Japanese, and
+/// the form again with the 理由付き疑いなし field to fill in (the number must be typed again:
+/// it is never put into a page).
+fn mismatch_page(
+    staff: &Staff,
+    linkage: i64,
+    finding: Option<i64>,
+    reason: &str,
+    differing: &[Field],
+    not_compared: &[Field],
+) -> HttpResponse {
+    let back = finding.map_or_else(
+        || "/console".to_string(),
+        |f| format!("/console/findings/{f}"),
+    );
+    let body = page(
+        "住基と不一致",
+        Some(staff),
+        html! {
+            h1 { "住民基本台帳と5情報が一致しません" }
+            p.error role="alert" {
+                "入力された個人番号の住基の記録と、この被保険者の次の項目が一致しないため、訂正を登録していません: "
+                strong { (item_labels(differing)) }
+            }
+            @if !not_compared.is_empty() {
+                p.muted { "比較できなかった項目（どちらかに記録がない）: " (item_labels(not_compared)) }
+            }
+            p { "表記の違い（異体字、全角・半角、小書きの仮名、空白、住所の表記、住基の●）は不一致としていません。"
+                "被保険者の登録内容を確認して訂正するか、誤りがないことを確認したうえで理由（理由付き疑いなし）を入力して、もう一度登録してください。"
+                "この場合も本人確認済とはならず、夜間の監査で所見として確認されます。" }
+            (correct_form(&staff.session.csrf, linkage, finding.unwrap_or_default(), reason))
+            p { a href=(back) { "所見へ戻る" } }
+        },
+    );
+    HttpResponse::Conflict()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body.into_string())
+}
+
 /// Where to go back to after a linkage action.
 #[derive(Deserialize)]
 pub struct Back {
@@ -372,6 +431,7 @@ pub async fn linkage_action(
     let (id, action) = path.into_inner();
     let actor = staff.caller.actor();
     let reason = f.reason.clone();
+    let no_error = Some(f.no_error_reason.trim().to_string()).filter(|r| !r.is_empty());
     let a = action.clone();
     let number = if a == "correct" {
         Some(
@@ -387,7 +447,8 @@ pub async fn linkage_action(
         None
     };
     let caller = staff.caller.clone();
-    let view = state
+    let (reason_shown, no_error_logged) = (f.reason.clone(), no_error.clone());
+    let result = state
         .logged_change(move |conn| {
             let view = match a.as_str() {
                 "correct" => match (number, keyring) {
@@ -398,6 +459,7 @@ pub async fn linkage_action(
                         &n,
                         LinkageSource::Jlis,
                         &reason,
+                        no_error.as_deref(),
                         &actor,
                     )?,
                     _ => return Err(ApiError::Invalid("個人番号がありません".into())),
@@ -412,13 +474,47 @@ pub async fn linkage_action(
                 &caller,
                 &format!("linkage_{}", a.replace('-', "_")),
                 Some(format!("person:{}", view.person_id)),
-                json!({ "linkage_id": id, "console": true }),
-                json!({ "status": view.status }),
+                json!({ "linkage_id": id, "console": true, "no_error_reason": no_error }),
+                json!({ "status": view.status, "identity_confirmed": view.identity_confirmed }),
                 Some(&reason),
             );
             Ok((view, vec![e]))
         })
-        .await?;
+        .await;
+    let view = match result {
+        Ok(view) => view,
+        // Refused on the five items: the page names items of the register's record for the
+        // number, so the refusal is logged as a read of the person.
+        Err(ApiError::IdentityMismatch {
+            differing,
+            not_compared,
+        }) => {
+            let person = state
+                .blocking(move |conn| Ok(shikaku_db::linkages::get(conn, id)?.person_id))
+                .await?;
+            state
+                .access_log
+                .record(vec![entry(
+                    &staff.caller,
+                    "linkage_correct_refused",
+                    Some(format!("person:{person}")),
+                    json!({ "linkage_id": id, "console": true,
+                            "no_error_reason": no_error_logged }),
+                    json!({ "identity_mismatch": differing }),
+                    Some(&reason_shown),
+                )])
+                .await?;
+            return Ok(mismatch_page(
+                &staff,
+                id,
+                back.finding,
+                &reason_shown,
+                &differing,
+                &not_compared,
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let to = match back.finding {
         Some(f) => format!("/console/findings/{f}"),
         None => format!("/console/persons/{}", view.person_id),

@@ -280,7 +280,7 @@ pub async fn login(
 // (403) before its other fields are judged.
 
 /// A form with a reason (and, to correct a linkage, the right number, which is never echoed
-/// or logged).
+/// or logged, and an optional 理由付き疑いなし for a number whose register record differs).
 #[derive(Deserialize)]
 pub struct ReasonForm {
     #[serde(default)]
@@ -289,6 +289,8 @@ pub struct ReasonForm {
     pub(crate) reason: String,
     #[serde(default)]
     pub(crate) my_number: zeroize::Zeroizing<String>,
+    #[serde(default)]
+    pub(crate) no_error_reason: String,
 }
 
 /// A form that carries only the CSRF token.

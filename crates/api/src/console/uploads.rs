@@ -131,18 +131,30 @@ pub async fn imports_page(staff: Staff) -> Result<HttpResponse, ConsoleError> {
     )))
 }
 
+/// The import's counts and its issues. A rejected row (a linkage refused by the five-item
+/// check) is not an error of the file: the rest is applied, and the row is listed as 却下.
 fn report(summary: &ImportSummary, issues: &CountedIssues) -> Markup {
     html! {
         p { "読込 " (summary.rows_read) " 行：新規 " (summary.inserted) "、更新 " (summary.updated)
-            "、変更なし " (summary.unchanged) "、エラー " (issues.errors) "、警告 " (issues.warnings) }
+            "、変更なし " (summary.unchanged) "、エラー " (issues.errors)
+            @if issues.rejected > 0 { "、却下 " (issues.rejected) }
+            "、警告 " (issues.warnings) }
+        @if issues.rejected > 0 {
+            p.error role="alert" { "住民基本台帳と5情報が一致しない紐付け " (issues.rejected) " 件は登録されません（他の行は登録されます）。"
+                "被保険者の登録内容を直すか、誤りがないことを確認のうえ理由付き疑いなしとして個別に登録してください。" }
+        }
         @if !issues.kept.is_empty() {
             table {
                 thead { tr { th { "行" } th { "列" } th { "内容" } th { "種別" } } }
                 tbody {
                     @for i in &issues.kept {
-                        tr.diff[i.level == IssueLevel::Error] {
+                        tr.diff[i.level != IssueLevel::Warning] {
                             td { (i.line) } td { (i.column) } td { (i.reason) }
-                            td { @if i.level == IssueLevel::Error { span.error { "エラー" } } @else { "警告" } }
+                            td { @match i.level {
+                                IssueLevel::Error => span.error { "エラー" },
+                                IssueLevel::Rejected => span.error { "却下" },
+                                IssueLevel::Warning => "警告",
+                            } }
                         }
                     }
                 }
@@ -178,7 +190,7 @@ async fn run_import(
             None,
             json!({ "kind": kind.as_str(), "file_name": file_name_logged, "console": true }),
             json!({ "import_id": summary.import_id, "rows": summary.rows_read,
-                    "applied": summary.applied && !check_only,
+                    "applied": summary.applied && !check_only, "rejected": summary.rejected,
                     "revealed_person_ids": summary.revealed_persons,
                     "revealed_more": summary.revealed_more }),
             None,

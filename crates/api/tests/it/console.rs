@@ -542,3 +542,84 @@ async fn certificate_facts_are_edited_on_the_person_page_with_history() {
         .await;
     assert!(page.text.contains("2028-06-30") && !page.text.contains("certificate-facts"));
 }
+
+#[actix_web::test]
+async fn a_correction_refused_on_the_five_items_names_them_and_offers_the_reason_field() {
+    let app = TestApp::new();
+    let p = app.person(
+        KUMIAI,
+        "61",
+        "1",
+        "00",
+        "1980-01-01",
+        "ヤマダ　タロウ",
+        &[("2020-04-01", None)],
+    );
+    let wrong = my_number(61_000_000_001);
+    let other = my_number(61_000_000_002);
+    let id = app.link(p, &wrong);
+    // The register knows `other` as another human: same kana and birth date, another kanji
+    // name, born female.
+    crate::linkages::register_extract(
+        &app,
+        &[format!(
+            "{other},試験　花子,ヤマダ　タロウ,1980-01-01,2,,active"
+        )],
+    );
+    let auditor = sign_in(&app, Role::Auditor).await;
+    let home = app
+        .send(
+            TestRequest::get()
+                .uri("/console")
+                .insert_header(("Cookie", auditor.clone())),
+        )
+        .await;
+    let csrf = csrf_of(&home.text);
+    let correct = |no_error: &'static str| {
+        TestRequest::post()
+            .uri(&format!("/console/linkages/{id}/correct"))
+            .insert_header(("Cookie", auditor.clone()))
+            .set_form([
+                ("csrf", csrf.as_str()),
+                ("reason", "番号の取り違え"),
+                ("my_number", other.as_str()),
+                ("no_error_reason", no_error),
+            ])
+    };
+    let r = app.send(correct("")).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(r.text.contains("漢字氏名、性別"), "{}", r.text);
+    assert!(r.text.contains("理由付き疑いなし"), "{}", r.text);
+    assert!(r.text.contains("name=\"no_error_reason\""), "{}", r.text);
+    // The reason typed is offered again; the number never is, nor the register's values.
+    assert!(r.text.contains("番号の取り違え"), "{}", r.text);
+    // (The session's CSRF token is hex: taken out so that it cannot hold the digits by chance.)
+    let page = r.text.replace(&csrf, "");
+    for secret in [other.as_str(), &other[8..], "花子"] {
+        assert!(!page.contains(secret), "{secret} in the page");
+    }
+    let r = app
+        .get(Some(Role::Auditor), &format!("/v1/linkages/{id}"))
+        .await;
+    assert_eq!(r.json["status"], "active", "nothing changed");
+
+    let r = app.send(correct("同一人物（性別変更の届出を確認）")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let r = app
+        .get(Some(Role::Auditor), &format!("/v1/persons/{p}"))
+        .await;
+    let linkages = r.json["linkages"].as_array().unwrap();
+    assert_eq!(linkages.len(), 2, "{}", r.text);
+    let new = linkages.iter().find(|l| l["status"] == "active").unwrap();
+    assert_eq!(new["identity_confirmed"], false);
+    assert_eq!(new["mn_last4"], &other[8..]);
+    let refused = app
+        .access_log()
+        .into_iter()
+        .find(|e| e.action == "linkage_correct_refused")
+        .expect("the refusal is logged");
+    assert_eq!(
+        refused.response["identity_mismatch"],
+        serde_json::json!(["name_kanji", "sex"])
+    );
+}

@@ -256,6 +256,7 @@ impl TestApp {
             shikaku_domain::records::LinkageSource::Employer,
             d("2025-01-01"),
             Some("test set-up"),
+            None,
             "test",
         )
         .unwrap()

@@ -22,7 +22,7 @@ pub struct ImportArgs {
     kind: FileKind,
     /// The CSV file (formats.md).
     file: PathBuf,
-    /// Write every error and warning (line, column, level, reason) to this CSV.
+    /// Write every error, rejected row and warning (line, column, level, reason) to this CSV.
     #[arg(long)]
     report: Option<PathBuf>,
     /// Replace the report file if it exists.
@@ -74,7 +74,9 @@ impl IssueSink for Sink {
     }
 }
 
-/// Runs an import and prints what it did. Exit status 1 when the file was rejected.
+/// Runs an import and prints what it did. Exit status 1 when the file was rejected; a file
+/// applied without some rows (linkages refused by the five-item check) exits 0, with the rows
+/// listed as `rejected` on the terminal and in the report.
 pub fn run(db: &Database, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let shown_name = args.file.display().to_string();
     let file = File::open(&args.file).with_context(|| format!("cannot open {shown_name}"))?;
@@ -131,6 +133,7 @@ pub fn run(db: &Database, args: ImportArgs) -> anyhow::Result<ExitCode> {
                 serde_json::json!({ "kind": kind.as_str(), "file": shown_name }),
                 serde_json::json!({ "import_id": summary.import_id, "rows": summary.rows_read,
                                     "applied": summary.applied, "errors": summary.errors,
+                                    "rejected": summary.rejected,
                                     "revealed_person_ids": summary.revealed_persons,
                                     "revealed_more": summary.revealed_more }),
                 None,
@@ -172,7 +175,7 @@ fn print_summary(
     } else {
         0.0
     };
-    let total_issues = s.errors + s.warnings;
+    let total_issues = s.errors + s.rejected + s.warnings;
     if total_issues > shown as u64 && !has_report {
         eprintln!(
             "... {} more issues not shown; rerun with --report FILE for all of them",
@@ -183,9 +186,18 @@ fn print_summary(
         let snapshot = s
             .snapshot_id
             .map_or_else(String::new, |id| format!(", snapshot {id}"));
+        let rejected = if s.rejected > 0 {
+            format!(
+                ", {} rejected (not stored: the person's 5 items differ from the resident \
+                 register; the rest was applied)",
+                s.rejected
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
             "{file}: imported {} rows in {secs:.1}s ({rate:.0} rows/s): {} new, {} updated, \
-             {} unchanged, {} warnings (import {}{snapshot})",
+             {} unchanged, {} warnings{rejected} (import {}{snapshot})",
             s.rows_read,
             s.inserted,
             s.updated,

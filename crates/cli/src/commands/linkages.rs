@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 use shikaku_db::linkages::{self, LinkageView};
+use shikaku_db::{identity_check, DbError};
 use shikaku_domain::records::LinkageSource;
+use shikaku_domain::Field;
 use shikaku_domain::MyNumber;
 
 use crate::config::{load_keyring, Database};
@@ -40,6 +42,11 @@ pub enum LinkagesCommand {
         /// Where the right number came from: employer, applicant, jlis or other.
         #[arg(long, default_value = "jlis")]
         source: LinkageSource,
+        /// 理由付き疑いなし: why the right number is right although the person's 5 items differ
+        /// from the resident register's record for it (the refusal names the items). The
+        /// linkage is then stored without identity confirmation, for the audit to review.
+        #[arg(long)]
+        no_error_reason: Option<String>,
     },
     /// Record that the 5 items were checked and the number is this person's.
     ConfirmIdentity {
@@ -73,6 +80,51 @@ fn print(l: &LinkageView) {
             "not confirmed"
         }
     );
+}
+
+/// The refusal of a correction on the five items, in words: which items differ (by name and
+/// in Japanese) and how to proceed. Names items only, never a value or the number.
+fn mismatch_message(differing: &[Field], not_compared: &[Field]) -> anyhow::Error {
+    let mut m = format!(
+        "refused: the person's 5 items differ from the resident register's record for this \
+         number on {} ({}); nothing was changed. Correct the person's registry data, or repeat \
+         with --no-error-reason TEXT (理由付き疑いなし) if the number is right all the same",
+        identity_check::item_names(differing),
+        identity_check::item_labels(differing)
+    );
+    if !not_compared.is_empty() {
+        m.push_str(&format!(
+            "; not compared (absent on a side): {}",
+            identity_check::item_names(not_compared)
+        ));
+    }
+    anyhow::anyhow!(m)
+}
+
+/// Logs a correction refused on the five items: the refusal told the user which items of the
+/// register's record for the number differ from the person, a read of that person. Written
+/// after the correction's transaction rolled back, so the entry stays.
+fn refused(
+    conn: &mut diesel::PgConnection,
+    keyring: &shikaku_domain::Keyring,
+    id: i64,
+    number: &MyNumber,
+    reason: &str,
+    differing: &[Field],
+) -> anyhow::Result<()> {
+    let person = linkages::get(conn, id)?.person_id;
+    logging::record(
+        conn,
+        keyring,
+        &[logging::entry(
+            "linkage_correct_refused",
+            Some(format!("person:{person}")),
+            serde_json::json!({ "linkage_id": id, "my_number_last4": number.last4() }),
+            serde_json::json!({ "identity_mismatch": differing }),
+            Some(reason),
+        )],
+    )?;
+    Ok(())
 }
 
 /// Runs a linkages subcommand. Each one reads a person's linkage and is logged; each change
@@ -132,7 +184,12 @@ pub fn run(db: &Database, cmd: LinkagesCommand) -> anyhow::Result<ExitCode> {
             )?;
             anyhow::Ok(v)
         })?,
-        LinkagesCommand::Correct { id, reason, source } => {
+        LinkagesCommand::Correct {
+            id,
+            reason,
+            source,
+            no_error_reason,
+        } => {
             let mut line = zeroize::Zeroizing::new(String::new());
             std::io::stdin()
                 .lock()
@@ -140,17 +197,41 @@ pub fn run(db: &Database, cmd: LinkagesCommand) -> anyhow::Result<ExitCode> {
                 .context("cannot read the number from standard input")?;
             let number = MyNumber::parse(line.trim())
                 .context("the number on standard input is not a valid My Number")?;
-            let new = conn.transaction(|conn| {
-                let v = linkages::correct(conn, &keyring, id, &number, source, &reason, &actor)?;
+            let result = conn.transaction(|conn| {
+                let v = linkages::correct(
+                    conn,
+                    &keyring,
+                    id,
+                    &number,
+                    source,
+                    &reason,
+                    no_error_reason.as_deref(),
+                    &actor,
+                )?;
                 log(
                     conn,
                     "linkage_correct",
                     &v,
-                    serde_json::json!({ "linkage_id": id, "my_number_last4": number.last4() }),
+                    serde_json::json!({ "linkage_id": id, "my_number_last4": number.last4(),
+                                        "no_error_reason": no_error_reason }),
                     Some(&reason),
                 )?;
                 anyhow::Ok(v)
-            })?;
+            });
+            let new = match result {
+                Ok(v) => v,
+                Err(e) => match e.downcast_ref::<DbError>() {
+                    // Logged on its own, since the correction's transaction rolled back.
+                    Some(DbError::IdentityMismatch {
+                        differing,
+                        not_compared,
+                    }) => {
+                        refused(&mut conn, &keyring, id, &number, &reason, differing)?;
+                        return Err(mismatch_message(differing, not_compared));
+                    }
+                    _ => return Err(e),
+                },
+            };
             println!("linkage {id} revoked");
             new
         }

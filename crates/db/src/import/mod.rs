@@ -7,6 +7,11 @@
 //! persons, duplicate numbers) then run as set-based SQL over the staging table, and only a file
 //! without a single error is merged into the registry. A rejected file changes nothing.
 //!
+//! One check refuses rows rather than files: a linkage whose person disagrees with the resident
+//! register on the five items ([`crate::identity_check`]) is left out and reported as
+//! [`IssueLevel::Rejected`], and the rest of the file is applied, because one clerk's wrong
+//! number must not hold back a thousand right ones, and nothing already stored is touched.
+//!
 //! Memory stays flat whatever the file size: one batch of rows is held at a time, and issues
 //! stream to an [`IssueSink`] rather than a growing list.
 
@@ -29,11 +34,15 @@ pub(crate) use reader::read_all;
 use reader::stream_rows;
 pub use residents::import_residents;
 
-/// How bad an [`Issue`] is: an error rejects the file, a warning is reported and stored anyway.
+/// How bad an [`Issue`] is: an error rejects the file, a rejection refuses its row only, a
+/// warning is reported and stored anyway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssueLevel {
     /// The file is rejected.
     Error,
+    /// The row is refused and not stored; the rest of the file is applied (a linkage that
+    /// fails the registration-time check).
+    Rejected,
     /// Reported; the row is stored.
     Warning,
 }
@@ -43,6 +52,7 @@ impl IssueLevel {
     pub fn as_str(self) -> &'static str {
         match self {
             IssueLevel::Error => "error",
+            IssueLevel::Rejected => "rejected",
             IssueLevel::Warning => "warning",
         }
     }
@@ -89,6 +99,8 @@ pub struct CountedIssues {
     pub cap: usize,
     /// Errors reported, kept or not.
     pub errors: u64,
+    /// Rows refused, kept or not.
+    pub rejected: u64,
     /// Warnings reported, kept or not.
     pub warnings: u64,
 }
@@ -100,13 +112,14 @@ impl CountedIssues {
             kept: Vec::new(),
             cap,
             errors: 0,
+            rejected: 0,
             warnings: 0,
         }
     }
 
     /// Issues reported but not kept.
     pub fn dropped(&self) -> u64 {
-        (self.errors + self.warnings).saturating_sub(self.kept.len() as u64)
+        (self.errors + self.rejected + self.warnings).saturating_sub(self.kept.len() as u64)
     }
 }
 
@@ -114,6 +127,7 @@ impl IssueSink for CountedIssues {
     fn report(&mut self, issue: Issue) {
         match issue.level {
             IssueLevel::Error => self.errors += 1,
+            IssueLevel::Rejected => self.rejected += 1,
             IssueLevel::Warning => self.warnings += 1,
         }
         if self.kept.len() < self.cap {
@@ -149,6 +163,8 @@ pub struct ImportSummary {
     pub unchanged: u64,
     /// Errors found; any error means nothing was stored.
     pub errors: u64,
+    /// Rows refused while the rest was applied (linkages failing the registration-time check).
+    pub rejected: u64,
     /// Warnings found.
     pub warnings: u64,
     /// Whether the file was applied.
@@ -188,6 +204,7 @@ impl From<diesel::result::Error> for ImportError {
 struct Counter<'s> {
     sink: &'s mut dyn IssueSink,
     errors: u64,
+    rejected: u64,
     warnings: u64,
 }
 
@@ -196,8 +213,19 @@ impl<'s> Counter<'s> {
         Counter {
             sink,
             errors: 0,
+            rejected: 0,
             warnings: 0,
         }
+    }
+
+    fn rejected(&mut self, line: u64, column: impl Into<String>, reason: impl Into<String>) {
+        self.rejected += 1;
+        self.sink.report(Issue {
+            level: IssueLevel::Rejected,
+            line,
+            column: column.into(),
+            reason: reason.into(),
+        });
     }
 
     fn error(&mut self, line: u64, column: impl Into<String>, reason: impl Into<String>) {
@@ -322,7 +350,7 @@ fn finish_journal(
 
     diesel::sql_query(
         "UPDATE imports SET finished_at = clock_timestamp(), rows_read = $2, rows_inserted = $3, \
-         rows_updated = $4, rows_unchanged = $5, warnings = $6 WHERE id = $1",
+         rows_updated = $4, rows_unchanged = $5, warnings = $6, rows_rejected = $7 WHERE id = $1",
     )
     .bind::<Int8, _>(import_id)
     .bind::<Int8, _>(to_i64(summary.rows_read))
@@ -330,6 +358,7 @@ fn finish_journal(
     .bind::<Int8, _>(to_i64(summary.updated))
     .bind::<Int8, _>(to_i64(summary.unchanged))
     .bind::<Int8, _>(to_i64(summary.warnings))
+    .bind::<Int8, _>(to_i64(summary.rejected))
     .execute(conn)?;
     Ok(())
 }
@@ -393,6 +422,7 @@ fn report_lines(
         let line = u64::try_from(row.line).unwrap_or(0);
         match level {
             IssueLevel::Error => counter.error(line, column, row.message),
+            IssueLevel::Rejected => counter.rejected(line, column, row.message),
             IssueLevel::Warning => counter.warning(line, column, row.message),
         }
     }

@@ -8,6 +8,7 @@ mod constraints;
 mod counter;
 mod explain;
 mod export;
+mod identity_check;
 mod import_linkages;
 mod import_persons;
 mod import_residents;

@@ -4,17 +4,17 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
+use crate::finding::VariantTableInfo;
 use sha2::{Digest, Sha256};
-use shikaku_domain::finding::VariantTableInfo;
 use unicode_normalization::UnicodeNormalization;
 
 use super::is_wildcard;
 
-/// The default kanji variant table, `crates/audit/data/kanji_variants.txt`.
-pub const DEFAULT_KANJI_VARIANTS: &str = include_str!("../../data/kanji_variants.txt");
+/// The default kanji variant table, `crates/domain/data/kanji_variants.txt`.
+pub const DEFAULT_KANJI_VARIANTS: &str = include_str!("../../../data/kanji_variants.txt");
 
 /// How the default table is named among a table's sources.
-pub const DEFAULT_SOURCE: &str = "built-in (crates/audit/data/kanji_variants.txt)";
+pub const DEFAULT_SOURCE: &str = "built-in (crates/domain/data/kanji_variants.txt)";
 /// A line of a kanji variant file that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("kanji variant table line {line}: {reason}")]

@@ -1,7 +1,7 @@
 //! Comparison of one item of the registry with the same item in the resident register.
 //!
 //! Each text item comes out [`FieldMatch::Exact`] (byte-identical), [`FieldMatch::Equivalent`]
-//! (identical after [`crate::normalize`], with the register's ● matching any one character),
+//! (identical after [`super::normalize`], with the register's ● matching any one character),
 //! [`FieldMatch::Similar`] (a similarity score at or above the threshold) or
 //! [`FieldMatch::Different`]. Byte-identical values are recognised before any normalization,
 //! because on a clean registry that is nearly every comparison and normalization costs far more.
@@ -11,12 +11,12 @@
 //! `1 - distance / max(len_a, len_b)`, with the register's ● matching anything. See
 //! [`DEFAULT_SIMILARITY_THRESHOLD`] for why the threshold is 0.85.
 
+use crate::person::Sex;
 use chrono::NaiveDate;
-use shikaku_domain::Sex;
 
-pub use shikaku_domain::FieldMatch;
+pub use crate::finding::FieldMatch;
 
-use crate::normalize::{address_key, is_wildcard, kana_match_key, name_key, VariantTable};
+use super::normalize::{address_key, is_wildcard, kana_match_key, name_key, VariantTable};
 
 /// Similarity at or above which a non-equivalent text counts as [`FieldMatch::Similar`].
 ///

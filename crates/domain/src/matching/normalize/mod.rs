@@ -7,7 +7,7 @@
 //! only for comparing; they are never shown or stored.
 //!
 //! Names ([`name_key`], [`kana_match_key`]); the character folds are
-//! [`shikaku_domain::kana`]'s:
+//! [`crate::kana`]'s:
 //! 1. NFKC, after turning the spacing voicing marks ゛゜ into their combining forms so that
 //!    `ｶﾞ`, `カ゛` and `ガ` all compose to `ガ`. NFKC also folds full-width Latin and digits,
 //!    half-width kana and CJK compatibility ideographs. Strings that are already NFKC (the
@@ -31,7 +31,7 @@
 mod address;
 mod variants;
 
-use shikaku_domain::kana::{combining_voicing, fold_for_matching, fold_vu, hiragana_to_katakana};
+use crate::kana::{combining_voicing, fold_for_matching, fold_vu, hiragana_to_katakana};
 use unicode_normalization::UnicodeNormalization;
 
 pub use address::{address_key, AddressKey, PREFECTURES};

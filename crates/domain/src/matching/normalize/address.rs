@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use shikaku_domain::text::is_kanji;
+use crate::text::is_kanji;
 
 use super::for_each_nfkc;
 
