@@ -2,33 +2,19 @@
 //! item, and the severity rule that decides what a disagreement means (docs/audit.md), with
 //! the finding's detail line and the comparison the run stores.
 
-use chrono::NaiveDate;
 use shikaku_domain::finding::{
     Field, FieldComparison, FieldMatch, FindingKind, Severity, NAME_CHANGE_HINT,
     NAME_CHANGE_HINT_JA,
 };
-use shikaku_domain::Sex;
 
 use super::AuditContext;
-use crate::compare::{
-    compare_address, compare_birth_date, compare_kana_name, compare_kanji_name, compare_sex,
-};
 use crate::normalize::{address_key, is_wildcard, kana_match_key, name_key};
+use shikaku_domain::matching::FiveItemComparison;
 
-/// The five items (5情報) of one human as one side records them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    /// 漢字氏名 as stored.
-    pub name_kanji: String,
-    /// カナ氏名 as stored; `None` (or empty) when the side has none.
-    pub name_kana: Option<String>,
-    /// 生年月日.
-    pub birth_date: NaiveDate,
-    /// 性別; [`Sex::Unset`] is not compared.
-    pub sex: Sex,
-    /// 住所; `None` (or empty) when the side has none.
-    pub address: Option<String>,
-}
+/// The five items (5情報) of one human as one side records them: the domain's type, the same
+/// one the registration-time check compares.
+pub use shikaku_domain::matching::FiveItems as Identity;
+
 /// The result of comparing the five items of the registry with the register.
 /// `None` means the item could not be compared (absent on a side, or sex unset).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -172,28 +158,27 @@ impl IdentityComparison {
     /// Compares the registry's items with the register's.
     pub fn new(ctx: &AuditContext, registry: &Identity, register: &Identity) -> Self {
         let t = ctx.similarity_threshold;
-        let name_kanji =
-            compare_kanji_name(&registry.name_kanji, &register.name_kanji, &ctx.variants, t);
+        // The items are compared once, by the domain's five-item rule (what registration
+        // applies too); the audit adds the surname split its severity rules need.
+        let items = FiveItemComparison::new(registry, register, &ctx.variants, t);
         let kana = both(&registry.name_kana, &register.name_kana);
-        let name_kana = kana.map(|(a, b)| compare_kana_name(a, b, t));
         // Only a disagreeing kanji name can be a surname change; clean records skip the split.
-        let surname_change = name_kanji.disagrees()
+        let surname_change = items.name_kanji.disagrees()
             && only_surname_differs(&registry.name_kanji, &register.name_kanji, &|s| {
                 name_key(s, &ctx.variants)
             })
-            && match (kana, name_kana) {
+            && match (kana, items.name_kana) {
                 // Kana that agree make it the same reading under another kanji: rule C4.
                 (Some(_), Some(m)) if m.agrees() => false,
                 (Some((a, b)), _) => only_surname_differs(a, b, &kana_match_key),
                 _ => true,
             };
         Self {
-            name_kanji,
-            name_kana,
-            birth_date: compare_birth_date(registry.birth_date, register.birth_date),
-            sex: compare_sex(registry.sex, register.sex),
-            address: both(&registry.address, &register.address)
-                .map(|(a, b)| compare_address(a, b, t)),
+            name_kanji: items.name_kanji,
+            name_kana: items.name_kana,
+            birth_date: items.birth_date,
+            sex: items.sex,
+            address: items.address,
             surname_change,
         }
     }
