@@ -163,3 +163,95 @@ fn key_lookups_use_their_indexes() {
         "qualifications_person_acquired",
     );
 }
+
+/// The daily settlement and the monthly run's search for suspended linkages touch only the few
+/// certificates ending or starting and the few suspended linkages, through partial indexes.
+#[test]
+fn certificate_settlement_and_suspended_linkages_use_their_indexes() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let people: Vec<Person> = (0..PEOPLE).map(|i| generated_person(INS_A, i)).collect();
+    import_persons_ok(&mut conn, persons_csv(&people));
+    let k = Keyring::generate();
+    let (s, _) = import_linkages(
+        &mut conn,
+        &k,
+        linkages_csv(people.iter().enumerate().map(|(i, p)| {
+            link(
+                p,
+                &my_number(20_000_000_000 + i as u64),
+                "jlis",
+                "2024-01-10",
+            )
+        })),
+    );
+    assert!(s.applied);
+    // A certificate per person ending over five years, every tenth with its renewal pending;
+    // a handful of suspended linkages.
+    conn.batch_execute(
+        "INSERT INTO certificates (insurer_number, number, person_id, kind, issued_on, valid_from,
+                                   valid_until, valid_until_reason, printed, status)
+         SELECT p.insurer_number, lpad(p.id::text, 10, '0'), p.id, 'ex_officio', '2026-01-05',
+                '2026-01-05', DATE '2026-02-01' + (p.id % 1800)::int, 'policy', '{}', 'active'
+           FROM persons p;
+         INSERT INTO certificates (insurer_number, number, person_id, kind, issued_on, valid_from,
+                                   valid_until, valid_until_reason, printed, status)
+         SELECT c.insurer_number, lpad((c.person_id + 5000000)::text, 10, '0'), c.person_id,
+                'ex_officio', '2026-01-05', c.valid_until + 1, c.valid_until + 365, 'policy',
+                '{}', 'pending'
+           FROM certificates c WHERE c.person_id % 10 = 0;
+         UPDATE linkages SET status = 'suspended' WHERE id % 2000 = 0;
+         ANALYZE;",
+    )
+    .unwrap();
+    let on = NaiveDate::from_ymd_opt(2026, 2, 10).unwrap();
+    let plan = explain(
+        &mut conn,
+        diesel::sql_query(
+            "EXPLAIN (FORMAT JSON) SELECT id FROM certificates
+              WHERE status IN ('active', 'pending') AND valid_until < $1",
+        )
+        .into_boxed()
+        .bind::<Date, _>(on),
+    );
+    assert_uses_index("certificates ended", &plan, "certificates_expiring");
+    let plan = explain(
+        &mut conn,
+        diesel::sql_query(
+            "EXPLAIN (FORMAT JSON) SELECT id FROM certificates
+              WHERE status = 'pending' AND valid_from <= $1",
+        )
+        .into_boxed()
+        .bind::<Date, _>(on),
+    );
+    assert_uses_index("renewals starting", &plan, "certificates_starting");
+    let plan = explain(
+        &mut conn,
+        diesel::sql_query(
+            "EXPLAIN (FORMAT JSON) SELECT DISTINCT l.person_id FROM linkages l
+              WHERE l.status = 'suspended'
+                AND NOT EXISTS (SELECT 1 FROM linkages a
+                                 WHERE a.person_id = l.person_id AND a.status = 'active')",
+        )
+        .into_boxed(),
+    );
+    assert!(
+        plan.iter()
+            .any(|(t, i)| t.contains("Index") && i == "linkages_suspended"),
+        "suspended linkages: {plan:?}"
+    );
+    // The settlement itself: the endings before the day expire, and the renewals that follow
+    // them (every tenth) become active.
+    let ended: u64 = text(
+        &mut conn,
+        "SELECT count(*)::text AS s FROM certificates WHERE valid_until < '2026-02-10'",
+    )
+    .parse()
+    .unwrap();
+    let settled = shikaku_db::certificates::expire(&mut conn, on, "batch").unwrap();
+    assert_eq!(settled.expired, ended, "{settled:?}");
+    assert!(
+        settled.activated > 0 && settled.activated < settled.expired,
+        "{settled:?}"
+    );
+}
