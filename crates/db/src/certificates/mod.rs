@@ -404,8 +404,10 @@ pub(crate) enum Scope {
     All,
     /// One person's (before the counter issues or reissues).
     Person(i64),
-    /// The persons whose periods or facts an import changed.
-    Import(i64),
+    /// The persons whose losses the persons import in this transaction staged (its own rows
+    /// and the dependants that followed), read from its temporary tables rather than from the
+    /// history, which only grows.
+    StagedLosses,
 }
 
 impl Scope {
@@ -414,16 +416,18 @@ impl Scope {
         match self {
             Scope::All => "$1::bigint IS NULL",
             Scope::Person(_) => "person_id = $1",
-            Scope::Import(_) => {
-                "person_id IN (SELECT person_id FROM person_changes WHERE import_id = $1)"
+            Scope::StagedLosses => {
+                "$1::bigint IS NULL AND person_id IN (
+                    SELECT person_id FROM stage_periods WHERE lost_on IS NOT NULL
+                    UNION ALL SELECT person_id FROM stage_follow)"
             }
         }
     }
 
     fn id(self) -> Option<i64> {
         match self {
-            Scope::All => None,
-            Scope::Person(id) | Scope::Import(id) => Some(id),
+            Scope::All | Scope::StagedLosses => None,
+            Scope::Person(id) => Some(id),
         }
     }
 }

@@ -197,7 +197,7 @@ pub fn import_persons<R: Read>(
         // run; those of a loss still ahead stay valid until the day before it.
         crate::certificates::settle(
             conn,
-            crate::certificates::Scope::Import(import_id),
+            crate::certificates::Scope::StagedLosses,
             ctx.today,
             ctx.actor,
         )?;
