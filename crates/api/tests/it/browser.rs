@@ -363,8 +363,23 @@ async fn browser_certificate_issue_pdf_and_revoke() {
     let b = Browser::start().await;
     b.sign_in(Role::Clerk).await;
     b.goto(&format!("/console/persons/{}", b.person)).await;
+    // The residence permit ends on 2027-06-30: stored on the person, it cuts the certificate.
+    // (A date input takes keystrokes in the browser's locale; the value is set directly.)
+    b.c.execute(
+        "document.getElementById('f_residence').value = '2027-06-30';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    b.click("#facts").await;
+    b.wait_for("#issue").await;
+    assert!(b.page().await.contains("2027-06-30"));
     b.click("#issue").await;
     b.wait_for("a[download]").await;
+    assert!(
+        b.page().await.matches("2027-06-30").count() >= 2,
+        "the certificate ends with the permit"
+    );
     let href =
         b.c.find(Locator::Css("a[download]"))
             .await
