@@ -762,6 +762,39 @@ fn certificates_at_the_counter_and_by_the_monthly_run() {
     assert!(o.status.success(), "{}", text(&o));
     let settled: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(settled["expired"], 1, "{settled}");
+    // 花子 now has a working card, but asked for a certificate at every renewal (要配慮者): the
+    // monthly run issues her one all the same; 太郎, with a card and a certificate, gets none.
+    std::fs::write(
+        &status,
+        format!("insurer_number,symbol,number,branch,card_status\n{ins},S1,77,00,registered\n{ins},S1,78,00,registered\n"),
+    )
+    .unwrap();
+    let o = shikaku(
+        &db,
+        &keys,
+        &[
+            "certificates",
+            "issue-due",
+            "--status-file",
+            status.to_str().unwrap(),
+            "--on",
+            "2027-07-05",
+            "--reason",
+            "monthly ex-officio run",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (&summary["issued_requested"], &summary["issued_ex_officio"]),
+        (&serde_json::json!(1), &serde_json::json!(0)),
+        "{summary}"
+    );
+    let o = shikaku(&db, &keys, &["certificates", "list", &hanako, "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(list[0]["status"], "active", "{list}");
+    assert_eq!(list[0]["valid_from"], "2027-07-05", "{list}");
     // A bad status file names the line and column.
     std::fs::write(
         &status,
