@@ -13,7 +13,7 @@ use shikaku_db::tokens::Role;
 use shikaku_domain::{CertificateKind, CertificateStatus};
 use strum::VariantArray;
 
-use super::session::{ConsoleError, ReasonForm, Staff};
+use super::session::{form_date, ConsoleError, ReasonForm, Staff};
 use crate::access::entry;
 use crate::auth::today_tokyo;
 use crate::error::ApiError;
@@ -160,12 +160,7 @@ pub async fn issue(
             .parse()
             .map_err(|_| ApiError::Invalid("種別が不正です".into()))?
     };
-    let on = if f.on.is_empty() {
-        today_tokyo()
-    } else {
-        NaiveDate::parse_from_str(&f.on, "%Y-%m-%d")
-            .map_err(|_| ApiError::Invalid("交付日: YYYY-MM-DD".into()))?
-    };
+    let on = form_date(&f.on, "交付日")?.unwrap_or_else(today_tokyo);
     let options = IssueOptions {
         sex_on_back: f.sex_on_back.is_some(),
         remarks: Some(f.remarks.trim().to_string()).filter(|r| !r.is_empty()),
@@ -194,17 +189,6 @@ pub struct FactsForm {
     residence_until: String,
     #[serde(default)]
     certificate_requested: Option<String>,
-}
-
-/// An optional date field of a form: empty is none.
-fn form_date(value: &str, label: &str) -> Result<Option<NaiveDate>, ApiError> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Ok(None);
-    }
-    NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        .map(Some)
-        .map_err(|_| ApiError::Invalid(format!("{label}: YYYY-MM-DD")))
 }
 
 /// Stores the facts that decide the person's certificates (with history), then shows the

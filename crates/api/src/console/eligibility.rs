@@ -4,7 +4,6 @@
 
 use crate::input::CheckedForm;
 use actix_web::{get, post, web, HttpResponse};
-use chrono::NaiveDate;
 use maud::{html, Markup};
 use serde::Deserialize;
 use shikaku_db::tokens::Role;
@@ -74,14 +73,7 @@ pub async fn eligibility_check(
     staff.require(&[Role::Provider, Role::Clerk, Role::Admin])?;
     let f = form.into_inner();
     staff.check_csrf(&f.csrf)?;
-    let date = |s: &str, field: &str| -> Result<Option<NaiveDate>, ConsoleError> {
-        if s.is_empty() {
-            return Ok(None);
-        }
-        NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map(Some)
-            .map_err(|_| ConsoleError::Api(ApiError::Invalid(format!("{field}: YYYY-MM-DD"))))
-    };
+    let date = super::session::form_date;
     let query = EligibilityQuery {
         insurer_number: f.insurer_number.trim().to_string(),
         symbol: Some(f.symbol.trim().to_string()).filter(|s| !s.is_empty()),

@@ -5,7 +5,6 @@
 
 use crate::input::CheckedForm;
 use actix_web::{get, post, web, HttpResponse};
-use chrono::NaiveDate;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
@@ -106,14 +105,7 @@ pub async fn search(
     }
     let found = if f.by == "kana" {
         let kana = KanaName::parse(&f.kana).map_err(|e| invalid(format!("カナ氏名: {e}")))?;
-        let birth = if f.birth_date.is_empty() {
-            None
-        } else {
-            Some(
-                NaiveDate::parse_from_str(&f.birth_date, "%Y-%m-%d")
-                    .map_err(|_| invalid("生年月日: YYYY-MM-DD".into()))?,
-            )
-        };
+        let birth = super::session::form_date(&f.birth_date, "生年月日")?;
         state
             .blocking(move |conn| Ok(shikaku_db::persons::by_kana(conn, &kana, birth)?))
             .await?

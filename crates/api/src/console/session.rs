@@ -293,6 +293,18 @@ pub struct ReasonForm {
     pub(crate) no_error_reason: String,
 }
 
+/// An optional date field of a console form: empty is none, anything else must be
+/// YYYY-MM-DD, refused with the field's `label` named. One reading for every form, so the
+/// screens cannot disagree on what a date is.
+pub(crate) fn form_date(value: &str, label: &str) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| ApiError::Invalid(format!("{label}: YYYY-MM-DD")))
+}
+
 /// A form that carries only the CSRF token.
 #[derive(Deserialize)]
 pub struct CsrfForm {

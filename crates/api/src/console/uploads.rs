@@ -10,7 +10,6 @@ use crate::input::CheckedForm;
 
 use actix_multipart::Multipart;
 use actix_web::{get, post, web, HttpResponse};
-use chrono::NaiveDate;
 use futures_util::StreamExt;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -372,12 +371,7 @@ fn due_summary(s: &DueSummary) -> Markup {
 }
 
 fn due_options(on: &str) -> Result<DueOptions, ConsoleError> {
-    let on = if on.is_empty() {
-        today_tokyo()
-    } else {
-        NaiveDate::parse_from_str(on, "%Y-%m-%d")
-            .map_err(|_| ApiError::Invalid("交付日: YYYY-MM-DD".into()))?
-    };
+    let on = super::session::form_date(on, "交付日")?.unwrap_or_else(today_tokyo);
     Ok(DueOptions {
         on,
         next_run: certificates::next_run_after(on),
