@@ -294,19 +294,21 @@ pub async fn set_certificate_facts(
     let id = id.into_inner();
     let facts = facts.into_inner();
     let actor = caller.actor();
+    let c = caller.clone();
+    // The change and its access-log entry commit together, as every other change does.
     let person = state
-        .blocking(move |conn| Ok(persons::set_certificate_facts(conn, id, &facts, &actor)?))
-        .await?;
-    state
-        .access_log
-        .record(vec![entry(
-            &caller,
-            "person_update",
-            Some(format!("person:{id}")),
-            json!({ "person_id": id, "certificate_facts": facts }),
-            json!({ "found": true }),
-            None,
-        )])
+        .logged_change(move |conn| {
+            let person = persons::set_certificate_facts(conn, id, &facts, &actor)?;
+            let e = entry(
+                &c,
+                "person_update",
+                Some(format!("person:{id}")),
+                json!({ "person_id": id, "certificate_facts": facts }),
+                json!({ "found": true }),
+                None,
+            );
+            Ok((person, vec![e]))
+        })
         .await?;
     Ok(HttpResponse::Ok().json(person))
 }
