@@ -26,6 +26,7 @@ use shikaku_domain::records::ResidentStatus;
 use shikaku_domain::{BlindIndex, LinkageStatus, Period};
 
 use crate::compare::{compare_kanji_name, compare_sex, FieldMatch, DEFAULT_SIMILARITY_THRESHOLD};
+use crate::model::{Levels, Model};
 use crate::normalize::VariantTable;
 
 /// One linkage of the number, with the person it links to.
@@ -92,6 +93,9 @@ pub struct AuditContext {
     /// Similarity at or above which a mismatching text is "similar"; see
     /// [`DEFAULT_SIMILARITY_THRESHOLD`].
     pub similarity_threshold: f64,
+    /// The evidence model that gives identity findings their probability of another person
+    /// and their severity; the runner fits it to each run's data ([`crate::model::fit`]).
+    pub model: Model,
 }
 
 impl AuditContext {
@@ -101,6 +105,7 @@ impl AuditContext {
             run_date,
             variants: VariantTable::default(),
             similarity_threshold: DEFAULT_SIMILARITY_THRESHOLD,
+            model: Model::default(),
         }
     }
 }
@@ -125,6 +130,7 @@ fn finding(
         fields,
         detail,
         comparison: Vec::new(),
+        evidence: None,
     }
 }
 
@@ -278,16 +284,25 @@ pub fn check_group(ctx: &AuditContext, group: &NumberGroup) -> Vec<Finding> {
             if rule == Rule::AddressOnly && !eligible {
                 continue;
             }
-            let detail = mismatch_detail(rule, &cmp, &l.last4, &l.registry, &resident.identity);
+            let levels = Levels::new(ctx, &cmp, &l.registry, &resident.identity);
+            let evidence = ctx.model.score(
+                &ctx.variants,
+                &levels,
+                &l.registry.name_kanji,
+                l.registry.name_kana.as_deref(),
+            );
+            let p = evidence.p_other_person;
+            let detail = mismatch_detail(rule, p, &cmp, &l.last4, &l.registry, &resident.identity);
             let mut f = finding(
                 rule.kind(),
-                rule.severity(),
+                rule.severity_at(p),
                 l,
                 &hex(),
                 cmp.differing(),
                 detail,
             );
             f.comparison = cmp.stored(ctx, &l.registry, &resident.identity);
+            f.evidence = Some(evidence);
             out.push(f);
         }
     }
@@ -327,6 +342,7 @@ pub fn check_person_numbers<S: AsRef<str>>(
             shown.join(", ")
         ),
         comparison: Vec::new(),
+        evidence: None,
     })
 }
 
@@ -341,7 +357,7 @@ pub fn audit_groups(ctx: &AuditContext, groups: &[NumberGroup]) -> Vec<Finding> 
     per_group.into_iter().flatten().collect()
 }
 
-mod identity;
+pub(crate) mod identity;
 
 use identity::mismatch_detail;
 pub use identity::{Identity, IdentityComparison, Rule};

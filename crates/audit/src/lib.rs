@@ -11,13 +11,16 @@
 //!   [`compare`]: one item against the register: exact, equivalent, similar or different.
 //!   Both are `shikaku_domain::matching`'s, re-exported: the registration-time check in the db
 //!   crate applies the same rules, and it cannot depend on this crate.
-//! - [`engine`]: the checks, one per finding kind, and the severity rules.
+//! - [`engine`]: the checks, one per finding kind, and the shapes of identity mismatches.
+//! - [`model`]: the evidence model (Fellegi–Sunter with lookup channels) that gives every
+//!   identity finding its probability of another person, and from it the severity.
 //! - [`runner`]: the PostgreSQL run: streams, temporary files, and the hand-over of findings to
 //!   the registry's findings repository (`shikaku_db::findings`).
 //!
 //! Depends on the domain and db crates only; nothing but the binary depends on it.
 
 pub mod engine;
+pub mod model;
 pub mod runner;
 
 /// Comparison keys of names and addresses, and the kanji [`VariantTable`]: the domain's, kept

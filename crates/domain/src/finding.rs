@@ -408,6 +408,9 @@ pub struct Finding {
     /// (values, comparison keys, verdict), stored with the finding so a reviewer sees what the
     /// run saw. Empty for the other kinds.
     pub comparison: Vec<FieldComparison>,
+    /// For identity and address mismatches: the evidence model's probability that the number
+    /// is another person's, with the weight of each item. `None` for the other kinds.
+    pub evidence: Option<crate::evidence::Evidence>,
 }
 
 impl Finding {

@@ -33,6 +33,7 @@ pub mod copay;
 pub mod eligibility;
 pub mod ephemeral;
 pub mod error;
+pub mod evidence;
 pub mod finding;
 pub mod free_text;
 pub mod ids;

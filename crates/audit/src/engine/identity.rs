@@ -8,6 +8,7 @@ use shikaku_domain::finding::{
 };
 
 use super::AuditContext;
+use crate::model::{CRITICAL_P, UNCERTAIN_P};
 use crate::normalize::{address_key, is_wildcard, kana_match_key, name_key};
 use shikaku_domain::matching::FiveItemComparison;
 
@@ -86,7 +87,8 @@ impl Rule {
         }
     }
 
-    /// The severity the rule gives.
+    /// The severity the shape gave before the evidence model (the hand rule); see
+    /// [`Rule::severity_at`] for what findings get now.
     pub fn severity(self) -> Severity {
         match self {
             Rule::BirthOrSexAndName
@@ -100,6 +102,45 @@ impl Rule {
             Rule::KanjiNameSimilar | Rule::KanaOnly => Severity::Medium,
             Rule::AddressOnly => Severity::Low,
         }
+    }
+
+    /// The severity of a finding of this shape whose evidence model gives probability `p` of
+    /// another person (docs/audit.md "Severity from evidence"): critical at
+    /// [`CRITICAL_P`] or above, whatever the shape, except a surname-only change, which the
+    /// register's 異動 date decides and which is never critical; below it, the shape's
+    /// severity, with critical shapes (which the evidence does not back) high.
+    pub fn severity_at(self, p: f64) -> Severity {
+        if self == Rule::SurnameChange {
+            Severity::High
+        } else if p >= CRITICAL_P {
+            Severity::Critical
+        } else {
+            match self.severity() {
+                Severity::Critical => Severity::High,
+                s => s,
+            }
+        }
+    }
+
+    /// What the reader should conclude and do given probability `p` of another person: the
+    /// critical advice at [`CRITICAL_P`] or above; a warning not to correct toward the
+    /// register while the evidence is unsettled ([`UNCERTAIN_P`]..[`CRITICAL_P`]) or while
+    /// the shape is one another person makes; the shape's own advice when the evidence
+    /// clearly points to the right person.
+    fn advice_at(self, p: f64) -> String {
+        if self == Rule::SurnameChange {
+            return self.advice();
+        }
+        if p >= CRITICAL_P {
+            return match self {
+                Rule::ThreeItemLookup => Rule::ThreeItemLookup.advice(),
+                _ => Rule::BothNamesDifferent.advice(),
+            };
+        }
+        if p >= UNCERTAIN_P || self.severity() == Severity::Critical {
+            return "uncertain whether the number is theirs: verify with the insured's documents and J-LIS before changing anything; never copy the register's values into the registry on this finding alone".to_owned();
+        }
+        self.advice()
     }
 
     /// The finding kind the rule gives.
@@ -163,16 +204,10 @@ impl IdentityComparison {
         let items = FiveItemComparison::new(registry, register, &ctx.variants, t);
         let kana = both(&registry.name_kana, &register.name_kana);
         // Only a disagreeing kanji name can be a surname change; clean records skip the split.
+        // Kana that agree make it the same reading under another kanji (C4), not a change.
         let surname_change = items.name_kanji.disagrees()
-            && only_surname_differs(&registry.name_kanji, &register.name_kanji, &|s| {
-                name_key(s, &ctx.variants)
-            })
-            && match (kana, items.name_kana) {
-                // Kana that agree make it the same reading under another kanji: rule C4.
-                (Some(_), Some(m)) if m.agrees() => false,
-                (Some((a, b)), _) => only_surname_differs(a, b, &kana_match_key),
-                _ => true,
-            };
+            && !(kana.is_some() && items.name_kana.is_some_and(FieldMatch::agrees))
+            && names_differ_in(ctx, registry, register, NamePart::Surname);
         Self {
             name_kanji: items.name_kanji,
             name_kana: items.name_kana,
@@ -329,32 +364,78 @@ fn keys_match(a: &str, b: &str) -> bool {
             .all(|(x, y)| x == y || is_wildcard(x) || is_wildcard(y))
 }
 
-/// Whether two names (kanji or kana, compared through `key`) have the same given name and
-/// different surnames. The names are cut at their first space; when only one side has a space,
-/// the other side's key must end with that side's given name and keep a surname before it.
-/// Without a space on either side there is no telling surname from given name: `false`.
-fn only_surname_differs(a: &str, b: &str, key: &dyn Fn(&str) -> String) -> bool {
+/// Which part of a name [`only_part_differs`] lets differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NamePart {
+    /// The surname differs, the given name agrees: a marriage or adoption.
+    Surname,
+    /// The given name differs, the surname agrees: another member of the family.
+    Given,
+}
+
+/// Whether two names (kanji or kana, compared through `key`) differ in `part` only. The names
+/// are cut at their first space; when only one side has a space, the other side's key must end
+/// with that side's given name (or start with its surname) and keep a non-empty rest. Without a
+/// space on either side there is no telling surname from given name: `false`.
+pub(crate) fn only_part_differs(
+    a: &str,
+    b: &str,
+    key: &dyn Fn(&str) -> String,
+    part: NamePart,
+) -> bool {
     // One side cut (surname, given) against the other side whole.
     let against_whole = |surname: &str, given: &str, whole: &str| {
         let (surname, given, whole) = (key(surname), key(given), key(whole));
         let n = whole.chars().count();
-        let g = given.chars().count();
-        if n <= g {
+        let (kept, other) = match part {
+            NamePart::Surname => (&given, &surname),
+            NamePart::Given => (&surname, &given),
+        };
+        let k = kept.chars().count();
+        if n <= k {
             return false;
         }
-        let cut = whole
-            .char_indices()
-            .nth(n - g)
-            .map_or(whole.len(), |(i, _)| i);
-        keys_match(&whole[cut..], &given) && !keys_match(&whole[..cut], &surname)
+        // The kept part sits at the end (given name) or the start (surname) of the whole.
+        let at = match part {
+            NamePart::Surname => n - k,
+            NamePart::Given => k,
+        };
+        let cut = whole.char_indices().nth(at).map_or(whole.len(), |(i, _)| i);
+        let (head, tail) = whole.split_at(cut);
+        match part {
+            NamePart::Surname => keys_match(tail, kept) && !keys_match(head, other),
+            NamePart::Given => keys_match(head, kept) && !keys_match(tail, other),
+        }
     };
     match (split_name(a), split_name(b)) {
         (Some((sa, ga)), Some((sb, gb))) => {
-            keys_match(&key(ga), &key(gb)) && !keys_match(&key(sa), &key(sb))
+            let (same, differ) = match part {
+                NamePart::Surname => ((ga, gb), (sa, sb)),
+                NamePart::Given => ((sa, sb), (ga, gb)),
+            };
+            keys_match(&key(same.0), &key(same.1)) && !keys_match(&key(differ.0), &key(differ.1))
         }
         (Some((s, g)), None) => against_whole(s, g, b),
         (None, Some((s, g))) => against_whole(s, g, a),
         (None, None) => false,
+    }
+}
+
+/// Whether two kanji names (and their kana, when both sides have one) differ in `part` only.
+pub(crate) fn names_differ_in(
+    ctx: &AuditContext,
+    registry: &Identity,
+    register: &Identity,
+    part: NamePart,
+) -> bool {
+    only_part_differs(
+        &registry.name_kanji,
+        &register.name_kanji,
+        &|s| name_key(s, &ctx.variants),
+        part,
+    ) && match both(&registry.name_kana, &register.name_kana) {
+        Some((a, b)) => only_part_differs(a, b, &kana_match_key, part),
+        None => true,
     }
 }
 
@@ -398,6 +479,7 @@ fn describe(out: &mut String, field: Field, m: FieldMatch, registry: &str, regis
 
 pub(super) fn mismatch_detail(
     rule: Rule,
+    p: f64,
     c: &IdentityComparison,
     last4: &str,
     a: &Identity,
@@ -451,8 +533,8 @@ pub(super) fn mismatch_detail(
         );
     }
     format!(
-        "[{}] {}; number …{last4}: {fields}",
+        "[{} p={p:.3}] {}; number …{last4}: {fields}",
         rule.id(),
-        rule.advice()
+        rule.advice_at(p)
     )
 }

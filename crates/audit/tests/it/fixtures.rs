@@ -6,10 +6,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use csv::StringRecord;
+use shikaku_audit::model::{fit, FitInput};
 use shikaku_audit::{
     audit_groups, check_person_numbers, AuditContext, Identity, LinkageInput, NumberGroup,
     ResidentInput,
 };
+use shikaku_domain::evidence::ModelSource;
 use shikaku_domain::finding::{Finding, FindingKind, Severity};
 use shikaku_domain::records::{self, FileKind};
 use shikaku_domain::{BlindIndex, Keyring, PersonKey};
@@ -153,15 +155,46 @@ fn truth_key(t: &Truth) -> String {
     raw.parse::<PersonKey>().unwrap().to_string()
 }
 
+/// The engine's context with the evidence model fitted to the data set, as the runner fits it
+/// to its samples (here: every register record and every linked pair).
+fn fitted(data: &Loaded) -> AuditContext {
+    let mut ctx = AuditContext::new(data.config.reference_date);
+    let register: Vec<Identity> = data
+        .groups
+        .iter()
+        .filter_map(|g| g.resident.as_ref().map(|r| r.identity.clone()))
+        .collect();
+    let linked: Vec<(Identity, Identity)> = data
+        .groups
+        .iter()
+        .filter_map(|g| g.resident.as_ref().map(|r| (g, r)))
+        .flat_map(|(g, r)| {
+            g.linkages
+                .iter()
+                .map(|l| (l.registry.clone(), r.identity.clone()))
+        })
+        .collect();
+    ctx.model = fit(
+        &ctx,
+        &FitInput {
+            register: &register,
+            linked: &linked,
+        },
+    );
+    ctx
+}
+
 fn check_data_set(config: Config) {
     let data = load(config);
-    let ctx = AuditContext::new(data.config.reference_date);
+    let ctx = fitted(&data);
+    assert_eq!(ctx.model.source, ModelSource::Fitted);
     let findings = audit(&data, &ctx);
     let mut by_person: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
     for f in &findings {
         by_person.entry(&f.person_key).or_default().push(f);
     }
 
+    let mut planted: BTreeMap<String, u32> = BTreeMap::new();
     let mut defect_keys = BTreeSet::new();
     let mut kinds_seen = BTreeSet::new();
     let mut variant_notes = BTreeSet::new();
@@ -211,6 +244,22 @@ fn check_data_set(config: Config) {
                     _ => Severity::High,
                 };
                 assert_eq!(hit.severity, expected, "{key}: {}", hit.detail);
+                // A dependant given the insured's number is another person too.
+                if t.note.starts_with("dependant") {
+                    let identity = found
+                        .iter()
+                        .find(|f| f.kind == FindingKind::IdentityMismatch)
+                        .unwrap_or_else(|| panic!("{key}: no identity finding: {found:#?}"));
+                    assert_eq!(
+                        identity.severity,
+                        Severity::Critical,
+                        "{key}: {}",
+                        identity.detail
+                    );
+                }
+                *planted
+                    .entry(t.note.split(':').next().unwrap_or("").to_owned())
+                    .or_default() += 1;
             }
         }
     }
@@ -222,6 +271,12 @@ fn check_data_set(config: Config) {
         );
     }
     assert_eq!(kinds_seen.len(), 7, "{kinds_seen:?}");
+    for class in ["wrong_person", "entry_error", "name_change", "moved"] {
+        assert!(
+            planted.get(class).is_some_and(|&n| n > 0),
+            "{class} not planted: {planted:?}"
+        );
+    }
     assert!(variant_notes.len() >= 12, "{variant_notes:?}");
 }
 

@@ -3,6 +3,7 @@
 use super::*;
 use shikaku_domain::Sex;
 
+mod evidence;
 mod rules;
 
 fn d(s: &str) -> NaiveDate {
@@ -269,7 +270,7 @@ fn address_mismatch_is_low_and_only_while_eligible() {
         vec![(FindingKind::AddressMismatch, Severity::Low)]
     );
     assert_eq!(f[0].fields, vec![Field::Address]);
-    assert!(f[0].detail.starts_with("[L1]"), "{}", f[0].detail);
+    assert!(f[0].detail.starts_with("[L1 p=0.0"), "{}", f[0].detail);
     let mut lost = link(1, 1, taro());
     lost.periods[0].lost_on = Some(d("2025-01-01"));
     assert!(check_group(&ctx(), &group(1, vec![lost], resident(moved))).is_empty());
@@ -401,6 +402,7 @@ fn fingerprints_are_stable() {
     // review status survives the data changing shape.
     let c = audit_one(Identity {
         birth_date: d("1970-01-01"),
+        name_kanji: "山田　次郎".into(),
         name_kana: Some("ヤマダ　ジロウ".into()),
         ..taro()
     });

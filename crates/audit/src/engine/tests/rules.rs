@@ -202,8 +202,10 @@ fn h4_surname_only_change_is_high_with_the_hint() {
         vec![(FindingKind::IdentityMismatch, Severity::High)]
     );
     assert!(
-        f[0].detail
-            .starts_with("[H4] name change? check the register's 異動 date"),
+        f[0].detail.starts_with("[H4 p=0.0")
+            && f[0]
+                .detail
+                .contains("] name change? check the register's 異動 date"),
         "{}",
         f[0].detail
     );
