@@ -5,7 +5,7 @@ use crate::input::Checked;
 use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use shikaku_db::findings::{self, Filter, FindingDetail, StoredFinding};
+use shikaku_db::findings::{self, Filter, FindingDetail, QueueOrder, StoredFinding};
 use shikaku_db::tokens::Role;
 use shikaku_domain::finding::{FindingKind, FindingStatus, ReviewAction, Severity};
 use utoipa::{IntoParams, ToSchema};
@@ -32,12 +32,15 @@ pub struct FindingQuery {
     pub run: Option<i64>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<i64>,
+    /// `severity` (most severe first, the default) or `probability` (most likely another
+    /// person's number first).
+    pub sort: Option<QueueOrder>,
 }
 
 /// The queue.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FindingList {
-    /// Most severe first.
+    /// In the requested order (most severe first by default).
     pub findings: Vec<StoredFinding>,
 }
 
@@ -63,6 +66,7 @@ pub async fn list_findings(
         severity: q.severity,
         run_id: q.run,
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
+        order: q.sort.unwrap_or_default(),
     };
     let request = json!({ "status": filter.status, "kind": filter.kind,
                           "severity": filter.severity, "run": filter.run_id,

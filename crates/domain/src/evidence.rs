@@ -314,6 +314,72 @@ impl Evidence {
     pub fn p_text(&self) -> String {
         format!("{:.3}", self.p_other_person)
     }
+
+    /// The waterfall's steps in order, each with its bits and the running total after it:
+    /// what the console draws and `shikaku findings show` prints.
+    pub fn steps(&self) -> Vec<Step> {
+        let mut total = 0.0;
+        let mut out = Vec::with_capacity(self.items.len() + 3);
+        let mut push = |part: Part, bits: f64| {
+            total += bits;
+            out.push(Step { part, bits, total });
+        };
+        push(Part::Prior(self.channel), self.prior_bits);
+        for i in &self.items {
+            push(Part::Item(i.item, i.level), i.bits);
+        }
+        push(Part::Frequency, self.frequency_bits);
+        push(Part::OtherChannels, self.other_channels_bits);
+        out
+    }
+}
+
+/// What one waterfall step stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The prior odds of another person reached by this channel.
+    Prior(Channel),
+    /// One item at its level (`None`: not compared).
+    Item(Item, Option<Level>),
+    /// The term-frequency adjustment.
+    Frequency,
+    /// The other channels together.
+    OtherChannels,
+}
+
+impl Part {
+    /// The Japanese label the console shows.
+    pub fn label(self) -> String {
+        match self {
+            Part::Prior(c) => format!("事前確率（{}）", c.label()),
+            Part::Item(i, Some(l)) => format!("{}: {}", i.label(), l.label()),
+            Part::Item(i, None) => format!("{}: 比較不能（記録なし）", i.label()),
+            Part::Frequency => "氏名・読みの頻度".to_owned(),
+            Part::OtherChannels => "他の経路".to_owned(),
+        }
+    }
+
+    /// The English label the CLI prints.
+    pub fn name(self) -> String {
+        match self {
+            Part::Prior(c) => format!("prior ({})", c.as_str()),
+            Part::Item(i, Some(l)) => format!("{}: {}", i.as_str(), l.as_str()),
+            Part::Item(i, None) => format!("{}: not compared", i.as_str()),
+            Part::Frequency => "name frequency".to_owned(),
+            Part::OtherChannels => "other channels".to_owned(),
+        }
+    }
+}
+
+/// One step of the waterfall.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    /// What it stands for.
+    pub part: Part,
+    /// Its weight in bits (positive: toward another person).
+    pub bits: f64,
+    /// The log2 odds of another person after it.
+    pub total: f64,
 }
 
 /// Whether a run's parameters were fitted or are the documented defaults.

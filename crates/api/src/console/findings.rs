@@ -49,6 +49,9 @@ pub struct QueueQuery {
     status: String,
     #[serde(default)]
     run: String,
+    /// `probability` sorts by the probability of another person; anything else by severity.
+    #[serde(default)]
+    sort: String,
 }
 
 /// Findings by kind for each recent run, as stacked horizontal bars.
@@ -121,6 +124,7 @@ pub async fn queue(
         severity: Severity::parse(&q.severity),
         run_id: q.run.parse().ok(),
         limit: 500,
+        order: q.sort.parse().unwrap_or_default(),
     };
     let (found, recent) = state
         .blocking(move |conn| Ok((findings::list(conn, &filter)?, runs::recent(conn, 12)?)))
@@ -132,7 +136,7 @@ pub async fn queue(
             &staff.caller,
             "findings_list",
             subject,
-            json!({ "kind": q.kind, "severity": q.severity, "status": q.status, "run": q.run, "console": true }),
+            json!({ "kind": q.kind, "severity": q.severity, "status": q.status, "run": q.run, "sort": q.sort, "console": true }),
             returned,
             None,
         )])
@@ -172,15 +176,22 @@ pub async fn queue(
                 (select("severity", "重要度", &severities, &q.severity))
                 (select("status", "状態", &statuses, &q.status))
                 label for="run" { "実行番号" input #run name="run" value=(q.run) inputmode="numeric"; }
+                label for="sort" { "並び順"
+                    select #sort name="sort" {
+                        option value="severity" selected[q.sort != "probability"] { "重要度順" }
+                        option value="probability" selected[q.sort == "probability"] { "他人の可能性が高い順" }
+                    }
+                }
                 button.primary type="submit" { "絞り込み" }
             }
             p { (found.len()) "件" }
             table {
-                thead { tr { th { "重要度" } th { "種類" } th { "被保険者" } th { "番号下4桁" } th { "相違項目" } th { "状態" } } }
+                thead { tr { th { "重要度" } th { a #sort_probability href=(sort_link(&q)) { "他人の可能性" } } th { "種類" } th { "被保険者" } th { "番号下4桁" } th { "相違項目" } th { "状態" } } }
                 tbody {
                     @for f in &found {
                         tr {
                             td { span.badge.(f.severity.as_str()) { (f.severity.label()) } }
+                            td.p_other { @if let Some(p) = f.p_other_person { (super::waterfall::percent(p)) } }
                             td { a href={ "/console/findings/" (f.id) } { (f.kind.label()) } }
                             td { (f.person_key()) }
                             td { "…" (f.mn_last4) }
@@ -192,6 +203,19 @@ pub async fn queue(
             }
         },
     )))
+}
+
+/// The queue with the same filters, sorted by the probability of another person.
+fn sort_link(q: &QueueQuery) -> String {
+    let query = serde_urlencoded::to_string([
+        ("kind", q.kind.as_str()),
+        ("severity", q.severity.as_str()),
+        ("status", q.status.as_str()),
+        ("run", q.run.as_str()),
+        ("sort", "probability"),
+    ])
+    .unwrap_or_default();
+    format!("/console/findings?{query}")
 }
 
 /// The differing items, in Japanese, `、`-separated.
@@ -279,6 +303,10 @@ pub async fn show(
                 @if let Some(t) = &detail.variant_table {
                     p.muted { "異体字表: " (t.sources.join(" + ")) "（" (t.characters) "字、SHA-256 " (t.sha256.get(..12).unwrap_or("")) "…）" }
                 }
+            }
+            @if let Some(e) = &finding.evidence {
+                h2 { "他人の番号である可能性（根拠の内訳）" }
+                (super::waterfall::waterfall(e))
             }
             h2 { "判定" }
             @if finding.status != FindingStatus::Resolved {

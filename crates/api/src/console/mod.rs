@@ -8,6 +8,7 @@
 //! - [`eligibility`]: the eligibility check as a clinic sees it.
 //! - [`certificates`]: certificates at the counter.
 //! - [`findings`]: the auditors' findings queue.
+//! - [`waterfall`]: the evidence behind an identity finding, item by item.
 //! - [`uploads`]: CSV imports and the monthly ex-officio run from uploaded files.
 //! - [`store`]: where uploads wait, sealed with a key only this process holds.
 //! - [`access_log`]: the access log and its verification.
@@ -25,6 +26,7 @@ pub mod persons;
 pub mod session;
 pub mod store;
 pub mod uploads;
+pub mod waterfall;
 
 pub use session::{ConsoleError, Staff, COOKIE};
 

@@ -179,7 +179,7 @@ async fn a_critical_finding_blocks_viewing_until_dismissed_and_a_rerun_keeps_it_
         (f.kind.as_str(), f.severity.as_str()),
         ("identity_mismatch", "critical")
     );
-    assert!(f.detail.starts_with("[C4]"), "{}", f.detail);
+    assert!(f.detail.starts_with("[C4 p="), "{}", f.detail);
     assert_eq!(f.linkage_id, Some(linkage));
     assert_eq!(f.linkage_blocked_by, Some(f.id));
     assert_eq!(

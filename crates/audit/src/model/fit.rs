@@ -1,9 +1,9 @@
 //! Fitting the evidence model to one run's data (docs/audit.md "Fitting"):
 //!
 //! 1. name frequencies from a sample of the register;
-//! 2. the random channel's u from random pairs of that sample, and the household and
-//!    name-lookup channels' conditionals from pairs that share what those lookups matched on
-//!    (same address, same given name);
+//! 2. the random channel's u from random pairs of that sample, the household and twin
+//!    channels' from pairs of registry household members, the name lookup's sex split from
+//!    register pairs with the same given name;
 //! 3. m, the prior and the channel weights by EM over a sample of linked pairs (registry
 //!    against register), starting from the documented defaults, which also act as a weak
 //!    prior (pseudo-counts) so that a level the sample never shows keeps a sensible value.
@@ -19,7 +19,7 @@ use shikaku_domain::evidence::{Channel, Item, Level, ModelSource};
 
 use super::{Dist, FitStats, Levels, Model, NameFrequencies, CHANNELS, ITEMS, MAX_LEVELS};
 use crate::engine::{AuditContext, Identity};
-use crate::normalize::{address_key, name_key};
+use crate::normalize::name_key;
 
 /// Fewer register records than this: the defaults are used.
 pub const MIN_REGISTER_RECORDS: usize = 500;
@@ -55,9 +55,11 @@ const MAX_ITERATIONS: u32 = 500;
 
 /// The samples a fit uses.
 pub struct FitInput<'a> {
-    /// Register records, sampled so that households stay together (a page sample of the
-    /// register keeps a household's rows, which are stored together).
+    /// Register records, a random sample.
     pub register: &'a [Identity],
+    /// Registry households (the insured and dependants of one 記号・番号), for the household
+    /// and twin channels.
+    pub households: &'a [Vec<Identity>],
     /// Linked pairs: (the registry's items, the register's items for the linked number).
     pub linked: &'a [(Identity, Identity)],
 }
@@ -83,7 +85,7 @@ pub fn fit(ctx: &AuditContext, input: &FitInput<'_>) -> Model {
             .map(|r| (r.name_kanji.as_str(), r.name_kana.as_deref())),
     );
     let random_pairs = random_u(ctx, input.register, &mut model);
-    blocked_conditionals(ctx, input.register, &mut model);
+    blocked_conditionals(ctx, input.register, input.households, &mut model);
     let (iterations, converged) = em(ctx, input.linked, &mut model);
     model.stats = FitStats {
         register_sample: n as u64,
@@ -209,26 +211,27 @@ fn blocked_pairs(
     pairs
 }
 
-/// The conditionals of the lookup channels, from pairs of the register sample that share
-/// what the lookup matched on; a channel keeps its default where the sample has too few.
-fn blocked_conditionals(ctx: &AuditContext, records: &[Identity], model: &mut Model) {
-    let nonblank = |s: &Option<String>| {
-        s.as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(str::to_owned)
-    };
-    // Households: the same address. Two rows of one human (same name and birth date) are not
-    // two household members.
-    let household: Vec<Levels> = levels_of(
-        ctx,
-        &blocked_pairs(records, |r| {
-            nonblank(&r.address).map(|a| address_key(&a).rest)
-        }),
-        records,
-    )
-    .into_iter()
-    .filter(|l| !(l.name == Level::NameSame && l.birth == Level::BirthSame))
-    .collect();
+/// The conditionals of the lookup channels: the household and twin channels from pairs of
+/// registry household members, the name lookup's sex split from register pairs with the same
+/// given name; a channel keeps its default where the sample has too few.
+fn blocked_conditionals(
+    ctx: &AuditContext,
+    records: &[Identity],
+    households: &[Vec<Identity>],
+    model: &mut Model,
+) {
+    // Two rows of one human (same name and birth date) are not two members.
+    let household: Vec<Levels> = households
+        .par_iter()
+        .flat_map_iter(|h| {
+            let h = &h[..h.len().min(PER_BLOCK)];
+            (0..h.len())
+                .flat_map(move |i| (i + 1..h.len()).map(move |j| (&h[i], &h[j])))
+                .map(|(a, b)| Levels::of(ctx, a, b))
+                .collect::<Vec<_>>()
+        })
+        .filter(|l| !(l.name == Level::NameSame && l.birth == Level::BirthSame))
+        .collect();
     let counts = count(&household);
     let h = Channel::Household.index();
     for item in [Item::Name, Item::BirthDate, Item::Sex] {

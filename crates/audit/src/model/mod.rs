@@ -257,9 +257,9 @@ impl Model {
         let random = [random_name, random_birth, random_sex, random_address];
         let three_item = [
             dist(&[
-                (NameSame, 0.3),
+                (NameSame, 0.1),
                 (NameKanjiSimilar, 0.1),
-                (NameHomophone, 0.6),
+                (NameHomophone, 0.8),
             ]),
             certain(BirthSame),
             certain(SexSame),

@@ -3,6 +3,7 @@
 //! findings by fingerprint, all in one transaction (a failed run changes no finding).
 
 pub mod read;
+pub mod sample;
 pub mod spill;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,8 @@ use shikaku_db::DbError;
 use shikaku_domain::finding::Finding;
 
 use crate::engine::{audit_groups, check_person_numbers, AuditContext, NumberGroup};
+use crate::model::{fit, FitInput};
+use shikaku_domain::evidence::{ModelParameters, ModelSource};
 
 /// How to run.
 pub struct RunOptions<'a> {
@@ -32,6 +35,8 @@ pub struct RunOptions<'a> {
 /// Wall time of each stage.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Timings {
+    /// Sampling and fitting the evidence model.
+    pub fit: Duration,
     /// Streaming and decoding rows.
     pub read: Duration,
     /// The engine.
@@ -57,6 +62,8 @@ pub struct RunSummary {
     pub timings: Timings,
     /// Temporary files the linkages went through (see [`spill`]).
     pub files: usize,
+    /// The evidence model's parameters this run scored with.
+    pub model: ModelParameters,
 }
 
 impl RunSummary {
@@ -154,9 +161,38 @@ fn run_in_transaction(
     // Each linkage is reported twice: once read, once checked.
     let mut expected = estimate.max(1) * 2;
 
+    // The evidence model, fitted to samples read inside the run's snapshot.
+    let t = Instant::now();
+    let samples = sample::read(shared.client(), snapshot_id)?;
+    let mut fitted = ctx.clone();
+    fitted.model = pool.install(|| {
+        fit(
+            ctx,
+            &FitInput {
+                register: &samples.register,
+                households: &samples.households,
+                linked: &samples.linked,
+            },
+        )
+    });
+    drop(samples);
+    let ctx = &fitted;
+    let fit_time = t.elapsed();
+    tracing::info!(
+        "audit: evidence model {} in {:.1} s",
+        match &ctx.model.source {
+            ModelSource::Fitted => "fitted".to_owned(),
+            ModelSource::Defaults { reason } => format!("at its defaults ({reason})"),
+        },
+        fit_time.as_secs_f64()
+    );
+
     conn.transaction::<RunSummary, RunError, _>(|conn| {
         let started = Instant::now();
-        let mut timings = Timings::default();
+        let mut timings = Timings {
+            fit: fit_time,
+            ..Timings::default()
+        };
         let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
         // The first pass stages nothing for a while; a server-wide idle timeout must not end
         // the transaction meanwhile.
@@ -292,8 +328,9 @@ fn run_in_transaction(
             merge: merged,
             timings,
             files: file_count,
+            model: ctx.model.parameters(),
         };
-        finish_run(conn, &summary, started.elapsed())?;
+        finish_run(conn, &summary, started.elapsed() + summary.timings.fit)?;
         Ok(summary)
     })
 }
@@ -342,6 +379,7 @@ fn group_file(
 
 fn finish_run(conn: &mut PgConnection, s: &RunSummary, total: Duration) -> Result<(), RunError> {
     let timings = serde_json::json!({
+        "fit_s": s.timings.fit.as_secs_f64(),
         "read_s": s.timings.read.as_secs_f64(),
         "check_s": s.timings.check.as_secs_f64(),
         "write_s": s.timings.write.as_secs_f64(),
@@ -358,6 +396,7 @@ fn finish_run(conn: &mut PgConnection, s: &RunSummary, total: Duration) -> Resul
             resolved: s.merge.resolved,
             counts: s.counts_json(),
             timings,
+            model: s.model.clone(),
         },
     )?;
     Ok(())

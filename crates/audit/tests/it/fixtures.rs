@@ -25,6 +25,8 @@ struct Loaded {
     /// Per person key: (person id, non-revoked numbers as (last4, blind)).
     numbers: BTreeMap<String, (i64, Vec<(String, BlindIndex)>)>,
     truth: Vec<Truth>,
+    /// Per person key: (id, latest identity, periods, latest acquisition).
+    persons: BTreeMap<String, (i64, Identity, Vec<Period>, chrono::NaiveDate)>,
 }
 
 fn rows(bytes: &[u8], kind: FileKind) -> (records::Layout, Vec<StringRecord>) {
@@ -135,6 +137,7 @@ fn load(config: Config) -> Loaded {
         groups,
         numbers,
         truth,
+        persons,
     }
 }
 
@@ -174,10 +177,21 @@ fn fitted(data: &Loaded) -> AuditContext {
                 .map(|l| (l.registry.clone(), r.identity.clone()))
         })
         .collect();
+    // Households: the persons of one 記号・番号 (keys are `insurer:symbol:number:branch`).
+    let mut households: BTreeMap<String, Vec<Identity>> = BTreeMap::new();
+    for (key, (_, identity, _, _)) in &data.persons {
+        let household = key.rsplit_once(':').map_or(key.as_str(), |(h, _)| h);
+        households
+            .entry(household.to_owned())
+            .or_default()
+            .push(identity.clone());
+    }
+    let households: Vec<Vec<Identity>> = households.into_values().collect();
     ctx.model = fit(
         &ctx,
         &FitInput {
             register: &register,
+            households: &households,
             linked: &linked,
         },
     );

@@ -31,6 +31,10 @@ pub enum AuditCommand {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        /// Also print the evidence model's fitted parameters (per level m and each channel's
+        /// u, the prior, the channel weights, the sample sizes).
+        #[arg(long)]
+        explain_model: bool,
     },
     /// Write every finding as findings.csv (last 4 digits of numbers only).
     Export {
@@ -49,7 +53,12 @@ pub enum AuditCommand {
 /// Runs an audit subcommand.
 pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        AuditCommand::Run { threads, on, json } => {
+        AuditCommand::Run {
+            threads,
+            on,
+            json,
+            explain_model,
+        } => {
             let url = db.url()?;
             let mut ctx = AuditContext::new(on.unwrap_or_else(super::today_tokyo));
             if let Ok(path) = std::env::var(VARIANTS_VAR) {
@@ -119,6 +128,8 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                         "read_s": summary.timings.read.as_secs_f64(),
                         "check_s": summary.timings.check.as_secs_f64(),
                         "write_s": summary.timings.write.as_secs_f64(),
+                        "fit_s": summary.timings.fit.as_secs_f64(),
+                        "model": explain_model.then_some(&summary.model),
                     }))?
                 );
                 return Ok(ExitCode::SUCCESS);
@@ -149,11 +160,15 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                 blocks.suspended, blocks.restored, blocks.transferred
             );
             println!(
-                "  time: read {:.1}s, check {:.1}s, write {:.1}s",
+                "  time: fit {:.1}s, read {:.1}s, check {:.1}s, write {:.1}s",
+                summary.timings.fit.as_secs_f64(),
                 summary.timings.read.as_secs_f64(),
                 summary.timings.check.as_secs_f64(),
                 summary.timings.write.as_secs_f64()
             );
+            if explain_model {
+                print!("{}", shikaku_audit::model::explain(&summary.model));
+            }
         }
         AuditCommand::Export { out, reason, force } => {
             shikaku_domain::free_text::FreeText::Reason.check(&reason)?;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use shikaku_db::findings::{self, Filter};
+use shikaku_db::findings::{self, Filter, QueueOrder};
 use shikaku_domain::finding::{FindingKind, FindingStatus, ReviewAction, Severity};
 use shikaku_domain::LinkageStatus;
 
@@ -30,6 +30,10 @@ pub enum FindingsCommand {
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// severity (most severe first) or probability (most likely another person's number
+        /// first).
+        #[arg(long, default_value = "severity")]
+        sort: QueueOrder,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -71,6 +75,7 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
             severity,
             run,
             limit,
+            sort,
             json,
         } => {
             let status = match status.as_str() {
@@ -85,6 +90,7 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
                 severity,
                 run_id: run,
                 limit,
+                order: sort,
             };
             let rows = findings::list(&mut conn, &filter)?;
             let (subject, shown) = logging::persons(rows.iter().map(|f| f.person_id));
@@ -96,7 +102,7 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
                     subject,
                     serde_json::json!({ "status": filter.status, "kind": filter.kind,
                                         "severity": filter.severity, "run": filter.run_id,
-                                        "limit": filter.limit }),
+                                        "limit": filter.limit, "sort": sort.to_string() }),
                     shown,
                     None,
                 )],
@@ -109,8 +115,11 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
                         Some(LinkageStatus::Active) | None => String::new(),
                         Some(other) => format!(" (linkage {other})"),
                     };
+                    let p = f
+                        .p_other_person
+                        .map_or_else(|| "     ".to_owned(), |p| format!("{p:.3}"));
                     println!(
-                        "{:>6}  {:<8} {:<20} {}:{}:{}:{}  …{}{}  {}  [{}]",
+                        "{:>6}  {:<8} {p} {:<20} {}:{}:{}:{}  …{}{}  {}  [{}]",
                         f.id,
                         f.severity,
                         f.kind,
@@ -155,6 +164,21 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
                 }
                 println!("  fields    {}", f.fields_csv());
                 println!("  detail    {}", f.detail);
+                if let Some(e) = &f.evidence {
+                    println!(
+                        "  p_other_person {} (likeliest way: {})",
+                        e.p_text(),
+                        e.channel.as_str()
+                    );
+                    for step in e.steps() {
+                        println!(
+                            "    {:<40} {:>+7.2} bits  → {:>+7.2}",
+                            step.part.name(),
+                            step.bits,
+                            step.total
+                        );
+                    }
+                }
                 println!("  status    {}", f.status);
                 if let Some(r) = &f.review_reason {
                     println!("  reason    {r}");

@@ -11,7 +11,7 @@ use super::{Row, StoredFinding, SELECT};
 use crate::error::DbError;
 
 /// The findings.csv columns (formats.md), in order.
-pub const FINDINGS_HEADER: [&str; 13] = [
+pub const FINDINGS_HEADER: [&str; 14] = [
     "finding_id",
     "kind",
     "severity",
@@ -23,6 +23,7 @@ pub const FINDINGS_HEADER: [&str; 13] = [
     "fields",
     "detail",
     "status",
+    "p_other_person",
     "first_seen",
     "last_seen",
 ];
@@ -42,6 +43,8 @@ pub fn export_findings<W: Write>(conn: &mut PgConnection, out: W) -> Result<u64,
         let fields = f.fields_csv();
         let ts = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let (first_seen, last_seen) = (ts(f.first_seen), ts(f.last_seen));
+        // Three decimals (formats.md); empty for kinds without a probability.
+        let p = f.p_other_person.map(|p| format!("{p:.3}")).unwrap_or_default();
         let row = [
             f.fingerprint.as_str(),
             f.kind.as_str(),
@@ -54,6 +57,7 @@ pub fn export_findings<W: Write>(conn: &mut PgConnection, out: W) -> Result<u64,
             fields.as_str(),
             f.detail.as_str(),
             f.status.as_str(),
+            p.as_str(),
             first_seen.as_str(),
             last_seen.as_str(),
         ];

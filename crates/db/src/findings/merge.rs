@@ -26,6 +26,8 @@ mod stage {
             fields -> Text,
             detail -> Text,
             comparison -> Nullable<Jsonb>,
+            p_other_person -> Nullable<Double>,
+            evidence -> Nullable<Jsonb>,
         }
     }
 }
@@ -44,6 +46,8 @@ struct StageFinding<'a> {
     fields: String,
     detail: &'a str,
     comparison: Option<serde_json::Value>,
+    p_other_person: Option<f64>,
+    evidence: Option<serde_json::Value>,
 }
 
 /// Opens the staging table for a run (inside the caller's transaction).
@@ -58,7 +62,9 @@ pub fn begin(conn: &mut PgConnection) -> Result<(), DbError> {
                mn_last4 text NOT NULL,
                fields text NOT NULL,
                detail text NOT NULL,
-               comparison jsonb
+               comparison jsonb,
+               p_other_person double precision,
+               evidence jsonb
            ) ON COMMIT DROP"#,
     )?;
     Ok(())
@@ -85,6 +91,13 @@ pub fn stage(conn: &mut PgConnection, findings: &[Finding]) -> Result<(), DbErro
                     .then(|| serde_json::to_value(&f.comparison))
                     .transpose()
                     .map_err(|e| DbError::Invalid(format!("cannot store a comparison: {e}")))?,
+                p_other_person: f.evidence.as_ref().map(|e| e.p_other_person),
+                evidence: f
+                    .evidence
+                    .as_ref()
+                    .map(serde_json::to_value)
+                    .transpose()
+                    .map_err(|e| DbError::Invalid(format!("cannot store evidence: {e}")))?,
             })
         })
         .collect::<Result<_, DbError>>()?;
@@ -135,6 +148,7 @@ pub fn merge(conn: &mut PgConnection, run_id: i64, actor: &str) -> Result<MergeC
         "UPDATE findings f
          SET severity = s.severity, linkage_id = s.linkage_id, mn_last4 = s.mn_last4,
              fields = s.fields, detail = s.detail, comparison = s.comparison,
+             p_other_person = s.p_other_person, evidence = s.evidence,
              last_seen_run = $1,
              last_seen = clock_timestamp()
          FROM stage_findings s
@@ -145,11 +159,11 @@ pub fn merge(conn: &mut PgConnection, run_id: i64, actor: &str) -> Result<MergeC
     let new = diesel::sql_query(
         "WITH added AS (
             INSERT INTO findings (fingerprint, kind, severity, person_id, linkage_id, mn_last4,
-                                  fields, detail, comparison, first_seen_run, last_seen_run,
-                                  first_seen, last_seen)
+                                  fields, detail, comparison, p_other_person, evidence,
+                                  first_seen_run, last_seen_run, first_seen, last_seen)
             SELECT s.fingerprint, s.kind, s.severity, s.person_id, s.linkage_id, s.mn_last4,
-                   s.fields, s.detail, s.comparison, $1, $1, clock_timestamp(),
-                   clock_timestamp()
+                   s.fields, s.detail, s.comparison, s.p_other_person, s.evidence, $1, $1,
+                   clock_timestamp(), clock_timestamp()
             FROM stage_findings s
             WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE f.fingerprint = s.fingerprint)
             ORDER BY s.fingerprint

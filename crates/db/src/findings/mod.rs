@@ -13,7 +13,8 @@ pub mod merge;
 pub mod runs;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Double, Jsonb, Nullable, Text, Timestamptz};
+use shikaku_domain::evidence::Evidence;
 use shikaku_domain::finding::{
     Field, FieldComparison, FindingKind, FindingStatus, ReviewAction, Severity, VariantTableInfo,
 };
@@ -70,6 +71,11 @@ pub struct StoredFinding {
     pub linkage_blocked_by: Option<i64>,
     /// For identity and address mismatches: each item as the run compared it.
     pub comparison: Vec<FieldComparison>,
+    /// For identity and address mismatches: the probability that the number is another
+    /// person's (findings.csv `p_other_person`).
+    pub p_other_person: Option<f64>,
+    /// The weight of evidence behind that probability, item by item (the waterfall).
+    pub evidence: Option<Evidence>,
 }
 
 impl StoredFinding {
@@ -133,6 +139,10 @@ struct Row {
     linkage_blocked_by: Option<i64>,
     #[diesel(sql_type = Nullable<Jsonb>)]
     comparison: Option<serde_json::Value>,
+    #[diesel(sql_type = Nullable<Double>)]
+    p_other_person: Option<f64>,
+    #[diesel(sql_type = Nullable<Jsonb>)]
+    evidence: Option<serde_json::Value>,
 }
 
 /// A stored name that the schema's CHECK constraints should have kept valid.
@@ -155,6 +165,11 @@ impl TryFrom<Row> for StoredFinding {
                 .map_err(|e| DbError::Invalid(format!("unexpected stored comparison: {e}")))?,
             None => Vec::new(),
         };
+        let evidence = r
+            .evidence
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| DbError::Invalid(format!("unexpected stored evidence: {e}")))?;
         Ok(StoredFinding {
             id: r.id,
             kind: stored(FindingKind::parse(&r.kind), "kind", &r.kind)?,
@@ -180,6 +195,8 @@ impl TryFrom<Row> for StoredFinding {
             linkage_id: r.linkage_id,
             linkage_blocked_by: r.linkage_blocked_by,
             comparison,
+            p_other_person: r.p_other_person,
+            evidence,
         })
     }
 }
@@ -191,13 +208,41 @@ fn typed(rows: Vec<Row>) -> Result<Vec<StoredFinding>, DbError> {
 const SELECT: &str = "SELECT f.id, f.fingerprint, f.kind, f.severity, f.person_id,
         p.insurer_number, p.symbol, p.number, p.branch, f.mn_last4, f.fields, f.detail, f.status,
         f.first_seen, f.last_seen, f.last_seen_run, f.review_reason, f.linkage_id,
-        l.status AS linkage_status, l.suspended_by_finding AS linkage_blocked_by, f.comparison
+        l.status AS linkage_status, l.suspended_by_finding AS linkage_blocked_by, f.comparison,
+        f.p_other_person, f.evidence
      FROM findings f JOIN persons p ON p.id = f.person_id
      LEFT JOIN linkages l ON l.id = f.linkage_id";
 
 /// Most severe first, then oldest first.
 const QUEUE_ORDER: &str =
     "array_position(ARRAY['critical','high','medium','low'], f.severity), f.id";
+
+/// Most likely another person's first; findings without a probability last.
+const PROBABILITY_ORDER: &str = "f.p_other_person DESC NULLS LAST, f.id";
+
+/// How the review queue is sorted.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, strum::EnumString, strum::Display,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum QueueOrder {
+    /// Most severe first, then oldest first.
+    #[default]
+    Severity,
+    /// Highest probability of another person first (findings without one last).
+    Probability,
+}
+
+impl QueueOrder {
+    fn sql(self) -> &'static str {
+        match self {
+            QueueOrder::Severity => QUEUE_ORDER,
+            QueueOrder::Probability => PROBABILITY_ORDER,
+        }
+    }
+}
 
 /// Filters for the review queue; `None` means any.
 #[derive(Debug, Clone, Default)]
@@ -212,9 +257,11 @@ pub struct Filter {
     pub run_id: Option<i64>,
     /// At most this many.
     pub limit: i64,
+    /// The sort.
+    pub order: QueueOrder,
 }
 
-/// The review queue, most severe first.
+/// The review queue, in the filter's order.
 pub fn list(conn: &mut PgConnection, filter: &Filter) -> Result<Vec<StoredFinding>, DbError> {
     typed(
         diesel::sql_query(format!(
@@ -222,8 +269,9 @@ pub fn list(conn: &mut PgConnection, filter: &Filter) -> Result<Vec<StoredFindin
              WHERE ($1::text IS NULL OR f.status = $1) AND ($2::text IS NULL OR f.kind = $2)
                AND ($3::text IS NULL OR f.severity = $3)
                AND ($4::bigint IS NULL OR f.last_seen_run = $4)
-             ORDER BY {QUEUE_ORDER}
-             LIMIT $5"
+             ORDER BY {}
+             LIMIT $5",
+            filter.order.sql()
         ))
         .bind::<Nullable<Text>, _>(filter.status.map(FindingStatus::as_str))
         .bind::<Nullable<Text>, _>(filter.kind.map(FindingKind::as_str))

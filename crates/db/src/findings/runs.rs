@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Jsonb, Nullable};
+use shikaku_domain::evidence::ModelParameters;
 use shikaku_domain::finding::{FindingKind, VariantTableInfo};
 
 use crate::error::DbError;
@@ -99,6 +100,8 @@ pub struct Finished {
     pub counts: serde_json::Value,
     /// Wall time of each stage.
     pub timings: serde_json::Value,
+    /// The evidence model's parameters the run scored with.
+    pub model: ModelParameters,
 }
 
 /// Marks a run finished with its counts (inside the run's transaction, so both commit
@@ -108,7 +111,7 @@ pub fn finish(conn: &mut PgConnection, run_id: i64, f: &Finished) -> Result<(), 
     diesel::sql_query(
         "UPDATE audit_runs SET status = 'finished', finished_at = clock_timestamp(),
                 linkages_checked = $2, findings_detected = $3, findings_new = $4,
-                findings_resolved = $5, counts = $6, timings = $7
+                findings_resolved = $5, counts = $6, timings = $7, model = $8
          WHERE id = $1",
     )
     .bind::<BigInt, _>(run_id)
@@ -118,8 +121,30 @@ pub fn finish(conn: &mut PgConnection, run_id: i64, f: &Finished) -> Result<(), 
     .bind::<BigInt, _>(to_i64(f.resolved))
     .bind::<Jsonb, _>(&f.counts)
     .bind::<Jsonb, _>(&f.timings)
+    .bind::<Jsonb, _>(
+        serde_json::to_value(&f.model)
+            .map_err(|e| DbError::Invalid(format!("cannot record the model: {e}")))?,
+    )
     .execute(conn)?;
     Ok(())
+}
+
+/// The evidence model a run scored with; `None` for runs from before it was recorded (or
+/// unfinished ones).
+pub fn model(conn: &mut PgConnection, run_id: i64) -> Result<Option<ModelParameters>, DbError> {
+    #[derive(QueryableByName)]
+    struct Model {
+        #[diesel(sql_type = Nullable<Jsonb>)]
+        model: Option<serde_json::Value>,
+    }
+    let m: Option<Model> = diesel::sql_query("SELECT model FROM audit_runs WHERE id = $1")
+        .bind::<BigInt, _>(run_id)
+        .get_result(conn)
+        .optional()?;
+    m.and_then(|m| m.model)
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| DbError::Invalid(format!("unexpected stored model: {e}")))
 }
 
 /// Marks a run failed, so it does not look alive.

@@ -79,6 +79,7 @@ fn too_little_data_gives_the_defaults_and_says_why() {
         &ctx,
         &FitInput {
             register: &register,
+            households: &[],
             linked: &linked,
         },
     );
@@ -95,8 +96,11 @@ fn too_little_data_gives_the_defaults_and_says_why() {
 fn fits_converges_and_is_deterministic() {
     let ctx = AuditContext::new(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
     let (register, linked) = data(3_000);
+    // Groups of three stand in for households.
+    let households: Vec<Vec<Identity>> = register.chunks(3).map(<[Identity]>::to_vec).collect();
     let input = FitInput {
         register: &register,
+        households: &households,
         linked: &linked,
     };
     let model = fit(&ctx, &input);

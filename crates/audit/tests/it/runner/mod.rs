@@ -516,6 +516,31 @@ fn end_to_end(seed: u64) {
         .map(|((kind, sev), n)| (format!("{kind}/{sev}"), serde_json::json!(n)))
         .collect();
     assert_eq!(r.counts, serde_json::Value::Object(json));
+
+    // The evidence model was fitted to this data and stored with the run; every five-item
+    // finding carries its probability and evidence, and no other finding does.
+    let model = shikaku_db::findings::runs::model(&mut conn, s.run_id)
+        .unwrap()
+        .expect("the run's model");
+    assert_eq!(
+        model.source,
+        shikaku_domain::evidence::ModelSource::Fitted,
+        "{model:?}"
+    );
+    // (JSON keeps floats to within the last bit.)
+    assert_eq!(
+        (model.linked_pairs, model.em_iterations),
+        (s.model.linked_pairs, s.model.em_iterations)
+    );
+    assert!((model.prior - s.model.prior).abs() < 1e-12);
+    assert!(model.linked_pairs > 1_000 && model.converged, "{model:?}");
+    let inconsistent = scalar(
+        &mut conn,
+        "SELECT count(*) AS n FROM findings
+         WHERE (kind IN ('identity_mismatch', 'address_mismatch'))
+               <> (p_other_person IS NOT NULL AND evidence IS NOT NULL)",
+    );
+    assert_eq!(inconsistent, 0);
 }
 
 #[test]

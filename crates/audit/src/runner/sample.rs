@@ -1,0 +1,174 @@
+//! The samples the evidence model is fitted on (docs/audit.md "Fitting"), read inside the
+//! run's snapshot before the streams start: register records, registry households and linked
+//! pairs, each up to [`SAMPLE_ROWS`] rows by PostgreSQL's page sampling (`TABLESAMPLE SYSTEM`,
+//! `REPEATABLE`, so the same data gives the same sample and the same parameters). Reading a
+//! small share of the pages keeps the cost a few seconds at 10 million linkages.
+
+use std::collections::BTreeMap;
+
+use postgres::Client;
+
+use super::read::ReadError;
+use crate::engine::Identity;
+use shikaku_domain::Sex;
+
+/// Rows wanted from each sample.
+pub const SAMPLE_ROWS: u64 = 50_000;
+/// The seed of `TABLESAMPLE ... REPEATABLE`.
+const SEED: i32 = 18;
+
+/// What the fit reads.
+#[derive(Debug, Default)]
+pub struct Samples {
+    /// Register records of the snapshot.
+    pub register: Vec<Identity>,
+    /// Registry households: the persons of one 記号・番号 (the insured and dependants).
+    pub households: Vec<Vec<Identity>>,
+    /// (registry, register) of non-revoked linkages whose number is in the snapshot.
+    pub linked: Vec<(Identity, Identity)>,
+}
+
+/// The planner's row estimate of `from` (a table name), via EXPLAIN: `reltuples` is unknown
+/// right after a bulk import.
+fn estimate(client: &mut Client, from: &str) -> Result<f64, ReadError> {
+    let plan = client.simple_query(&format!("EXPLAIN (FORMAT JSON) SELECT 1 FROM {from}"))?;
+    Ok(plan
+        .iter()
+        .find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(row) => row
+                .get(0)
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+                .and_then(|json| json[0]["Plan"]["Plan Rows"].as_f64()),
+            _ => None,
+        })
+        .unwrap_or(0.0))
+}
+
+/// The sampling percentage that yields about [`SAMPLE_ROWS`] of `rows` (with a margin, as
+/// page sampling varies), as SQL text: a number we computed, never user input.
+fn percent(rows: f64) -> String {
+    let p = if rows <= 0.0 {
+        100.0
+    } else {
+        (SAMPLE_ROWS as f64 * 1.5 * 100.0 / rows).clamp(0.001, 100.0)
+    };
+    format!("{p:.6}")
+}
+
+fn sex(code: i16) -> Result<Sex, ReadError> {
+    Sex::from_code(code).map_err(|_| ReadError::Invalid("sex code"))
+}
+
+/// Reads the three samples; all empty without a register snapshot.
+pub fn read(client: &mut Client, snapshot_id: Option<i64>) -> Result<Samples, ReadError> {
+    let Some(snapshot) = snapshot_id else {
+        return Ok(Samples::default());
+    };
+    let limit = SAMPLE_ROWS as i64;
+    let pct = percent(estimate(client, "resident_records")?);
+    let register = client
+        .query(
+            &format!(
+                "SELECT name_kanji, name_kana, birth_date, sex, address
+                 FROM resident_records TABLESAMPLE SYSTEM ({pct}) REPEATABLE ({SEED})
+                 WHERE snapshot_id = $1 LIMIT $2"
+            ),
+            &[&snapshot, &limit],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(Identity {
+                name_kanji: r.try_get(0)?,
+                name_kana: r.try_get(1)?,
+                birth_date: r.try_get(2)?,
+                sex: sex(r.try_get(3)?)?,
+                address: r.try_get(4)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ReadError>>()?;
+
+    // Persons are stored in import order, where a household's rows sit together, so a page
+    // sample keeps households whole.
+    let pct = percent(estimate(client, "persons")?);
+    let mut households: BTreeMap<(String, String, String), Vec<Identity>> = BTreeMap::new();
+    for r in client.query(
+        &format!(
+            "SELECT insurer_number, symbol, number, name_kanji, name_kana, birth_date, sex, address
+             FROM persons TABLESAMPLE SYSTEM ({pct}) REPEATABLE ({SEED}) LIMIT $1"
+        ),
+        &[&limit],
+    )? {
+        households
+            .entry((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
+            .or_default()
+            .push(Identity {
+                name_kanji: r.try_get(3)?,
+                name_kana: Some(r.try_get(4)?),
+                birth_date: r.try_get(5)?,
+                sex: sex(r.try_get(6)?)?,
+                address: r.try_get(7)?,
+            });
+    }
+    let households = households
+        .into_values()
+        .filter(|h| h.len() > 1)
+        .map(|mut h| {
+            h.sort_unstable_by(order);
+            h
+        })
+        .collect();
+
+    let pct = percent(estimate(client, "linkages")?);
+    let linked = client
+        .query(
+            &format!(
+                "SELECT p.name_kanji, p.name_kana, p.birth_date, p.sex, p.address,
+                        r.name_kanji, r.name_kana, r.birth_date, r.sex, r.address
+                 FROM linkages l TABLESAMPLE SYSTEM ({pct}) REPEATABLE ({SEED})
+                 JOIN persons p ON p.id = l.person_id
+                 JOIN resident_records r ON r.snapshot_id = $1 AND r.mn_blind = l.mn_blind
+                 WHERE l.status <> 'revoked' LIMIT $2"
+            ),
+            &[&snapshot, &limit],
+        )?
+        .iter()
+        .map(|r| {
+            Ok((
+                Identity {
+                    name_kanji: r.try_get(0)?,
+                    name_kana: Some(r.try_get(1)?),
+                    birth_date: r.try_get(2)?,
+                    sex: sex(r.try_get(3)?)?,
+                    address: r.try_get(4)?,
+                },
+                Identity {
+                    name_kanji: r.try_get(5)?,
+                    name_kana: r.try_get(6)?,
+                    birth_date: r.try_get(7)?,
+                    sex: sex(r.try_get(8)?)?,
+                    address: r.try_get(9)?,
+                },
+            ))
+        })
+        .collect::<Result<Vec<_>, ReadError>>()?;
+    // The order rows arrive in depends on where they sit on disk; sorted, the same data gives
+    // the same sample order, the same random pairs and the same parameters.
+    let (mut register, mut linked) = (register, linked);
+    register.sort_unstable_by(order);
+    linked.sort_unstable_by(|a, b| order(&a.0, &b.0).then_with(|| order(&a.1, &b.1)));
+    Ok(Samples {
+        register,
+        households,
+        linked,
+    })
+}
+
+/// A total order on five-item records.
+fn order(a: &Identity, b: &Identity) -> std::cmp::Ordering {
+    a.birth_date
+        .cmp(&b.birth_date)
+        .then_with(|| a.name_kanji.cmp(&b.name_kanji))
+        .then_with(|| a.name_kana.cmp(&b.name_kana))
+        .then_with(|| a.sex.code().cmp(&b.sex.code()))
+        .then_with(|| a.address.cmp(&b.address))
+}
