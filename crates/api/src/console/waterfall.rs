@@ -61,7 +61,7 @@ pub fn waterfall(e: &Evidence) -> Markup {
                 @for s in &steps {
                     tr {
                         td { (s.part.label()) }
-                        td.(if s.bits >= 0.0 { "error" } else { "ok" }) { (format!("{:+.2}", s.bits)) }
+                        td.(if s.bits > 0.005 { "error" } else if s.bits < -0.005 { "ok" } else { "muted" }) { (format!("{:+.2}", s.bits)) }
                         td { (format!("{:+.2}", s.total)) }
                     }
                 }

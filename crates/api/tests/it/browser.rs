@@ -412,6 +412,31 @@ async fn browser_certificate_issue_pdf_and_revoke() {
 async fn browser_auditor_reviews_a_finding_side_by_side() {
     let b = Browser::start().await;
     b.sign_in(Role::Auditor).await;
+    // The queue sorted by the probability of another person, chosen in the form.
+    b.goto("/console/findings").await;
+    b.c.find(Locator::Css("#sort"))
+        .await
+        .unwrap()
+        .select_by_value("probability")
+        .await
+        .unwrap();
+    b.click("form.box button.primary").await;
+    b.wait_for("td.p_other").await;
+    let queue = b.page().await;
+    assert!(b
+        .c
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("sort=probability"));
+    let shown: Vec<f64> = queue
+        .split("<td class=\"p_other\">")
+        .skip(1)
+        .filter_map(|cell| cell.split('%').next()?.parse().ok())
+        .collect();
+    assert!(!shown.is_empty(), "{queue}");
+    assert!(shown.windows(2).all(|w| w[0] >= w[1]), "{shown:?}");
     b.goto("/console/findings?severity=critical").await;
     shot(&b.c, "07-findings").await;
     b.c.find(Locator::LinkText("本人情報の不一致"))
@@ -426,6 +451,9 @@ async fn browser_auditor_reviews_a_finding_side_by_side() {
     // What the run stored is shown: both values, both keys and the verdict.
     assert!(page.contains("山田　花子") && page.contains("山田花子") && page.contains("相違"));
     assert!(page.contains("tr class=\"diff\""));
+    // The evidence behind the severity: the probability and each item's weight.
+    assert!(page.contains("id=\"p_other_person\""), "{page}");
+    assert!(page.contains("事前確率") && page.contains("氏名: ") && page.contains("生年月日: "));
     shot(&b.c, "08-finding").await;
     b.type_into("#reason_dismiss", "旧姓で登録、同一人物と確認")
         .await;

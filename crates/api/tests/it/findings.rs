@@ -35,12 +35,36 @@ pub fn seed_compared_finding(
     .get_result::<Id>(&mut conn)
     .unwrap()
     .id;
+    // With a comparison, the evidence a run would store with it: a 3-item lookup error.
+    let evidence = (!comparison.is_empty()).then(|| {
+        use shikaku_domain::evidence::{Channel, Evidence, Item, ItemWeight, Level};
+        let item = |item, level, bits| ItemWeight { item, level, bits };
+        let e = Evidence {
+            p_other_person: 0.0,
+            channel: Channel::ThreeItemLookup,
+            prior_bits: -10.5,
+            items: vec![
+                item(Item::Name, Some(Level::NameHomophone), 15.3),
+                item(Item::BirthDate, Some(Level::BirthSame), 0.0),
+                item(Item::Sex, Some(Level::SexSame), 0.0),
+                item(Item::Address, None, 0.0),
+            ],
+            frequency_bits: 0.4,
+            other_channels_bits: 0.1,
+        };
+        let odds = e.total_bits().exp2();
+        Evidence {
+            p_other_person: odds / (1.0 + odds),
+            ..e
+        }
+    });
     diesel::sql_query(
         "INSERT INTO findings (fingerprint, kind, severity, person_id, linkage_id, mn_last4, fields,
                                detail, first_seen_run, last_seen_run, first_seen, last_seen,
-                               comparison)
+                               comparison, p_other_person, evidence)
          SELECT 'fp-' || $1 || '-' || $2, 'identity_mismatch', 'critical', $1, $2, mn_last4,
-                'name_kanji;birth_date', 'registry and register differ', $3, $3, now(), now(), $4
+                'name_kanji;birth_date', 'registry and register differ', $3, $3, now(), now(), $4,
+                $5, $6
            FROM linkages WHERE id = $2 RETURNING id",
     )
     .bind::<BigInt, _>(person)
@@ -48,6 +72,12 @@ pub fn seed_compared_finding(
     .bind::<BigInt, _>(run)
     .bind::<diesel::sql_types::Nullable<diesel::sql_types::Jsonb>, _>(
         (!comparison.is_empty()).then(|| serde_json::to_value(&comparison).unwrap()),
+    )
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Double>, _>(
+        evidence.as_ref().map(|e| e.p_other_person),
+    )
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Jsonb>, _>(
+        evidence.map(|e| serde_json::to_value(e).unwrap()),
     )
     .get_result::<Id>(&mut conn)
     .unwrap()
@@ -85,6 +115,13 @@ async fn list_show_confirm_dismiss() {
         .await;
     assert_eq!(r.json["findings"].as_array().unwrap().len(), 0);
     let r = app.get(Some(Role::Auditor), "/v1/findings?limit=abc").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    let r = app
+        .get(Some(Role::Auditor), "/v1/findings?sort=probability")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["findings"].as_array().unwrap().len(), 1);
+    let r = app.get(Some(Role::Auditor), "/v1/findings?sort=age").await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
 
     // Dismissal needs a reason.

@@ -149,7 +149,7 @@ fn count(levels: &[Levels]) -> Counts {
 fn random_u(ctx: &AuditContext, records: &[Identity], model: &mut Model) -> u64 {
     let n = records.len();
     let wanted = RANDOM_PAIRS.min(n * (n - 1) / 2);
-    let mut rng = ChaCha8Rng::seed_from_u64(0x5EED_F5);
+    let mut rng = ChaCha8Rng::seed_from_u64(0x005E_EDF5);
     let pairs: Vec<(usize, usize)> = (0..wanted)
         .map(|_| {
             let a = rng.gen_range(0..n);
@@ -300,10 +300,10 @@ fn em(ctx: &AuditContext, linked: &[(Identity, Identity)], model: &mut Model) ->
         let new_prior = (other + PRIOR_PSEUDO * defaults.prior) / (n + PRIOR_PSEUDO);
         change = change.max((new_prior - model.prior).abs());
         model.prior = new_prior;
-        for k in 0..CHANNELS {
-            let w = (channel[k] + WEIGHT_PSEUDO * defaults.weights[k]) / (other + WEIGHT_PSEUDO);
-            change = change.max((w - model.weights[k]).abs());
-            model.weights[k] = w;
+        for ((w, seen), default) in model.weights.iter_mut().zip(channel).zip(defaults.weights) {
+            let new = (seen + WEIGHT_PSEUDO * default) / (other + WEIGHT_PSEUDO);
+            change = change.max((new - *w).abs());
+            *w = new;
         }
         for item in Item::ALL {
             let mut d = right.smoothed(*item, &defaults.m[item.index()], M_PSEUDO, 0.0);

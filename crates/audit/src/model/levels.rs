@@ -164,6 +164,8 @@ pub fn municipality(rest: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn d(s: &str) -> NaiveDate {

@@ -20,6 +20,16 @@ pub enum FixturesCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Calibration of the audit's p_other_person on a generated data set: the Brier score and
+    /// a reliability table (Markdown), from its truth.csv and an exported findings.csv.
+    Calibrate {
+        /// The data set's truth.csv.
+        #[arg(long)]
+        truth: PathBuf,
+        /// findings.csv from `shikaku audit export` after auditing the data set.
+        #[arg(long)]
+        findings: PathBuf,
+    },
 }
 
 /// Runs a fixtures subcommand.
@@ -45,6 +55,53 @@ pub fn run(cmd: FixturesCommand) -> anyhow::Result<ExitCode> {
                 out.display(),
                 started.elapsed().as_secs_f64()
             );
+        }
+        FixturesCommand::Calibrate { truth, findings } => {
+            let truth = shikaku_fixtures::read_truth_from(
+                std::fs::File::open(&truth)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", truth.display()))?,
+            )?;
+            let mut rdr = csv::Reader::from_path(&findings)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", findings.display()))?;
+            let headers = rdr.headers()?.clone();
+            let col = |name: &str| {
+                headers
+                    .iter()
+                    .position(|h| h == name)
+                    .ok_or_else(|| anyhow::anyhow!("{}: no column {name}", findings.display()))
+            };
+            let cols = [
+                col("insurer_number")?,
+                col("symbol")?,
+                col("number")?,
+                col("branch")?,
+                col("p_other_person")?,
+            ];
+            let mut scored: Vec<(String, f64)> = Vec::new();
+            for (line, rec) in rdr.records().enumerate() {
+                let rec = rec?;
+                let p = &rec[cols[4]];
+                if p.is_empty() {
+                    continue;
+                }
+                let p: f64 = p.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "{}: line {}: p_other_person {p:?} is not a number",
+                        findings.display(),
+                        line + 2
+                    )
+                })?;
+                let key = format!(
+                    "{}:{}:{}:{}",
+                    &rec[cols[0]], &rec[cols[1]], &rec[cols[2]], &rec[cols[3]]
+                );
+                scored.push((key, p));
+            }
+            let c = shikaku_fixtures::calibration::calibrate(
+                &truth,
+                scored.iter().map(|(k, p)| (k.as_str(), *p)),
+            );
+            print!("{}", c.markdown());
         }
     }
     Ok(ExitCode::SUCCESS)

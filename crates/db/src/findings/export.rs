@@ -44,7 +44,10 @@ pub fn export_findings<W: Write>(conn: &mut PgConnection, out: W) -> Result<u64,
         let ts = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let (first_seen, last_seen) = (ts(f.first_seen), ts(f.last_seen));
         // Three decimals (formats.md); empty for kinds without a probability.
-        let p = f.p_other_person.map(|p| format!("{p:.3}")).unwrap_or_default();
+        let p = f
+            .p_other_person
+            .map(|p| format!("{p:.3}"))
+            .unwrap_or_default();
         let row = [
             f.fingerprint.as_str(),
             f.kind.as_str(),

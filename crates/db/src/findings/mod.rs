@@ -222,7 +222,15 @@ const PROBABILITY_ORDER: &str = "f.p_other_person DESC NULLS LAST, f.id";
 
 /// How the review queue is sorted.
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, strum::EnumString, strum::Display,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    strum::EnumString,
+    strum::Display,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]

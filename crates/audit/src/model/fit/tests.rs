@@ -1,5 +1,6 @@
 //! The fit on small synthetic samples: defaults below the minimum, convergence and
 //! determinism above it.
+#![allow(clippy::unwrap_used)]
 
 use super::*;
 use chrono::NaiveDate;

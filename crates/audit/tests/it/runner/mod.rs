@@ -541,6 +541,27 @@ fn end_to_end(seed: u64) {
                <> (p_other_person IS NOT NULL AND evidence IS NOT NULL)",
     );
     assert_eq!(inconsistent, 0);
+
+    // The queue sorted by probability: highest first, findings without one last.
+    let queue = shikaku_db::findings::list(
+        &mut conn,
+        &shikaku_db::findings::Filter {
+            limit: 10_000,
+            order: shikaku_db::findings::QueueOrder::Probability,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(queue.len(), stored.len());
+    let p: Vec<f64> = queue
+        .iter()
+        .map(|f| f.p_other_person.unwrap_or(-1.0))
+        .collect();
+    assert!(p.windows(2).all(|w| w[0] >= w[1]), "{p:?}");
+    assert!(queue[0]
+        .evidence
+        .as_ref()
+        .is_some_and(|e| (e.p_other_person - p[0]).abs() < 1e-12));
 }
 
 #[test]
