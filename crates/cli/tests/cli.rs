@@ -1424,3 +1424,97 @@ fn the_five_item_check_refuses_rows_and_corrections_and_takes_a_reason() {
         && e.response["identity_mismatch"]
             == serde_json::json!(["name_kanji", "name_kana", "birth_date", "sex"])));
 }
+
+/// Issue 18 from the command line: the audit fits and explains its evidence model, the queue
+/// sorts by the probability of another person, a finding shows its waterfall, and the
+/// calibration of a generated data set is reported from its truth and the exported findings.
+#[test]
+fn the_audit_explains_its_model_ranks_by_probability_and_is_calibrated() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let data = dir.path().join("data");
+    let path = |name: &str| data.join(name).to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let o = shikaku(&db, &keys, args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    run(&["keys", "generate", "--out", keys.to_str().unwrap()]);
+    run(&[
+        "fixtures",
+        "generate",
+        "--persons",
+        "1500",
+        "--seed",
+        "18",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    let insurers = std::fs::read_to_string(path("insurers.csv")).unwrap();
+    for line in insurers.lines().skip(1) {
+        let cols: Vec<&str> = line.split(',').collect();
+        run(&[
+            "insurers", "add", cols[0], "--name", cols[1], "--kind", cols[2],
+        ]);
+    }
+    for kind in ["persons", "linkages", "residents"] {
+        run(&["import", kind, &path(&format!("{kind}.csv"))]);
+    }
+
+    let out = run(&["audit", "run", "--on", "2026-12-01", "--explain-model"]);
+    assert!(
+        out.contains("evidence model: fitted from this run's data"),
+        "{out}"
+    );
+    assert!(
+        out.contains("name_homophone") && out.contains("u:three_item_lookup"),
+        "{out}"
+    );
+    assert!(out.contains("EM ") && out.contains("converged"), "{out}");
+
+    // The queue by probability: the p column (after id and severity) never rises.
+    let out = run(&[
+        "findings",
+        "list",
+        "--sort",
+        "probability",
+        "--limit",
+        "1000",
+    ]);
+    let shown: Vec<f64> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .collect();
+    assert!(shown.len() > 10, "{out}");
+    assert!(shown.windows(2).all(|w| w[0] >= w[1]), "{shown:?}");
+    assert!(shown[0] > 0.5, "{shown:?}");
+    let first = out.split_whitespace().next().unwrap();
+    let show = run(&["findings", "show", first]);
+    assert!(
+        show.contains("p_other_person") && show.contains("prior ("),
+        "{show}"
+    );
+    assert!(show.contains("name: ") && show.contains("bits"), "{show}");
+
+    run(&[
+        "audit",
+        "export",
+        "--out",
+        &path("findings.csv"),
+        "--reason",
+        "calibration check",
+    ]);
+    let out = run(&[
+        "fixtures",
+        "calibrate",
+        "--truth",
+        &path("truth.csv"),
+        "--findings",
+        &path("findings.csv"),
+    ]);
+    assert!(
+        out.contains("Brier score") && out.contains("| 0.9–1.0 |"),
+        "{out}"
+    );
+}
