@@ -55,8 +55,15 @@ fn percent(rows: f64) -> String {
     format!("{p:.6}")
 }
 
-fn sex(code: i16) -> Result<Sex, ReadError> {
-    Sex::from_code(code).map_err(|_| ReadError::Invalid("sex code"))
+/// The five items in columns `at..at + 5` (kanji, kana, birth date, sex, address) of a row.
+fn identity(r: &postgres::Row, at: usize) -> Result<Identity, ReadError> {
+    Ok(Identity {
+        name_kanji: r.try_get(at)?,
+        name_kana: r.try_get(at + 1)?,
+        birth_date: r.try_get(at + 2)?,
+        sex: Sex::from_code(r.try_get(at + 3)?).map_err(|_| ReadError::Invalid("sex code"))?,
+        address: r.try_get(at + 4)?,
+    })
 }
 
 /// Reads the three samples; all empty without a register snapshot.
@@ -76,15 +83,7 @@ pub fn read(client: &mut Client, snapshot_id: Option<i64>) -> Result<Samples, Re
             &[&snapshot, &limit],
         )?
         .iter()
-        .map(|r| {
-            Ok(Identity {
-                name_kanji: r.try_get(0)?,
-                name_kana: r.try_get(1)?,
-                birth_date: r.try_get(2)?,
-                sex: sex(r.try_get(3)?)?,
-                address: r.try_get(4)?,
-            })
-        })
+        .map(|r| identity(r, 0))
         .collect::<Result<Vec<_>, ReadError>>()?;
 
     // Persons are stored in import order, where a household's rows sit together, so a page
@@ -101,13 +100,7 @@ pub fn read(client: &mut Client, snapshot_id: Option<i64>) -> Result<Samples, Re
         households
             .entry((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
             .or_default()
-            .push(Identity {
-                name_kanji: r.try_get(3)?,
-                name_kana: Some(r.try_get(4)?),
-                birth_date: r.try_get(5)?,
-                sex: sex(r.try_get(6)?)?,
-                address: r.try_get(7)?,
-            });
+            .push(identity(&r, 3)?);
     }
     let households = households
         .into_values()
@@ -132,24 +125,7 @@ pub fn read(client: &mut Client, snapshot_id: Option<i64>) -> Result<Samples, Re
             &[&snapshot, &limit],
         )?
         .iter()
-        .map(|r| {
-            Ok((
-                Identity {
-                    name_kanji: r.try_get(0)?,
-                    name_kana: Some(r.try_get(1)?),
-                    birth_date: r.try_get(2)?,
-                    sex: sex(r.try_get(3)?)?,
-                    address: r.try_get(4)?,
-                },
-                Identity {
-                    name_kanji: r.try_get(5)?,
-                    name_kana: r.try_get(6)?,
-                    birth_date: r.try_get(7)?,
-                    sex: sex(r.try_get(8)?)?,
-                    address: r.try_get(9)?,
-                },
-            ))
-        })
+        .map(|r| Ok((identity(r, 0)?, identity(r, 5)?)))
         .collect::<Result<Vec<_>, ReadError>>()?;
     // The order rows arrive in depends on where they sit on disk; sorted, the same data gives
     // the same sample order, the same random pairs and the same parameters.
