@@ -437,7 +437,12 @@ fn tokens_serve_and_the_access_log() {
         .status()
         .unwrap();
     let out = dev.wait_with_output().unwrap();
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("privileged"),
         "{}",

@@ -59,6 +59,9 @@ pub struct NameFrequencies {
     readings: HashMap<String, u32>,
     /// Records counted.
     records: u32,
+    /// Names counted in each map (surnames, given names, readings): the denominators, kept so
+    /// that a lookup is O(1).
+    totals: [f64; 3],
     /// Σ f² of surnames, given names and readings: the chance two random records share one,
     /// the baseline the ratios divide by.
     baseline: [f64; 3],
@@ -82,14 +85,19 @@ impl NameFrequencies {
                 *f.readings.entry(kana_match_key(k)).or_default() += 1;
             }
         }
-        let sq = |m: &HashMap<String, u32>| {
-            let n: f64 = m.values().map(|&c| f64::from(c)).sum();
+        let total = |m: &HashMap<String, u32>| m.values().map(|&c| f64::from(c)).sum::<f64>();
+        f.totals = [total(&f.surnames), total(&f.given), total(&f.readings)];
+        let sq = |m: &HashMap<String, u32>, n: f64| {
             if n == 0.0 {
                 return 0.0;
             }
             m.values().map(|&c| (f64::from(c) / n).powi(2)).sum()
         };
-        f.baseline = [sq(&f.surnames), sq(&f.given), sq(&f.readings)];
+        f.baseline = [
+            sq(&f.surnames, f.totals[0]),
+            sq(&f.given, f.totals[1]),
+            sq(&f.readings, f.totals[2]),
+        ];
         f
     }
 
@@ -98,8 +106,8 @@ impl NameFrequencies {
         (self.surnames.len() + self.given.len()) as u64
     }
 
-    fn frequency(map: &HashMap<String, u32>, key: &str) -> f64 {
-        let n: f64 = map.values().map(|&c| f64::from(c)).sum();
+    /// The share of `n` names counted that are `key`.
+    fn frequency(map: &HashMap<String, u32>, n: f64, key: &str) -> f64 {
         if n == 0.0 {
             return 0.0;
         }
@@ -116,8 +124,8 @@ impl NameFrequencies {
         if self.baseline[0] == 0.0 || self.baseline[1] == 0.0 {
             return 1.0;
         }
-        let f = Self::frequency(&self.surnames, &name_key(s, variants))
-            * Self::frequency(&self.given, &name_key(g, variants));
+        let f = Self::frequency(&self.surnames, self.totals[0], &name_key(s, variants))
+            * Self::frequency(&self.given, self.totals[1], &name_key(g, variants));
         clamp_ratio(f / (self.baseline[0] * self.baseline[1]))
     }
 
@@ -129,7 +137,9 @@ impl NameFrequencies {
         if self.baseline[2] == 0.0 {
             return 1.0;
         }
-        clamp_ratio(Self::frequency(&self.readings, &kana_match_key(k)) / self.baseline[2])
+        clamp_ratio(
+            Self::frequency(&self.readings, self.totals[2], &kana_match_key(k)) / self.baseline[2],
+        )
     }
 }
 
@@ -389,7 +399,9 @@ impl Model {
         let other: f64 = lu.iter().map(|v| (v - top).exp()).sum::<f64>().ln();
         let log_odds = top + other - lm;
         let p = 1.0 / (1.0 + (-log_odds).exp());
-        let bits = |x: f64| x / std::f64::consts::LN_2;
+        // Bits to 1/1000: what a reviewer can read, and far less to store
+        // with every finding than full doubles.
+        let bits = |x: f64| (x / std::f64::consts::LN_2 * 1000.0).round() / 1000.0;
         let items = Item::ALL
             .iter()
             .map(|item| {

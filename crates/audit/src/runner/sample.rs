@@ -44,15 +44,16 @@ fn estimate(client: &mut Client, from: &str) -> Result<f64, ReadError> {
         .unwrap_or(0.0))
 }
 
-/// The sampling percentage that yields about [`SAMPLE_ROWS`] of `rows` (with a margin, as
-/// page sampling varies), as SQL text: a number we computed, never user input.
+/// The sampling percentage that yields about [`SAMPLE_ROWS`] of `rows`, as SQL text: a
+/// number we computed, never user input.
 fn percent(rows: f64) -> String {
     let p = if rows <= 0.0 {
         100.0
     } else {
-        (SAMPLE_ROWS as f64 * 1.5 * 100.0 / rows).clamp(0.001, 100.0)
+        (SAMPLE_ROWS as f64 * 100.0 / rows).clamp(0.001, 100.0)
     };
-    format!("{p:.6}")
+    // Rounded, so that a slightly different row estimate samples the same pages.
+    format!("{:.3}", (p * 1000.0).ceil() / 1000.0)
 }
 
 /// The five items in columns `at..at + 5` (kanji, kana, birth date, sex, address) of a row.
@@ -71,7 +72,9 @@ pub fn read(client: &mut Client, snapshot_id: Option<i64>) -> Result<Samples, Re
     let Some(snapshot) = snapshot_id else {
         return Ok(Samples::default());
     };
-    let limit = SAMPLE_ROWS as i64;
+    // Only a guard against a wild row estimate: the samples are taken whole, so that which
+    // rows a LIMIT would keep never depends on the plan.
+    let limit = 4 * SAMPLE_ROWS as i64;
     let pct = percent(estimate(client, "resident_records")?);
     let register = client
         .query(
@@ -111,16 +114,19 @@ pub fn read(client: &mut Client, snapshot_id: Option<i64>) -> Result<Samples, Re
         })
         .collect();
 
-    let pct = percent(estimate(client, "linkages")?);
+    // Linked pairs through the same page sample of persons: the audit run itself rewrites
+    // linkages (it suspends those of critical findings), which would move a page sample of
+    // linkages from one run to the next; persons stay put, so the same data gives the same
+    // sample and the same probabilities.
     let linked = client
         .query(
             &format!(
                 "SELECT p.name_kanji, p.name_kana, p.birth_date, p.sex, p.address,
                         r.name_kanji, r.name_kana, r.birth_date, r.sex, r.address
-                 FROM linkages l TABLESAMPLE SYSTEM ({pct}) REPEATABLE ({SEED})
-                 JOIN persons p ON p.id = l.person_id
+                 FROM persons p TABLESAMPLE SYSTEM ({pct}) REPEATABLE ({SEED})
+                 JOIN linkages l ON l.person_id = p.id AND l.status <> 'revoked'
                  JOIN resident_records r ON r.snapshot_id = $1 AND r.mn_blind = l.mn_blind
-                 WHERE l.status <> 'revoked' LIMIT $2"
+                 LIMIT $2"
             ),
             &[&snapshot, &limit],
         )?
