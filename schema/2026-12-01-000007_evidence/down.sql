@@ -1,4 +1,3 @@
-DROP INDEX findings_by_probability;
 ALTER TABLE findings DROP CONSTRAINT findings_evidence_with_p;
 ALTER TABLE findings DROP COLUMN evidence;
 ALTER TABLE findings DROP COLUMN p_other_person;

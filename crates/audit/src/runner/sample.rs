@@ -118,17 +118,23 @@ pub fn read(client: &mut Client, snapshot_id: Option<i64>) -> Result<Samples, Re
     // linkages (it suspends those of critical findings), which would move a page sample of
     // linkages from one run to the next; persons stay put, so the same data gives the same
     // sample and the same probabilities.
+    // The joins are LATERAL with OFFSET 0 so that they stay index lookups per sampled person:
+    // left to itself the planner misjudges the sample's size and hashes the whole register.
     let linked = client
         .query(
             &format!(
                 "SELECT p.name_kanji, p.name_kana, p.birth_date, p.sex, p.address,
                         r.name_kanji, r.name_kana, r.birth_date, r.sex, r.address
                  FROM persons p TABLESAMPLE SYSTEM ({pct}) REPEATABLE ({SEED})
-                 JOIN linkages l ON l.person_id = p.id AND l.status <> 'revoked'
-                 JOIN resident_records r ON r.snapshot_id = $1 AND r.mn_blind = l.mn_blind
-                 LIMIT $2"
+                 CROSS JOIN LATERAL (
+                     SELECT l.mn_blind FROM linkages l
+                     WHERE l.person_id = p.id AND l.status <> 'revoked' OFFSET 0) l
+                 CROSS JOIN LATERAL (
+                     SELECT r.name_kanji, r.name_kana, r.birth_date, r.sex, r.address
+                     FROM resident_records r
+                     WHERE r.snapshot_id = $1 AND r.mn_blind = l.mn_blind OFFSET 0) r"
             ),
-            &[&snapshot, &limit],
+            &[&snapshot],
         )?
         .iter()
         .map(|r| Ok((identity(r, 0)?, identity(r, 5)?)))
