@@ -349,7 +349,7 @@ impl IdentityComparison {
 /// A name cut at its first space (of any width) into surname and given name; `None` when it
 /// has no space with text on both sides. Registries write `山田　太郎`; a register may write
 /// `山田太郎`, which [`only_surname_differs`] handles by the other side's cut.
-fn split_name(s: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_name(s: &str) -> Option<(&str, &str)> {
     let s = s.trim();
     let at = s.find(char::is_whitespace)?;
     let (surname, rest) = (&s[..at], s[at..].trim_start());

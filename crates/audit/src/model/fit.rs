@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use shikaku_domain::evidence::{Channel, Item, Level, ModelSource};
 
 use super::{Dist, FitStats, Levels, Model, NameFrequencies, CHANNELS, ITEMS, MAX_LEVELS};
+use crate::engine::identity::split_name;
 use crate::engine::{AuditContext, Identity};
 use crate::normalize::name_key;
 
@@ -250,9 +251,7 @@ fn blocked_conditionals(
     let same_given = count(&levels_of(
         ctx,
         &blocked_pairs(records, |r| {
-            let name = r.name_kanji.trim();
-            let at = name.find(char::is_whitespace)?;
-            Some(name_key(name[at..].trim_start(), &ctx.variants))
+            split_name(&r.name_kanji).map(|(_, given)| name_key(given, &ctx.variants))
         }),
         records,
     ));

@@ -23,6 +23,7 @@ use shikaku_domain::evidence::{
 pub use fit::{fit, FitInput, MIN_LINKED_PAIRS, MIN_REGISTER_RECORDS};
 pub use levels::Levels;
 
+use crate::engine::identity::split_name;
 use crate::normalize::{kana_match_key, name_key, VariantTable};
 
 /// Items of the model.
@@ -57,8 +58,6 @@ pub struct NameFrequencies {
     surnames: HashMap<String, u32>,
     given: HashMap<String, u32>,
     readings: HashMap<String, u32>,
-    /// Records counted.
-    records: u32,
     /// Names counted in each map (surnames, given names, readings): the denominators, kept so
     /// that a lookup is O(1).
     totals: [f64; 3],
@@ -76,8 +75,7 @@ impl NameFrequencies {
     ) -> Self {
         let mut f = Self::default();
         for (kanji, kana) in records {
-            f.records += 1;
-            if let Some((s, g)) = split(kanji) {
+            if let Some((s, g)) = split_name(kanji) {
                 *f.surnames.entry(name_key(s, variants)).or_default() += 1;
                 *f.given.entry(name_key(g, variants)).or_default() += 1;
             }
@@ -118,7 +116,7 @@ impl NameFrequencies {
     /// How much more often than average another person shares this kanji name:
     /// f(surname)·f(given) / (Σf²(surnames)·Σf²(given)). 1 without data.
     pub fn name_ratio(&self, variants: &VariantTable, kanji: &str) -> f64 {
-        let Some((s, g)) = split(kanji) else {
+        let Some((s, g)) = split_name(kanji) else {
             return 1.0;
         };
         if self.baseline[0] == 0.0 || self.baseline[1] == 0.0 {
@@ -149,13 +147,6 @@ fn clamp_ratio(r: f64) -> f64 {
     } else {
         1.0
     }
-}
-
-fn split(name: &str) -> Option<(&str, &str)> {
-    let name = name.trim();
-    let at = name.find(char::is_whitespace)?;
-    let (s, g) = (&name[..at], name[at..].trim_start());
-    (!s.is_empty() && !g.is_empty()).then_some((s, g))
 }
 
 /// The fitted (or default) parameters.

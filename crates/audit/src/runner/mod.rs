@@ -341,17 +341,8 @@ fn run_in_transaction(
 /// right after a bulk import, exactly when the estimate matters (one file for ten million
 /// linkages would not fit in memory).
 fn estimate_linkages(client: &mut postgres::Client) -> Result<u64, RunError> {
-    let plan = client
-        .simple_query("EXPLAIN (FORMAT JSON) SELECT 1 FROM linkages WHERE status <> 'revoked'")
-        .map_err(read::ReadError::from)?;
-    let rows = plan.iter().find_map(|m| match m {
-        postgres::SimpleQueryMessage::Row(row) => row
-            .get(0)
-            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
-            .and_then(|json| json[0]["Plan"]["Plan Rows"].as_f64()),
-        _ => None,
-    });
-    rows.map(|n| n as u64)
+    read::plan_rows(client, "SELECT 1 FROM linkages WHERE status <> 'revoked'")?
+        .map(|n| n as u64)
         .ok_or(RunError::Read(read::ReadError::Invalid(
             "EXPLAIN gave no row estimate",
         )))

@@ -49,6 +49,20 @@ pub enum ReadError {
     Runtime(std::io::Error),
 }
 
+/// The planner's row estimate for `query` (a `SELECT`), from `EXPLAIN (FORMAT JSON)`; `None`
+/// when the plan gives none. Used rather than `pg_class.reltuples`, which is unknown (-1) until
+/// a table is first analyzed: right after a bulk import, exactly when the estimate matters.
+pub fn plan_rows(client: &mut Client, query: &str) -> Result<Option<f64>, ReadError> {
+    let plan = client.simple_query(&format!("EXPLAIN (FORMAT JSON) {query}"))?;
+    Ok(plan.iter().find_map(|m| match m {
+        postgres::SimpleQueryMessage::Row(row) => row
+            .get(0)
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+            .and_then(|json| json[0]["Plan"]["Plan Rows"].as_f64()),
+        _ => None,
+    }))
+}
+
 /// A read-only transaction whose snapshot every stream connection imports
 /// (`SET TRANSACTION SNAPSHOT`), as `pg_dump --jobs` does: the streams then see the database
 /// as of one instant even while the registry is being edited. The snapshot lives as long as

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use postgres::Client;
 
-use super::read::ReadError;
+use super::read::{plan_rows, ReadError};
 use crate::engine::Identity;
 use shikaku_domain::Sex;
 
@@ -28,20 +28,9 @@ pub struct Samples {
     pub linked: Vec<(Identity, Identity)>,
 }
 
-/// The planner's row estimate of `from` (a table name), via EXPLAIN: `reltuples` is unknown
-/// right after a bulk import.
+/// The planner's row estimate of table `from` (0 when it gives none: the whole table is taken).
 fn estimate(client: &mut Client, from: &str) -> Result<f64, ReadError> {
-    let plan = client.simple_query(&format!("EXPLAIN (FORMAT JSON) SELECT 1 FROM {from}"))?;
-    Ok(plan
-        .iter()
-        .find_map(|m| match m {
-            postgres::SimpleQueryMessage::Row(row) => row
-                .get(0)
-                .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
-                .and_then(|json| json[0]["Plan"]["Plan Rows"].as_f64()),
-            _ => None,
-        })
-        .unwrap_or(0.0))
+    Ok(plan_rows(client, &format!("SELECT 1 FROM {from}"))?.unwrap_or(0.0))
 }
 
 /// The sampling percentage that yields about [`SAMPLE_ROWS`] of `rows`, as SQL text: a

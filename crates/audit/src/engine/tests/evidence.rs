@@ -81,13 +81,7 @@ fn the_2023_root_case_is_critical_whatever_the_addresses() {
 
 #[test]
 fn a_surname_change_is_high_with_the_hint_never_critical() {
-    let hanako = ident(
-        "山田　花子",
-        "ヤマダ　ハナコ",
-        "1985-02-03",
-        Sex::Female,
-        "東京都多摩市桜ヶ丘1丁目2番3号",
-    );
+    let hanako = hanako();
     let married = Identity {
         name_kanji: "鈴木　花子".into(),
         name_kana: Some("スズキ　ハナコ".into()),

@@ -34,6 +34,17 @@ fn taro() -> Identity {
     )
 }
 
+/// 山田　花子, born 1985-02-03, at 桜ヶ丘: the registry side of the name-change cases.
+fn hanako() -> Identity {
+    ident(
+        "山田　花子",
+        "ヤマダ　ハナコ",
+        "1985-02-03",
+        Sex::Female,
+        "東京都多摩市桜ヶ丘1丁目2番3号",
+    )
+}
+
 fn current() -> Vec<Period> {
     vec![Period::new(d("2020-04-01"), None, None)]
 }

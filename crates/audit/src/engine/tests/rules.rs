@@ -165,13 +165,7 @@ fn c4_holds_whatever_the_addresses() {
 
 #[test]
 fn h4_surname_only_change_is_high_with_the_hint() {
-    let hanako = ident(
-        "山田　花子",
-        "ヤマダ　ハナコ",
-        "1985-02-03",
-        Sex::Female,
-        "東京都多摩市桜ヶ丘1丁目2番3号",
-    );
+    let hanako = hanako();
     let married = Identity {
         name_kanji: "鈴木　花子".into(),
         name_kana: Some("スズキ　ハナコ".into()),
@@ -237,13 +231,7 @@ fn h4_surname_only_change_is_high_with_the_hint() {
 
 #[test]
 fn not_a_surname_change() {
-    let hanako = ident(
-        "山田　花子",
-        "ヤマダ　ハナコ",
-        "1985-02-03",
-        Sex::Female,
-        "東京都多摩市桜ヶ丘1丁目2番3号",
-    );
+    let hanako = hanako();
     let married = Identity {
         name_kanji: "鈴木　花子".into(),
         name_kana: Some("スズキ　ハナコ".into()),
@@ -326,13 +314,7 @@ fn issue_13_severity_table() {
         address: None,
         ..taro()
     };
-    let hanako = ident(
-        "山田　花子",
-        "ヤマダ　ハナコ",
-        "1985-02-03",
-        Sex::Female,
-        "東京都多摩市桜ヶ丘1丁目2番3号",
-    );
+    let hanako = hanako();
     type Case = (
         &'static str,
         Identity,
