@@ -2,25 +2,16 @@
 //! monthly card-registration status file, the 後期高齢者 rule before and after 2026-07-31,
 //! renewals, idempotence, and a bad file storing nothing.
 
-use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Nullable, Text};
+use diesel::sql_types::{BigInt, Text};
 use shikaku_db::certificates::{self, DueError, DueOptions, IssueOptions};
 use shikaku_db::testing::TestDb;
 use shikaku_domain::CertificateKind as Kind;
 
+use crate::util::{certificate_person as person, d};
+
 const KUMIAI: &str = "06130199";
 const KOKI: &str = "39131016";
-
-fn d(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-}
-
-#[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
 
 fn setup(conn: &mut PgConnection) {
     for (n, kind) in [(KUMIAI, "kumiai"), (KOKI, "koki")] {
@@ -32,32 +23,6 @@ fn setup(conn: &mut PgConnection) {
         .execute(conn)
         .unwrap();
     }
-}
-
-fn person(
-    conn: &mut PgConnection,
-    insurer: &str,
-    number: &str,
-    birth: &str,
-    lost: Option<&str>,
-) -> i64 {
-    let id = diesel::sql_query(
-        "INSERT INTO persons (insurer_number, symbol, number, branch, relationship, name_kanji,
-                              name_kana, kana_key, birth_date, sex)
-         VALUES ($1, '', $2, '', 1, '試験', 'シケン', 'シケン', $3, 2) RETURNING id",
-    )
-    .bind::<Text, _>(insurer)
-    .bind::<Text, _>(number)
-    .bind::<Date, _>(d(birth))
-    .get_result::<Id>(conn)
-    .unwrap()
-    .id;
-    diesel::sql_query("INSERT INTO qualifications (person_id, acquired_on, lost_on, loss_reason) VALUES ($1, '2020-04-01', $2, CASE WHEN $2 IS NULL THEN NULL ELSE '03' END)")
-        .bind::<BigInt, _>(id)
-        .bind::<Nullable<Date>, _>(lost.map(d))
-        .execute(conn)
-        .unwrap();
-    id
 }
 
 fn statuses(conn: &mut PgConnection) -> Vec<(i64, String, String)> {

@@ -13,7 +13,7 @@ use shikaku_db::testing::TestDb;
 use shikaku_db::DbError;
 use shikaku_domain::CertificateKind as Kind;
 
-use crate::util::{errors, import_persons, import_persons_ok};
+use crate::util::{certificate_person as person, d, errors, import_persons, import_persons_ok};
 
 /// 健保組合, one year from issue (short, so that renewals fall inside the simulated year).
 const YEARS: &str = "06130199";
@@ -23,16 +23,6 @@ const FIXED: &str = "34130013";
 const JULY: &str = "01130012";
 /// 後期高齢者医療広域連合, five years from issue (so that the transitional cap shows).
 const KOKI: &str = "39131016";
-
-fn d(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-}
-
-#[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
 
 fn insurers(conn: &mut PgConnection) {
     for (n, kind, policy, years, fixed) in [
@@ -54,38 +44,6 @@ fn insurers(conn: &mut PgConnection) {
         .execute(conn)
         .unwrap();
     }
-}
-
-/// A person with one period from 2020-04-01 (or `acquired`), lost on `lost` when given.
-fn person(
-    conn: &mut PgConnection,
-    insurer: &str,
-    number: &str,
-    birth: &str,
-    lost: Option<&str>,
-) -> i64 {
-    let id = diesel::sql_query(
-        "INSERT INTO persons (insurer_number, symbol, number, branch, relationship, name_kanji,
-                              name_kana, kana_key, birth_date, sex)
-         VALUES ($1, '', $2, '', 1, '試験', 'シケン', 'シケン', $3, 2) RETURNING id",
-    )
-    .bind::<Text, _>(insurer)
-    .bind::<Text, _>(number)
-    .bind::<Date, _>(d(birth))
-    .get_result::<Id>(conn)
-    .unwrap()
-    .id;
-    let acquired = d(birth).max(d("2020-04-01"));
-    diesel::sql_query(
-        "INSERT INTO qualifications (person_id, acquired_on, lost_on, loss_reason)
-         VALUES ($1, $2, $3, CASE WHEN $3 IS NULL THEN NULL ELSE '03' END)",
-    )
-    .bind::<BigInt, _>(id)
-    .bind::<Date, _>(acquired)
-    .bind::<Nullable<Date>, _>(lost.map(d))
-    .execute(conn)
-    .unwrap();
-    id
 }
 
 fn set_facts(conn: &mut PgConnection, id: i64, facts: CertificateFacts) {

@@ -468,3 +468,47 @@ fn helpers_reproduce_the_documented_examples() {
     assert_eq!(my_number(98_765_432_109), MN2);
     assert_eq!(with_wrong_check_digit(MN1), "123456789019");
 }
+
+/// A date written `YYYY-MM-DD`.
+pub fn d(s: &str) -> chrono::NaiveDate {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("a YYYY-MM-DD date")
+}
+
+/// A person of `insurer` (kanji 試験, female, no 記号 or 枝番) with one qualification from
+/// 2020-04-01, or from birth when later, lost on `lost` (reason 03) when given: the certificate
+/// tests' person, whose standing is all that matters.
+pub fn certificate_person(
+    conn: &mut PgConnection,
+    insurer: &str,
+    number: &str,
+    birth: &str,
+    lost: Option<&str>,
+) -> i64 {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let id = diesel::sql_query(
+        "INSERT INTO persons (insurer_number, symbol, number, branch, relationship, name_kanji,
+                              name_kana, kana_key, birth_date, sex)
+         VALUES ($1, '', $2, '', 1, '試験', 'シケン', 'シケン', $3, 2) RETURNING id",
+    )
+    .bind::<Text, _>(insurer)
+    .bind::<Text, _>(number)
+    .bind::<diesel::sql_types::Date, _>(d(birth))
+    .get_result::<Id>(conn)
+    .expect("insert the person")
+    .id;
+    let acquired = d(birth).max(d("2020-04-01"));
+    diesel::sql_query(
+        "INSERT INTO qualifications (person_id, acquired_on, lost_on, loss_reason)
+         VALUES ($1, $2, $3, CASE WHEN $3 IS NULL THEN NULL ELSE '03' END)",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<diesel::sql_types::Date, _>(acquired)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Date>, _>(lost.map(d))
+    .execute(conn)
+    .expect("insert the qualification");
+    id
+}
