@@ -83,19 +83,24 @@ impl NameFrequencies {
                 *f.readings.entry(kana_match_key(k)).or_default() += 1;
             }
         }
-        let total = |m: &HashMap<String, u32>| m.values().map(|&c| f64::from(c)).sum::<f64>();
-        f.totals = [total(&f.surnames), total(&f.given), total(&f.readings)];
-        let sq = |m: &HashMap<String, u32>, n: f64| {
-            if n == 0.0 {
-                return 0.0;
-            }
-            m.values().map(|&c| (f64::from(c) / n).powi(2)).sum()
+        // Integer sums: exact, so the result does not depend on the map's iteration order
+        // (a float sum in hash order differed in the last bit from one run to the next).
+        let total = |m: &HashMap<String, u32>| m.values().map(|&c| u64::from(c)).sum::<u64>();
+        let squares = |m: &HashMap<String, u32>| {
+            m.values()
+                .map(|&c| u64::from(c) * u64::from(c))
+                .sum::<u64>()
         };
-        f.baseline = [
-            sq(&f.surnames, f.totals[0]),
-            sq(&f.given, f.totals[1]),
-            sq(&f.readings, f.totals[2]),
-        ];
+        let maps = [&f.surnames, &f.given, &f.readings];
+        for (i, m) in maps.into_iter().enumerate() {
+            let n = total(m) as f64;
+            f.totals[i] = n;
+            f.baseline[i] = if n == 0.0 {
+                0.0
+            } else {
+                squares(m) as f64 / (n * n)
+            };
+        }
         f
     }
 
