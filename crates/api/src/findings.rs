@@ -5,7 +5,9 @@ use crate::input::Checked;
 use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use shikaku_db::findings::{self, Filter, FindingDetail, QueueOrder, StoredFinding};
+use shikaku_db::findings::{
+    self, Assignee, Cursor, Filter, FindingDetail, Page, QueueOrder, StoredFinding, Verdict,
+};
 use shikaku_db::tokens::Role;
 use shikaku_domain::finding::{FindingKind, FindingStatus, ReviewAction, Severity};
 use utoipa::{IntoParams, ToSchema};
@@ -13,12 +15,27 @@ use utoipa::{IntoParams, ToSchema};
 use crate::access::{entry, returned_persons};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::linkages::Reason;
 use crate::state::AppState;
 
-const REVIEWERS: &[Role] = &[Role::Admin, Role::Auditor];
+pub(crate) const REVIEWERS: &[Role] = &[Role::Admin, Role::Auditor];
 
-/// Filters for the queue.
+/// A verdict's body: the reason, and for a dismissal optionally the last day it holds.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerdictBody {
+    /// Why (required, recorded with the actor and time): one line, no My Number.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        example = "旧姓のまま、住基で異動を確認済み"
+    )]
+    pub reason: String,
+    /// For a dismissal: the last day it holds (after it the next audit run re-opens the
+    /// finding). Must be after today.
+    pub until: Option<chrono::NaiveDate>,
+}
+
+/// Filters, order and page of the queue.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct FindingQuery {
@@ -28,29 +45,67 @@ pub struct FindingQuery {
     pub kind: Option<FindingKind>,
     /// Only this severity.
     pub severity: Option<Severity>,
+    /// Only persons of this 保険者番号 (6 or 8 digits).
+    pub insurer: Option<String>,
+    /// Only findings assigned to this reviewer (a token name); `-` for unassigned ones.
+    pub assignee: Option<String>,
     /// Only findings last seen by this audit run.
     pub run: Option<i64>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<i64>,
-    /// `severity` (most severe first, the default) or `probability` (most likely another
-    /// person's number first).
+    /// `severity` (most severe first, the default), `first_seen`, `kind`, `insurer` or
+    /// `probability` (most likely another person's number first).
     pub sort: Option<QueueOrder>,
+    /// The `next_cursor` of the previous page, to read the page after it.
+    pub after: Option<String>,
 }
 
-/// The queue.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FindingList {
-    /// In the requested order (most severe first by default).
-    pub findings: Vec<StoredFinding>,
+/// The queue filter from query or body fields, each checked: an insurer number is digits, an
+/// assignee a plain name (`-` meaning nobody).
+pub(crate) fn filter_of(
+    status: Option<FindingStatus>,
+    kind: Option<FindingKind>,
+    severity: Option<Severity>,
+    insurer: Option<String>,
+    assignee: Option<String>,
+    run: Option<i64>,
+) -> Result<Filter, ApiError> {
+    if let Some(i) = &insurer {
+        if !(i.len() == 6 || i.len() == 8) || !i.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::Invalid(
+                "insurer: a 保険者番号 is 6 or 8 digits".into(),
+            ));
+        }
+    }
+    let assignee = match assignee.as_deref() {
+        None | Some("") => None,
+        Some("-") => Some(Assignee::Nobody),
+        Some(name) => {
+            shikaku_domain::free_text::FreeText::Reason
+                .check(name)
+                .map_err(|e| ApiError::Invalid(format!("assignee: {e}")))?;
+            Some(Assignee::Reviewer(name.to_owned()))
+        }
+    };
+    Ok(Filter {
+        status,
+        kind,
+        severity,
+        insurer,
+        assignee,
+        run_id: run,
+    })
 }
 
-/// The review queue.
+/// The review queue, a page at a time.
 #[utoipa::path(
     tag = "findings",
     params(FindingQuery),
-    responses((status = 200, body = FindingList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = Page), (status = 422, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])),
-    description = "Roles: admin, auditor."
+    description = "Roles: admin, auditor. Keyset paging: pass `next_cursor` back as `after` \
+                   (with the same filters and sort); `total` is the exact count for the filter."
 )]
 #[get("/v1/findings")]
 pub async fn list_findings(
@@ -60,21 +115,18 @@ pub async fn list_findings(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(REVIEWERS)?;
     let q = query.into_inner();
-    let filter = Filter {
-        status: q.status,
-        kind: q.kind,
-        severity: q.severity,
-        run_id: q.run,
-        limit: q.limit.unwrap_or(100).clamp(1, 1000),
-        order: q.sort.unwrap_or_default(),
-    };
-    let request = json!({ "status": filter.status, "kind": filter.kind,
-                          "severity": filter.severity, "run": filter.run_id,
-                          "limit": filter.limit });
+    let filter = filter_of(q.status, q.kind, q.severity, q.insurer, q.assignee, q.run)?;
+    let order = q.sort.unwrap_or_default();
+    let after: Option<Cursor> = q.after.as_deref().map(str::parse).transpose()?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let mut request = filter.describe();
+    request["limit"] = json!(limit);
+    request["sort"] = json!(order);
+    request["after"] = json!(after.as_ref().map(ToString::to_string));
     let found = state
-        .blocking(move |conn| Ok(findings::list(conn, &filter)?))
+        .blocking(move |conn| Ok(findings::page(conn, &filter, order, after.as_ref(), limit)?))
         .await?;
-    let (subject, returned) = returned_persons(found.iter().map(|f| f.person_id));
+    let (subject, returned) = returned_persons(found.findings.iter().map(|f| f.person_id));
     state
         .access_log
         .record(vec![entry(
@@ -86,7 +138,7 @@ pub async fn list_findings(
             None,
         )])
         .await?;
-    Ok(HttpResponse::Ok().json(FindingList { findings: found }))
+    Ok(HttpResponse::Ok().json(found))
 }
 
 /// One finding.
@@ -128,14 +180,20 @@ async fn verdict(
     caller: &Caller,
     id: i64,
     action: ReviewAction,
-    reason: String,
+    body: VerdictBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(REVIEWERS)?;
     let actor = caller.actor();
     let c = caller.clone();
+    let verdict = Verdict {
+        action,
+        reason: body.reason,
+        until: body.until,
+    };
     let finding = state
         .logged_change(move |conn| {
-            let finding = findings::review(conn, id, action, &reason, &actor)?;
+            let finding = findings::decide(conn, id, &verdict, &actor)?;
+            let reason = &verdict.reason;
             let e = entry(
                 &c,
                 match action {
@@ -143,9 +201,9 @@ async fn verdict(
                     ReviewAction::Dismiss => "finding_dismiss",
                 },
                 Some(format!("person:{}", finding.person_id)),
-                json!({ "finding_id": id }),
+                json!({ "finding_id": id, "until": verdict.until }),
                 json!({ "status": finding.status }),
-                Some(&reason),
+                Some(reason),
             );
             Ok((finding, vec![e]))
         })
@@ -157,7 +215,7 @@ async fn verdict(
 #[utoipa::path(
     tag = "findings",
     params(("id" = i64, Path, description = "Finding id")),
-    request_body = Reason,
+    request_body = VerdictBody,
     responses((status = 200, description = "The finding", body = StoredFinding), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])),
@@ -168,14 +226,14 @@ pub async fn confirm_finding(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
-    body: Checked<Reason>,
+    body: Checked<VerdictBody>,
 ) -> Result<HttpResponse, ApiError> {
     verdict(
         &state,
         &caller,
         id.into_inner(),
         ReviewAction::Confirm,
-        body.into_inner().reason,
+        body.into_inner(),
     )
     .await
 }
@@ -184,7 +242,7 @@ pub async fn confirm_finding(
 #[utoipa::path(
     tag = "findings",
     params(("id" = i64, Path, description = "Finding id")),
-    request_body = Reason,
+    request_body = VerdictBody,
     responses((status = 200, description = "The finding", body = StoredFinding), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])),
@@ -195,14 +253,14 @@ pub async fn dismiss_finding(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
-    body: Checked<Reason>,
+    body: Checked<VerdictBody>,
 ) -> Result<HttpResponse, ApiError> {
     verdict(
         &state,
         &caller,
         id.into_inner(),
         ReviewAction::Dismiss,
-        body.into_inner().reason,
+        body.into_inner(),
     )
     .await
 }

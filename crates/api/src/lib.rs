@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod persons;
+pub mod review;
 pub mod state;
 
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -68,6 +69,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .service(certificates::returned_certificate)
         .service(certificates::certificate_pdf)
         .service(findings::list_findings)
+        // Before `/v1/findings/{id}`, whose pattern would take `report` and `bulk` as ids.
+        .service(review::report)
+        .service(review::today)
+        .service(review::decide)
+        .service(review::preview)
+        .service(review::assign)
+        .service(review::undo)
         .service(findings::show_finding)
         .service(findings::confirm_finding)
         .service(findings::dismiss_finding)

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{certificates, eligibility, fhir, findings, linkages, ops, persons};
+use crate::{certificates, eligibility, fhir, findings, linkages, ops, persons, review};
 
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
@@ -34,6 +34,12 @@ use crate::{certificates, eligibility, fhir, findings, linkages, ops, persons};
         findings::show_finding,
         findings::confirm_finding,
         findings::dismiss_finding,
+        review::assign,
+        review::preview,
+        review::decide,
+        review::today,
+        review::undo,
+        review::report,
         ops::healthz,
         ops::metrics,
         ops::openapi_json,

@@ -65,6 +65,12 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("audit_runs", "SELECT, INSERT, UPDATE"),
     ("findings", "SELECT, INSERT, UPDATE"),
     ("finding_events", "SELECT, INSERT"),
+    // Kept by a SECURITY DEFINER trigger on findings: the application reads the counts and
+    // cannot write them, so nobody can make the queue's totals disagree with the findings.
+    ("finding_counts", "SELECT"),
+    // A bulk action is marked undone; what it changed is only ever inserted.
+    ("finding_bulk_actions", "SELECT, INSERT, UPDATE"),
+    ("finding_bulk_items", "SELECT, INSERT"),
     ("api_tokens", "SELECT, INSERT, UPDATE"),
     ("access_log", "SELECT, INSERT"),
     ("certificates", "SELECT, INSERT, UPDATE"),
@@ -91,6 +97,9 @@ pub const READER_TABLES: &[&str] = &[
     "audit_runs",
     "findings",
     "finding_events",
+    "finding_counts",
+    "finding_bulk_actions",
+    "finding_bulk_items",
     "access_log",
     "certificates",
     "certificate_events",

@@ -174,6 +174,9 @@ pub enum FindingStatus {
 }
 
 impl FindingStatus {
+    /// Every status, as the queue lists them.
+    pub const ALL: &'static [FindingStatus] = <Self as strum::VariantArray>::VARIANTS;
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         self.into()

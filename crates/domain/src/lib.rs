@@ -37,6 +37,7 @@ pub mod evidence;
 pub mod finding;
 pub mod free_text;
 pub mod ids;
+pub mod judged;
 pub mod kana;
 pub mod matching;
 pub mod my_number;

@@ -9,217 +9,28 @@
 //! back into the form.
 
 use crate::input::CheckedForm;
-use std::collections::BTreeMap;
 
 use actix_web::{get, post, web, HttpResponse};
-use maud::{html, Markup, PreEscaped};
+use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
-use shikaku_db::findings::{self, runs, Filter};
+use shikaku_db::findings;
 use shikaku_db::identity_check::item_labels;
 use shikaku_db::tokens::Role;
-use shikaku_domain::finding::{
-    Field, FieldMatch, FindingKind, FindingStatus, ReviewAction, Severity,
-};
+use shikaku_domain::finding::{Field, FieldMatch, FindingStatus, ReviewAction};
 use shikaku_domain::records::LinkageSource;
 use shikaku_domain::LinkageStatus;
-use strum::VariantArray;
 
 use super::layout::{html_response, page};
 use super::session::{ConsoleError, ReasonForm, Staff};
-use crate::access::{entry, returned_persons};
+use crate::access::entry;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 const REVIEWERS: &[Role] = &[Role::Admin, Role::Auditor];
 
-/// One colour per kind, in [`FindingKind::ALL`] order.
-pub(super) const COLORS: [&str; 7] = [
-    "#8c6d1f", "#b42318", "#c4320a", "#5b6470", "#6941c6", "#d92d20", "#0b5cad",
-];
-
-/// The queue's filters (no personal data, so a GET). An empty or unknown value means any.
-#[derive(Deserialize)]
-pub struct QueueQuery {
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    severity: String,
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    run: String,
-    /// `probability` sorts by the probability of another person; anything else by severity.
-    #[serde(default)]
-    sort: String,
-}
-
-/// Findings by kind for each recent run, as stacked horizontal bars.
-fn chart(runs: &[runs::RunCounts]) -> Markup {
-    let totals: Vec<&BTreeMap<FindingKind, u64>> = runs.iter().map(|r| &r.by_kind).collect();
-    let max = totals
-        .iter()
-        .map(|t| t.values().sum::<u64>())
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let row_h = 22.0;
-    let height = row_h * runs.len() as f64 + 30.0;
-    let mut svg = format!(
-        "<svg role=\"img\" aria-label=\"実行ごとの所見数（種類別）\" viewBox=\"0 0 760 {height}\" width=\"100%\" height=\"{height}\">"
-    );
-    for (i, (run, t)) in runs.iter().zip(&totals).enumerate() {
-        let y = 4.0 + row_h * i as f64;
-        svg.push_str(&format!(
-            "<text x=\"0\" y=\"{}\" font-size=\"12\">#{} {}</text>",
-            y + 14.0,
-            run.id,
-            run.run_date
-        ));
-        let mut x = 140.0;
-        for (k, color) in FindingKind::ALL.iter().zip(COLORS) {
-            let n = t.get(k).copied().unwrap_or(0);
-            if n == 0 {
-                continue;
-            }
-            let w = 560.0 * n as f64 / max as f64;
-            let label = k.label();
-            svg.push_str(&format!(
-                "<rect x=\"{x:.1}\" y=\"{y}\" width=\"{w:.1}\" height=\"16\" fill=\"{color}\"><title>{label}: {n}</title></rect>"
-            ));
-            x += w;
-        }
-        svg.push_str(&format!(
-            "<text x=\"{:.1}\" y=\"{}\" font-size=\"12\">{}</text>",
-            x + 4.0,
-            y + 13.0,
-            t.values().sum::<u64>()
-        ));
-    }
-    svg.push_str("</svg>");
-    html! {
-        (PreEscaped(svg))
-        p.muted {
-            @for (i, k) in FindingKind::ALL.iter().enumerate() {
-                // A class, not a style attribute: the content security policy allows no inline
-                // style (the colours are in the stylesheet, from the same COLORS).
-                span class={ "legend-" (i) } { "■" } " " (k.label()) "　"
-            }
-        }
-    }
-}
-
-/// The queue.
-#[get("/console/findings")]
-pub async fn queue(
-    state: web::Data<AppState>,
-    staff: Staff,
-    query: web::Query<QueueQuery>,
-) -> Result<HttpResponse, ConsoleError> {
-    staff.require(REVIEWERS)?;
-    let q = query.into_inner();
-    let filter = Filter {
-        status: FindingStatus::parse(&q.status),
-        kind: FindingKind::parse(&q.kind),
-        severity: Severity::parse(&q.severity),
-        run_id: q.run.parse().ok(),
-        limit: 500,
-        order: q.sort.parse().unwrap_or_default(),
-    };
-    let (found, recent) = state
-        .blocking(move |conn| Ok((findings::list(conn, &filter)?, runs::recent(conn, 12)?)))
-        .await?;
-    let (subject, returned) = returned_persons(found.iter().map(|f| f.person_id));
-    state
-        .access_log
-        .record(vec![entry(
-            &staff.caller,
-            "findings_list",
-            subject,
-            json!({ "kind": q.kind, "severity": q.severity, "status": q.status, "run": q.run, "sort": q.sort, "console": true }),
-            returned,
-            None,
-        )])
-        .await?;
-    // Options as (stored name, Japanese label).
-    let select = |name: &str, label: &str, options: &[(&str, &str)], current: &str| {
-        html! {
-            label for=(name) { (label)
-                select #(name) name=(name) {
-                    option value="" { "すべて" }
-                    @for (value, text) in options { option value=(value) selected[*value == current] { (text) } }
-                }
-            }
-        }
-    };
-    let kinds: Vec<(&str, &str)> = FindingKind::ALL
-        .iter()
-        .map(|k| (k.as_str(), k.label()))
-        .collect();
-    let severities: Vec<(&str, &str)> = Severity::MOST_SEVERE_FIRST
-        .iter()
-        .map(|s| (s.as_str(), s.label()))
-        .collect();
-    let statuses: Vec<(&str, &str)> = FindingStatus::VARIANTS
-        .iter()
-        .map(|s| (s.as_str(), s.label()))
-        .collect();
-    Ok(html_response(page(
-        "監査所見",
-        Some(&staff),
-        html! {
-            h1 { "監査所見" }
-            h2 { "実行ごとの所見（種類別）" }
-            (chart(&recent))
-            form.box method="get" action="/console/findings" {
-                (select("kind", "種類", &kinds, &q.kind))
-                (select("severity", "重要度", &severities, &q.severity))
-                (select("status", "状態", &statuses, &q.status))
-                label for="run" { "実行番号" input #run name="run" value=(q.run) inputmode="numeric"; }
-                label for="sort" { "並び順"
-                    select #sort name="sort" {
-                        option value="severity" selected[q.sort != "probability"] { "重要度順" }
-                        option value="probability" selected[q.sort == "probability"] { "他人の可能性が高い順" }
-                    }
-                }
-                button.primary type="submit" { "絞り込み" }
-            }
-            p { (found.len()) "件" }
-            table {
-                thead { tr { th { "重要度" } th { a #sort_probability href=(sort_link(&q)) { "他人の可能性" } } th { "種類" } th { "被保険者" } th { "番号下4桁" } th { "相違項目" } th { "状態" } } }
-                tbody {
-                    @for f in &found {
-                        tr {
-                            td { span.badge.(f.severity.as_str()) { (f.severity.label()) } }
-                            td.p_other { @if let Some(p) = f.p_other_person { (super::waterfall::percent(p)) } }
-                            td { a href={ "/console/findings/" (f.id) } { (f.kind.label()) } }
-                            td { (f.person_key()) }
-                            td { "…" (f.mn_last4) }
-                            td { (fields_label(&f.fields)) }
-                            td { (f.status.label()) @if let Some(l) = f.linkage_status { " " span.muted { "（紐付け: " (l.label()) "）" } } }
-                        }
-                    }
-                }
-            }
-        },
-    )))
-}
-
-/// The queue with the same filters, sorted by the probability of another person.
-fn sort_link(q: &QueueQuery) -> String {
-    let query = serde_urlencoded::to_string([
-        ("kind", q.kind.as_str()),
-        ("severity", q.severity.as_str()),
-        ("status", q.status.as_str()),
-        ("run", q.run.as_str()),
-        ("sort", "probability"),
-    ])
-    .unwrap_or_default();
-    format!("/console/findings?{query}")
-}
-
 /// The differing items, in Japanese, `、`-separated.
-fn fields_label(fields: &[shikaku_domain::finding::Field]) -> String {
+pub(super) fn fields_label(fields: &[shikaku_domain::finding::Field]) -> String {
     let labels: Vec<&str> = fields.iter().map(|f| f.label()).collect();
     labels.join("、")
 }
@@ -269,7 +80,9 @@ pub async fn show(
                     (finding.person_key())
                 }
                 dt { "番号（下4桁）" } dd { "…" (finding.mn_last4) }
-                dt { "状態" } dd { (finding.status.label()) @if let Some(r) = &finding.review_reason { "（" (r) "）" } }
+                dt { "状態" } dd { (finding.status.label()) @if let Some(r) = &finding.review_reason { "（" (r) "）" }
+                    @if let Some(u) = finding.dismissed_until { " " span.muted { (u) " まで" } } }
+                dt { "担当" } dd { (finding.assignee.clone().unwrap_or_else(|| "未割当".into())) }
                 @if let Some(l) = &linkage { dt { "紐付け" } dd { span.badge.(l.status.as_str()) { (l.status.label()) } @if l.identity_confirmed { " 本人確認済" }
                     @if let Some(by) = l.suspended_by_finding {
                         " " span #blocked_by {
@@ -317,6 +130,11 @@ pub async fn show(
                         label for={ "reason_" (action) } { (label) "の理由"
                             input id={ "reason_" (action) } name="reason" required;
                         }
+                        @if action == ReviewAction::Dismiss {
+                            label for="until_dismiss" { "期限（任意。この日を過ぎると再び未対応に戻ります）"
+                                input #until_dismiss name="until" type="date";
+                            }
+                        }
                         button.primary type="submit" id={ "do_" (action) } { (label) }
                     }
                 }
@@ -337,7 +155,12 @@ pub async fn show(
             h2 { "履歴" }
             table {
                 thead { tr { th { "日時" } th { "操作" } th { "誰が" } th { "理由" } } }
-                tbody { @for e in events { tr { td { (e.at.format("%Y-%m-%d %H:%M")) } td { (e.action) } td { (e.actor) } td { (e.reason.clone().unwrap_or_default()) } } } }
+                tbody { @for e in events { tr {
+                    td { (e.event.at.format("%Y-%m-%d %H:%M")) } td { (e.event.action) } td { (e.event.actor) }
+                    td { (e.event.reason.clone().unwrap_or_default())
+                         @if let Some(a) = &e.assignee { "担当: " (a) }
+                         @if let Some(b) = e.bulk_id { " " span.muted { "（一括操作 #" (b) "）" } } }
+                } } }
             }
         },
     )))
@@ -362,12 +185,17 @@ pub async fn verdict(
     let caller = staff.caller.clone();
     state
         .logged_change(move |conn| {
-            let finding = findings::review(conn, id, review_action, &f.reason, &actor)?;
+            let verdict = findings::Verdict {
+                action: review_action,
+                reason: f.reason.clone(),
+                until: super::session::form_date(&f.until, "期限")?,
+            };
+            let finding = findings::decide(conn, id, &verdict, &actor)?;
             let e = entry(
                 &caller,
                 &format!("finding_{review_action}"),
                 Some(format!("person:{}", finding.person_id)),
-                json!({ "finding_id": id, "console": true }),
+                json!({ "finding_id": id, "console": true, "until": verdict.until }),
                 json!({ "status": finding.status }),
                 Some(&f.reason),
             );

@@ -84,7 +84,7 @@ pub(crate) fn page(title: &str, staff: Option<&Staff>, content: Markup) -> Marku
 #[get("/console/style.css")]
 pub async fn stylesheet() -> HttpResponse {
     let mut css = String::from(STYLE);
-    for (i, color) in super::findings::COLORS.iter().enumerate() {
+    for (i, color) in super::queue::COLORS.iter().enumerate() {
         css.push_str(&format!(".legend-{i}{{color:{color}}}\n"));
     }
     HttpResponse::Ok()

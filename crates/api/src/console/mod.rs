@@ -7,7 +7,9 @@
 //! - [`persons`]: person search and the person page.
 //! - [`eligibility`]: the eligibility check as a clinic sees it.
 //! - [`certificates`]: certificates at the counter.
-//! - [`findings`]: the auditors' findings queue.
+//! - [`queue`]: the auditors' review queue: paging, assignment, bulk decisions, export.
+//! - [`findings`]: one finding, its verdicts and the linkage actions that resolve it.
+//! - [`report`]: the review report (点検の集計).
 //! - [`waterfall`]: the evidence behind an identity finding, item by item.
 //! - [`uploads`]: CSV imports and the monthly ex-officio run from uploaded files.
 //! - [`store`]: where uploads wait, sealed with a key only this process holds.
@@ -23,6 +25,8 @@ pub mod eligibility;
 pub mod findings;
 pub mod layout;
 pub mod persons;
+pub mod queue;
+pub mod report;
 pub mod session;
 pub mod store;
 pub mod uploads;
@@ -57,7 +61,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(certificates::set_facts)
     .service(certificates::act)
     .service(certificates::pdf)
-    .service(findings::queue)
+    .service(queue::queue)
+    // Before `/console/findings/{id}` (and `{id}/{action}`), whose patterns would take
+    // `report` and `bulk` as ids.
+    .service(report::report_page)
+    .service(queue::today)
+    .service(queue::preview)
+    .service(queue::decide)
+    .service(queue::assign)
+    .service(queue::export)
+    .service(queue::undo)
     .service(findings::show)
     .service(findings::verdict)
     .service(findings::linkage_action)

@@ -291,6 +291,9 @@ pub struct ReasonForm {
     pub(crate) my_number: zeroize::Zeroizing<String>,
     #[serde(default)]
     pub(crate) no_error_reason: String,
+    /// For a dismissal: the last day it holds (empty for none).
+    #[serde(default)]
+    pub(crate) until: String,
 }
 
 /// An optional date field of a console form: empty is none, anything else must be

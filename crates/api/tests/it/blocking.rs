@@ -133,14 +133,15 @@ fn linkage_events(app: &TestApp, id: i64) -> Vec<(String, String)> {
 
 /// The one critical finding of the run.
 fn critical_finding(app: &TestApp) -> shikaku_db::findings::StoredFinding {
-    let all = shikaku_db::findings::list(
+    let all = shikaku_db::findings::page(
         &mut app.conn(),
-        &shikaku_db::findings::Filter {
-            limit: 100,
-            ..Default::default()
-        },
+        &shikaku_db::findings::Filter::default(),
+        shikaku_db::findings::QueueOrder::Severity,
+        None,
+        100,
     )
-    .unwrap();
+    .unwrap()
+    .findings;
     assert_eq!(all.len(), 1, "{all:#?}");
     all.into_iter().next().unwrap()
 }

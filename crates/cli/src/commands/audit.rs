@@ -9,6 +9,7 @@ use clap::Subcommand;
 use shikaku_audit::runner::{self, RunOptions};
 use shikaku_audit::AuditContext;
 use shikaku_db::findings::export::export_findings;
+use shikaku_db::findings::Filter;
 
 use crate::config::{load_keyring, Database};
 use crate::logging;
@@ -189,7 +190,7 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                     Some(&reason),
                 )],
             )?;
-            let n = export_findings(&mut conn, BufWriter::new(file))?;
+            let n = export_findings(&mut conn, &Filter::default(), BufWriter::new(file))?;
             logging::record(
                 &mut conn,
                 &keyring,

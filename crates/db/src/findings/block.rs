@@ -167,7 +167,7 @@ pub fn dismiss_blocking(
     Ok(diesel::sql_query(format!(
         "WITH dismissed AS (
             UPDATE findings f SET status = 'dismissed', review_reason = $2, reviewed_by = $3,
-                   reviewed_at = clock_timestamp()
+                   reviewed_at = clock_timestamp(), dismissed_basis = f.basis
              WHERE f.linkage_id = $1 AND {BLOCKS}
             RETURNING f.id
          ), events AS (

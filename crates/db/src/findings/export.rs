@@ -7,7 +7,9 @@ use std::io::Write;
 use diesel::pg::PgRowByRowLoadingMode;
 use diesel::prelude::*;
 
+use super::queue::{bind_filter, Filter, FILTER_SQL};
 use super::{Row, StoredFinding, SELECT};
+
 use crate::error::DbError;
 
 /// The findings.csv columns (formats.md), in order.
@@ -28,15 +30,31 @@ pub const FINDINGS_HEADER: [&str; 14] = [
     "last_seen",
 ];
 
-/// Writes every finding as findings.csv exactly as formats.md defines it, streaming. Only the
-/// last 4 digits of a number are ever stored, so no whole number can appear. Returns the rows
-/// written. (Review reasons are in `shikaku findings show`, not in the interchange file.)
-pub fn export_findings<W: Write>(conn: &mut PgConnection, out: W) -> Result<u64, ExportError> {
+/// Writes the findings `filter` matches (all of them with the default filter) as findings.csv
+/// exactly as formats.md defines it, streaming, oldest first. Only the last 4 digits of a
+/// number are ever stored, so no whole number can appear. Returns the rows written. (Review
+/// reasons are in `shikaku findings show`, not in the interchange file.)
+pub fn export_findings<W: Write>(
+    conn: &mut PgConnection,
+    filter: &Filter,
+    out: W,
+) -> Result<u64, ExportError> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(FINDINGS_HEADER)?;
-    let rows = diesel::sql_query(format!("{SELECT} ORDER BY f.id"))
-        .load_iter::<Row, PgRowByRowLoadingMode>(conn)
-        .map_err(DbError::from)?;
+    let status = if filter.status.is_some() {
+        filter.status_sql()
+    } else {
+        "TRUE".to_owned()
+    };
+    let rows = bind_filter!(
+        diesel::sql_query(format!(
+            "{SELECT} WHERE {status} AND {FILTER_SQL} ORDER BY f.id"
+        )),
+        filter,
+        None::<Vec<i64>>
+    )
+    .load_iter::<Row, PgRowByRowLoadingMode>(conn)
+    .map_err(DbError::from)?;
     let mut n = 0u64;
     for row in rows {
         let f = StoredFinding::try_from(row.map_err(DbError::from)?)?;

@@ -1,13 +1,15 @@
 //! How an audit run's findings reach the queue: staged by binary `COPY`, then merged with a few
 //! set-based statements keyed on the fingerprint, so a re-run updates `last_seen` (and the
 //! stored comparison) and keeps the review status, and a problem no longer detected is
-//! resolved naming the run. The same transaction then settles which linkages critical findings
-//! block ([`super::block`]).
+//! resolved naming the run. A dismissal whose date has passed, or whose judged values
+//! ([`Judged`]) changed, is re-opened saying why. The same transaction then settles which
+//! linkages critical findings block ([`super::block`]).
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{Array, BigInt, Jsonb, Text};
 use shikaku_domain::finding::Finding;
+use shikaku_domain::judged::Judged;
 
 use super::block::{self, Scope, Settled};
 use crate::error::DbError;
@@ -28,6 +30,7 @@ mod stage {
             comparison -> Nullable<Jsonb>,
             p_other_person -> Nullable<Double>,
             evidence -> Nullable<Jsonb>,
+            basis -> Jsonb,
         }
     }
 }
@@ -48,6 +51,7 @@ struct StageFinding<'a> {
     comparison: Option<serde_json::Value>,
     p_other_person: Option<f64>,
     evidence: Option<serde_json::Value>,
+    basis: serde_json::Value,
 }
 
 /// Opens the staging table for a run (inside the caller's transaction).
@@ -64,7 +68,8 @@ pub fn begin(conn: &mut PgConnection) -> Result<(), DbError> {
                detail text NOT NULL,
                comparison jsonb,
                p_other_person double precision,
-               evidence jsonb
+               evidence jsonb,
+               basis jsonb NOT NULL
            ) ON COMMIT DROP"#,
     )?;
     Ok(())
@@ -98,6 +103,8 @@ pub fn stage(conn: &mut PgConnection, findings: &[Finding]) -> Result<(), DbErro
                     .map(serde_json::to_value)
                     .transpose()
                     .map_err(|e| DbError::Invalid(format!("cannot store evidence: {e}")))?,
+                basis: serde_json::to_value(Judged::of(f))
+                    .map_err(|e| DbError::Invalid(format!("cannot store a basis: {e}")))?,
             })
         })
         .collect::<Result<_, DbError>>()?;
@@ -116,6 +123,8 @@ pub struct MergeCounts {
     pub seen_again: u64,
     /// Resolved findings that came back and were reopened.
     pub reopened: u64,
+    /// Dismissals re-opened because their date passed or what they judged changed.
+    pub dismissals_reopened: u64,
     /// Open or confirmed findings this run no longer detected, now resolved.
     pub resolved: u64,
     /// Linkages suspended by a critical finding, or released from one, as a result.
@@ -144,11 +153,12 @@ pub fn merge(conn: &mut PgConnection, run_id: i64, actor: &str) -> Result<MergeC
     .bind::<BigInt, _>(run_id)
     .bind::<Text, _>(actor)
     .execute(conn)?;
+    let dismissals_reopened = reopen_dismissals(conn, run_id, actor)?;
     let seen_again = diesel::sql_query(
         "UPDATE findings f
          SET severity = s.severity, linkage_id = s.linkage_id, mn_last4 = s.mn_last4,
              fields = s.fields, detail = s.detail, comparison = s.comparison,
-             p_other_person = s.p_other_person, evidence = s.evidence,
+             p_other_person = s.p_other_person, evidence = s.evidence, basis = s.basis,
              last_seen_run = $1,
              last_seen = clock_timestamp()
          FROM stage_findings s
@@ -158,13 +168,15 @@ pub fn merge(conn: &mut PgConnection, run_id: i64, actor: &str) -> Result<MergeC
     .execute(conn)?;
     let new = diesel::sql_query(
         "WITH added AS (
-            INSERT INTO findings (fingerprint, kind, severity, person_id, linkage_id, mn_last4,
-                                  fields, detail, comparison, p_other_person, evidence,
+            INSERT INTO findings (fingerprint, kind, severity, person_id, insurer_number,
+                                  linkage_id, mn_last4, fields, detail, comparison,
+                                  p_other_person, evidence, basis,
                                   first_seen_run, last_seen_run, first_seen, last_seen)
-            SELECT s.fingerprint, s.kind, s.severity, s.person_id, s.linkage_id, s.mn_last4,
-                   s.fields, s.detail, s.comparison, s.p_other_person, s.evidence, $1, $1,
+            SELECT s.fingerprint, s.kind, s.severity, s.person_id, p.insurer_number,
+                   s.linkage_id, s.mn_last4, s.fields, s.detail, s.comparison,
+                   s.p_other_person, s.evidence, s.basis, $1, $1,
                    clock_timestamp(), clock_timestamp()
-            FROM stage_findings s
+            FROM stage_findings s JOIN persons p ON p.id = s.person_id
             WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE f.fingerprint = s.fingerprint)
             ORDER BY s.fingerprint
             RETURNING id
@@ -194,7 +206,92 @@ pub fn merge(conn: &mut PgConnection, run_id: i64, actor: &str) -> Result<MergeC
         new: count(new),
         seen_again: count(seen_again),
         reopened: count(reopened),
+        dismissals_reopened,
         resolved: count(resolved),
         linkages,
     })
+}
+
+/// Re-opens the dismissals this run detects again whose date has passed (today in Tokyo is
+/// after `dismissed_until`: the reviewer's date is a calendar date, not the run's reference
+/// date) or whose judged values differ from what the run saw, with an event saying
+/// which (docs/audit.md, "Dismissals that expire or re-open"). A dismissal recorded before
+/// judged values were kept adopts what this run sees. Returns how many were re-opened.
+fn reopen_dismissals(conn: &mut PgConnection, run_id: i64, actor: &str) -> Result<u64, DbError> {
+    let expired = diesel::sql_query(
+        "WITH due AS (
+            SELECT f.id, f.dismissed_until AS until
+              FROM findings f JOIN stage_findings s ON s.fingerprint = f.fingerprint
+             WHERE f.status = 'dismissed'
+               AND f.dismissed_until < (clock_timestamp() AT TIME ZONE 'Asia/Tokyo')::date
+         ), reopened AS (
+            UPDATE findings f SET status = 'open', dismissed_until = NULL, dismissed_basis = NULL
+              FROM due WHERE f.id = due.id
+            RETURNING f.id, due.until
+         )
+         INSERT INTO finding_events (finding_id, action, reason, actor, run_id)
+         SELECT id, 'reopened',
+                '理由付き疑いなしの期限切れ / the dismissal held until ' || until, $2, $1
+           FROM reopened",
+    )
+    .bind::<BigInt, _>(run_id)
+    .bind::<Text, _>(actor)
+    .execute(conn)?;
+
+    diesel::sql_query(
+        "UPDATE findings f SET dismissed_basis = s.basis FROM stage_findings s
+          WHERE s.fingerprint = f.fingerprint AND f.status = 'dismissed'
+            AND f.dismissed_basis IS NULL",
+    )
+    .execute(conn)?;
+
+    #[derive(QueryableByName)]
+    struct Differs {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = Jsonb)]
+        then: serde_json::Value,
+        #[diesel(sql_type = Jsonb)]
+        now: serde_json::Value,
+    }
+    let differs: Vec<Differs> = diesel::sql_query(
+        "SELECT f.id, f.dismissed_basis AS then, s.basis AS now
+           FROM findings f JOIN stage_findings s ON s.fingerprint = f.fingerprint
+          WHERE f.status = 'dismissed' AND f.dismissed_basis <> s.basis",
+    )
+    .load(conn)?;
+    let judged = |v: serde_json::Value| {
+        serde_json::from_value::<Judged>(v)
+            .map_err(|e| DbError::Invalid(format!("unexpected stored basis: {e}")))
+    };
+    let (mut ids, mut reasons) = (Vec::new(), Vec::new());
+    for d in differs {
+        let changes = judged(d.now)?.changes_since(&judged(d.then)?);
+        if !changes.is_empty() {
+            ids.push(d.id);
+            reasons.push(Judged::reopen_reason(&changes));
+        }
+    }
+    let changed = if ids.is_empty() {
+        0
+    } else {
+        diesel::sql_query(
+            "WITH changed AS (
+                SELECT * FROM unnest($3::bigint[], $4::text[]) AS c(id, reason)
+             ), reopened AS (
+                UPDATE findings f
+                   SET status = 'open', dismissed_until = NULL, dismissed_basis = NULL
+                  FROM changed c WHERE f.id = c.id AND f.status = 'dismissed'
+                RETURNING f.id, c.reason
+             )
+             INSERT INTO finding_events (finding_id, action, reason, actor, run_id)
+             SELECT id, 'reopened', reason, $2, $1 FROM reopened",
+        )
+        .bind::<BigInt, _>(run_id)
+        .bind::<Text, _>(actor)
+        .bind::<Array<BigInt>, _>(&ids)
+        .bind::<Array<Text>, _>(&reasons)
+        .execute(conn)?
+    };
+    Ok(u64::try_from(expired + changed).unwrap_or(u64::MAX))
 }

@@ -2,15 +2,24 @@
 //! finding with its history and the comparison its run made, confirming, dismissing with a
 //! reason (理由付き疑いなし), a person's open findings, and the runs' counts.
 //!
+//! - [`queue`]: filters, orders, keyset pages and exact counts.
+//! - [`bulk`]: assignment and bulk decisions, with a preview and an undo.
+//! - [`report`]: the review report (decisions, time to decision, age of the open queue, the
+//!   numbers reported upward after a 総点検).
 //! - [`runs`]: the `audit_runs` rows (start, finish, fail, recent counts).
 //! - [`merge`]: how a run's findings are staged and merged by fingerprint.
 //! - [`block`]: critical findings block online viewing of their linkage until reviewed.
 //! - [`export`]: findings.csv (formats.md).
 
 pub mod block;
+pub mod bulk;
 pub mod export;
 pub mod merge;
+pub mod queue;
+pub mod report;
 pub mod runs;
+
+pub use queue::{count, page, Assignee, Cursor, Filter, Page, QueueOrder};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Jsonb, Nullable, Text, Timestamptz};
@@ -22,7 +31,23 @@ use shikaku_domain::free_text::FreeText;
 use shikaku_domain::LinkageStatus;
 
 use crate::error::DbError;
-pub use crate::history::Event;
+
+/// One entry of a finding's history: the shared fields ([`crate::history::Event`]) and the
+/// bulk action it belonged to and the reviewer it was assigned to, when it is one of those.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FindingEvent {
+    /// What happened, why, who and when.
+    #[diesel(embed)]
+    #[serde(flatten)]
+    pub event: crate::history::Event,
+    /// The bulk action this was part of (undo names it too).
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub bulk_id: Option<i64>,
+    /// For an assignment: the reviewer assigned.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub assignee: Option<String>,
+}
 
 /// A finding as stored, with its person key.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -62,6 +87,11 @@ pub struct StoredFinding {
     pub last_seen_run: i64,
     /// The reviewer's reason, if reviewed.
     pub review_reason: Option<String>,
+    /// The reviewer it is assigned to, if any.
+    pub assignee: Option<String>,
+    /// For a dismissal that holds only until a date: that date (the first audit run after it
+    /// re-opens the finding).
+    pub dismissed_until: Option<chrono::NaiveDate>,
     /// The linkage concerned, if the finding is about one.
     pub linkage_id: Option<i64>,
     /// That linkage's status now: a suspended linkage shows as such wherever it is read.
@@ -131,6 +161,10 @@ struct Row {
     last_seen_run: i64,
     #[diesel(sql_type = Nullable<Text>)]
     review_reason: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    assignee: Option<String>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Date>)]
+    dismissed_until: Option<chrono::NaiveDate>,
     #[diesel(sql_type = Nullable<BigInt>)]
     linkage_id: Option<i64>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -192,6 +226,8 @@ impl TryFrom<Row> for StoredFinding {
             last_seen: r.last_seen,
             last_seen_run: r.last_seen_run,
             review_reason: r.review_reason,
+            assignee: r.assignee,
+            dismissed_until: r.dismissed_until,
             linkage_id: r.linkage_id,
             linkage_blocked_by: r.linkage_blocked_by,
             comparison,
@@ -206,89 +242,16 @@ fn typed(rows: Vec<Row>) -> Result<Vec<StoredFinding>, DbError> {
 }
 
 const SELECT: &str = "SELECT f.id, f.fingerprint, f.kind, f.severity, f.person_id,
-        p.insurer_number, p.symbol, p.number, p.branch, f.mn_last4, f.fields, f.detail, f.status,
-        f.first_seen, f.last_seen, f.last_seen_run, f.review_reason, f.linkage_id,
+        f.insurer_number, p.symbol, p.number, p.branch, f.mn_last4, f.fields, f.detail, f.status,
+        f.first_seen, f.last_seen, f.last_seen_run, f.review_reason, f.assignee, f.dismissed_until,
+        f.linkage_id,
         l.status AS linkage_status, l.suspended_by_finding AS linkage_blocked_by, f.comparison,
         f.p_other_person, f.evidence
      FROM findings f JOIN persons p ON p.id = f.person_id
      LEFT JOIN linkages l ON l.id = f.linkage_id";
 
-/// Most severe first, then oldest first.
-const QUEUE_ORDER: &str =
-    "array_position(ARRAY['critical','high','medium','low'], f.severity), f.id";
-
-/// Most likely another person's first; findings without a probability last.
-const PROBABILITY_ORDER: &str = "f.p_other_person DESC NULLS LAST, f.id";
-
-/// How the review queue is sorted.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Deserialize,
-    strum::EnumString,
-    strum::Display,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum QueueOrder {
-    /// Most severe first, then oldest first.
-    #[default]
-    Severity,
-    /// Highest probability of another person first (findings without one last).
-    Probability,
-}
-
-impl QueueOrder {
-    fn sql(self) -> &'static str {
-        match self {
-            QueueOrder::Severity => QUEUE_ORDER,
-            QueueOrder::Probability => PROBABILITY_ORDER,
-        }
-    }
-}
-
-/// Filters for the review queue; `None` means any.
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    /// Only this status.
-    pub status: Option<FindingStatus>,
-    /// Only this kind.
-    pub kind: Option<FindingKind>,
-    /// Only this severity.
-    pub severity: Option<Severity>,
-    /// Only findings last seen by this run.
-    pub run_id: Option<i64>,
-    /// At most this many.
-    pub limit: i64,
-    /// The sort.
-    pub order: QueueOrder,
-}
-
-/// The review queue, in the filter's order.
-pub fn list(conn: &mut PgConnection, filter: &Filter) -> Result<Vec<StoredFinding>, DbError> {
-    typed(
-        diesel::sql_query(format!(
-            "{SELECT}
-             WHERE ($1::text IS NULL OR f.status = $1) AND ($2::text IS NULL OR f.kind = $2)
-               AND ($3::text IS NULL OR f.severity = $3)
-               AND ($4::bigint IS NULL OR f.last_seen_run = $4)
-             ORDER BY {}
-             LIMIT $5",
-            filter.order.sql()
-        ))
-        .bind::<Nullable<Text>, _>(filter.status.map(FindingStatus::as_str))
-        .bind::<Nullable<Text>, _>(filter.kind.map(FindingKind::as_str))
-        .bind::<Nullable<Text>, _>(filter.severity.map(Severity::as_str))
-        .bind::<Nullable<BigInt>, _>(filter.run_id)
-        .bind::<BigInt, _>(filter.limit)
-        .load(conn)?,
-    )
-}
+/// Most severe first, then oldest first: a person's findings on the console.
+const QUEUE_ORDER: &str = "f.severity_rank, f.id";
 
 /// One finding, its history, and the variant table of the run that last compared it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -297,7 +260,7 @@ pub struct FindingDetail {
     /// The finding.
     pub finding: StoredFinding,
     /// Its history, oldest first.
-    pub events: Vec<Event>,
+    pub events: Vec<FindingEvent>,
     /// The kanji variant table its comparison used (runs before this was recorded have none).
     pub variant_table: Option<VariantTableInfo>,
 }
@@ -316,7 +279,8 @@ pub fn get(conn: &mut PgConnection, id: i64) -> Result<StoredFinding, DbError> {
 pub fn show(conn: &mut PgConnection, id: i64) -> Result<FindingDetail, DbError> {
     let finding = get(conn, id)?;
     let events = diesel::sql_query(
-        "SELECT action, reason, actor, at FROM finding_events WHERE finding_id = $1 ORDER BY at, id",
+        "SELECT action, reason, actor, at, bulk_id, assignee FROM finding_events
+          WHERE finding_id = $1 ORDER BY at, id",
     )
     .bind::<BigInt, _>(id)
     .load(conn)?;
@@ -336,25 +300,27 @@ pub fn show(conn: &mut PgConnection, id: i64) -> Result<FindingDetail, DbError> 
 /// lifts the block this finding put on it (the linkage is active again, or stays suspended by
 /// another critical finding about it); a confirmation keeps it suspended, or suspends it if it
 /// is critical and the linkage is active, until the number is corrected.
-pub fn review(
+///
+/// A dismissal records what it judged (the finding's current values), so the audit re-opens
+/// it when they change, and holds at most until `until` when the reviewer sets a date.
+pub fn decide(
     conn: &mut PgConnection,
     id: i64,
-    action: ReviewAction,
-    reason: &str,
+    verdict: &Verdict,
     actor: &str,
 ) -> Result<StoredFinding, DbError> {
-    FreeText::Reason.check(reason)?;
-    let status = action.status().as_str();
+    verdict.check()?;
+    let (status, reason) = (verdict.action.status().as_str(), verdict.reason.as_str());
     conn.transaction(|conn| {
-        let changed = diesel::sql_query(
-            "UPDATE findings SET status = $2, review_reason = $3, reviewed_by = $4,
-                    reviewed_at = clock_timestamp()
-             WHERE id = $1 AND status IN ('open', 'confirmed', 'dismissed')",
-        )
+        let changed = diesel::sql_query(format!(
+            "UPDATE findings f SET {VERDICT_SET}
+             WHERE id = $1 AND status IN ('open', 'confirmed', 'dismissed')"
+        ))
         .bind::<BigInt, _>(id)
         .bind::<Text, _>(status)
         .bind::<Text, _>(reason)
         .bind::<Text, _>(actor)
+        .bind::<Nullable<diesel::sql_types::Date>, _>(verdict.until)
         .execute(conn)?;
         if changed == 0 {
             return Err(DbError::NotFound(format!(
@@ -374,6 +340,62 @@ pub fn review(
         }
         get(conn, id)
     })
+}
+
+/// [`decide`] with a verdict that holds without a date.
+pub fn review(
+    conn: &mut PgConnection,
+    id: i64,
+    action: ReviewAction,
+    reason: &str,
+    actor: &str,
+) -> Result<StoredFinding, DbError> {
+    let verdict = Verdict {
+        action,
+        reason: reason.to_owned(),
+        until: None,
+    };
+    decide(conn, id, &verdict, actor)
+}
+
+/// The assignments of a verdict over `findings f`, with `$2` the status, `$3` the reason, `$4`
+/// the reviewer and `$5` the date a dismissal holds until: shared by single and bulk review so
+/// that both record a dismissal the same way.
+pub(crate) const VERDICT_SET: &str = "status = $2, review_reason = $3, reviewed_by = $4,
+        reviewed_at = clock_timestamp(),
+        dismissed_basis = CASE WHEN $2 = 'dismissed' THEN f.basis END,
+        dismissed_until = CASE WHEN $2 = 'dismissed' THEN $5::date END";
+
+/// A reviewer's verdict on one finding or a bulk selection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Confirm or dismiss.
+    pub action: ReviewAction,
+    /// Why (required for both; a dismissal is 理由付き疑いなし).
+    pub reason: String,
+    /// For a dismissal: the last day it holds (docs/audit.md). Must be after today (Tokyo).
+    pub until: Option<chrono::NaiveDate>,
+}
+
+impl Verdict {
+    /// Refuses a reason carrying a My Number or control characters, a date on a
+    /// confirmation, and a date that is not in the future.
+    pub fn check(&self) -> Result<(), DbError> {
+        FreeText::Reason.check(&self.reason)?;
+        if let Some(until) = self.until {
+            if self.action != ReviewAction::Dismiss {
+                return Err(DbError::Invalid(
+                    "until: only a dismissal holds until a date".into(),
+                ));
+            }
+            if until <= crate::today_tokyo() {
+                return Err(DbError::Invalid(format!(
+                    "until: {until} is not after today; a dismissal must hold at least until tomorrow"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The findings about one person that still need or had a verdict (open and confirmed),

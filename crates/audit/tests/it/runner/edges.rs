@@ -202,7 +202,8 @@ fn export_has_the_documented_columns_and_never_a_whole_number() {
     .unwrap();
 
     let mut out = Vec::new();
-    let n = findings::export::export_findings(&mut conn, &mut out).unwrap();
+    let n = findings::export::export_findings(&mut conn, &findings::Filter::default(), &mut out)
+        .unwrap();
     assert_eq!(n, u64::try_from(stored.len()).unwrap());
     let text = std::str::from_utf8(&out).unwrap();
     assert_eq!(

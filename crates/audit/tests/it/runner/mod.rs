@@ -19,6 +19,7 @@ use shikaku_fixtures::{generate_to, read_truth_from, Config, Outputs, Truth};
 
 mod blocks;
 mod edges;
+mod queue;
 mod review;
 mod threads;
 
@@ -543,21 +544,33 @@ fn end_to_end(seed: u64) {
     assert_eq!(inconsistent, 0);
 
     // The queue sorted by probability: highest first, findings without one last.
-    let queue = shikaku_db::findings::list(
-        &mut conn,
-        &shikaku_db::findings::Filter {
-            limit: 10_000,
-            order: shikaku_db::findings::QueueOrder::Probability,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    // Read a page at a time, as the console does, to the last page.
+    let mut queue = Vec::new();
+    let mut after: Option<shikaku_db::findings::Cursor> = None;
+    loop {
+        let page = shikaku_db::findings::page(
+            &mut conn,
+            &shikaku_db::findings::Filter::default(),
+            shikaku_db::findings::QueueOrder::Probability,
+            after.as_ref(),
+            7,
+        )
+        .unwrap();
+        assert_eq!(page.total, stored.len() as i64);
+        queue.extend(page.findings);
+        match page.next_cursor {
+            Some(c) => after = Some(c.parse().unwrap()),
+            None => break,
+        }
+    }
     assert_eq!(queue.len(), stored.len());
     let p: Vec<f64> = queue
         .iter()
         .map(|f| f.p_other_person.unwrap_or(-1.0))
         .collect();
-    assert!(p.windows(2).all(|w| w[0] >= w[1]), "{p:?}");
+    // Sorted per mille (the stored rank), ties by id.
+    let per_mille: Vec<f64> = p.iter().map(|p| (p * 1000.0).round()).collect();
+    assert!(per_mille.windows(2).all(|w| w[0] >= w[1]), "{p:?}");
     assert!(queue[0]
         .evidence
         .as_ref()

@@ -82,7 +82,7 @@ fn rerun_keeps_review_states() {
     assert_eq!(actions(&mut conn, dismissed.id), ["detected", "dismissed"]);
     assert_eq!(actions(&mut conn, confirmed.id), ["detected", "confirmed"]);
     let history = findings::show(&mut conn, dismissed.id).unwrap().events;
-    assert_eq!(history[1].actor, "reviewer-a");
+    assert_eq!(history[1].event.actor, "reviewer-a");
 
     let row = run_row(&mut conn, r2.run_id);
     assert_eq!(row.status, "finished");

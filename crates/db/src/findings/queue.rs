@@ -1,0 +1,426 @@
+//! The review queue at scale: filters, five orders, keyset paging and exact counts.
+//!
+//! A page is read by walking one `(status, key, id)` index per status the filter shows and
+//! merging them (`UNION ALL` of index ranges, then the first `limit`), from just after the
+//! cursor: no order ever sorts the whole queue, and a page costs the same at the millionth row
+//! as at the first. Paging by key rather than offset keeps pages stable while other reviewers
+//! decide findings: a decided finding drops out of an `open` queue without shifting the ones
+//! after it, so nothing is skipped or shown twice.
+//!
+//! The total is read from `finding_counts`, which triggers keep exact in the transaction of
+//! every change, in the same repeatable-read snapshot as the page. (A filter on the audit run
+//! is not among its columns: that total is counted from the findings.)
+
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Nullable, Text};
+use shikaku_domain::finding::{FindingKind, FindingStatus, Severity};
+
+use super::{typed, StoredFinding, SELECT};
+use crate::error::DbError;
+
+/// How the review queue is sorted. Ties are broken by id (oldest first).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::EnumString,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum QueueOrder {
+    /// Most severe first.
+    #[default]
+    Severity,
+    /// First detected first.
+    FirstSeen,
+    /// By kind (formats.md name).
+    Kind,
+    /// By 保険者番号.
+    Insurer,
+    /// Highest probability of another person first, per mille (findings without one last).
+    Probability,
+}
+
+impl QueueOrder {
+    /// Every order.
+    pub const ALL: &'static [QueueOrder] = <Self as strum::VariantArray>::VARIANTS;
+
+    /// `severity`, `first_seen`, `kind`, `insurer` or `probability`.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The order as the console names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            QueueOrder::Severity => "重大度",
+            QueueOrder::FirstSeen => "初回検出",
+            QueueOrder::Kind => "種別",
+            QueueOrder::Insurer => "保険者",
+            QueueOrder::Probability => "他人の可能性",
+        }
+    }
+
+    /// The sort key as SQL over `findings f`, its value as text (the cursor's form), and the
+    /// cursor's text cast back for the keyset comparison with `$k`.
+    fn key(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            QueueOrder::Severity => ("f.severity_rank", "f.severity_rank::text", "$7::smallint"),
+            QueueOrder::FirstSeen => (
+                "f.first_seen",
+                "(extract(epoch FROM f.first_seen) * 1000000)::bigint::text",
+                "(timestamptz 'epoch' + $7::bigint * interval '1 microsecond')",
+            ),
+            QueueOrder::Kind => ("f.kind", "f.kind", "$7::text"),
+            QueueOrder::Insurer => ("f.insurer_number", "f.insurer_number", "$7::text"),
+            QueueOrder::Probability => (
+                "f.probability_rank",
+                "f.probability_rank::text",
+                "$7::smallint",
+            ),
+        }
+    }
+
+    /// Whether `key` is a value this order's cursor can hold.
+    fn valid_key(self, key: &str) -> bool {
+        let digits = !key.is_empty() && key.len() <= 18 && key.bytes().all(|b| b.is_ascii_digit());
+        match self {
+            QueueOrder::Severity | QueueOrder::Probability => digits && key.len() <= 4,
+            QueueOrder::FirstSeen => digits,
+            QueueOrder::Kind => FindingKind::parse(key).is_some(),
+            QueueOrder::Insurer => digits && (key.len() == 6 || key.len() == 8),
+        }
+    }
+}
+
+/// Whose findings: a reviewer's, or nobody's yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignee {
+    /// Not assigned to anyone.
+    Nobody,
+    /// Assigned to this reviewer (a token name or console user).
+    Reviewer(String),
+}
+
+impl Assignee {
+    /// The stored form for the filter: `''` for nobody (as `finding_counts` keeps it).
+    pub(super) fn sql(&self) -> &str {
+        match self {
+            Assignee::Nobody => "",
+            Assignee::Reviewer(name) => name,
+        }
+    }
+}
+
+/// Which findings; `None` means any.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    /// Only this status.
+    pub status: Option<FindingStatus>,
+    /// Only this kind.
+    pub kind: Option<FindingKind>,
+    /// Only this severity.
+    pub severity: Option<Severity>,
+    /// Only persons of this 保険者番号.
+    pub insurer: Option<String>,
+    /// Only findings assigned to this reviewer, or to nobody.
+    pub assignee: Option<Assignee>,
+    /// Only findings last seen by this audit run.
+    pub run_id: Option<i64>,
+}
+
+/// The conditions of a [`Filter`] over `findings f`, parameters `$1`–`$5` and `$6` (ids), as
+/// [`bind_filter`] binds them. The status is not among them: a page walks each status's index
+/// range separately, and a selection states it itself.
+pub(super) const FILTER_SQL: &str = "($1::text IS NULL OR f.kind = $1)
+       AND ($2::text IS NULL OR f.severity = $2)
+       AND ($3::text IS NULL OR f.insurer_number = $3)
+       AND ($4::text IS NULL OR coalesce(f.assignee, '') = $4)
+       AND ($5::bigint IS NULL OR f.last_seen_run = $5)
+       AND ($6::bigint[] IS NULL OR f.id = ANY($6))";
+
+/// Binds `$1`–`$6` of [`FILTER_SQL`].
+macro_rules! bind_filter {
+    ($query:expr, $filter:expr, $ids:expr) => {{
+        use diesel::sql_types::{Array, BigInt, Nullable, Text};
+        use shikaku_domain::finding::{FindingKind, Severity};
+        $query
+            .bind::<Nullable<Text>, _>($filter.kind.map(FindingKind::as_str))
+            .bind::<Nullable<Text>, _>($filter.severity.map(Severity::as_str))
+            .bind::<Nullable<Text>, _>($filter.insurer.clone())
+            .bind::<Nullable<Text>, _>($filter.assignee.as_ref().map(|a| a.sql().to_owned()))
+            .bind::<Nullable<BigInt>, _>($filter.run_id)
+            .bind::<Nullable<Array<BigInt>>, _>($ids)
+    }};
+}
+pub(super) use bind_filter;
+
+impl Filter {
+    /// The filter as recorded in the access log and with a bulk action.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "status": self.status, "kind": self.kind, "severity": self.severity,
+            "insurer": self.insurer, "run": self.run_id,
+            "assignee": self.assignee.as_ref().map(|a| match a {
+                Assignee::Nobody => "-",
+                Assignee::Reviewer(n) => n.as_str(),
+            }),
+        })
+    }
+
+    /// The statuses a page walks: the one asked for, or all four.
+    pub(super) fn statuses(&self) -> Vec<FindingStatus> {
+        match self.status {
+            Some(s) => vec![s],
+            None => FindingStatus::ALL.to_vec(),
+        }
+    }
+
+    /// `f.status IN (...)` for the filter's statuses (literals from the enum, never input).
+    pub(super) fn status_sql(&self) -> String {
+        let list: Vec<String> = self
+            .statuses()
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        format!("f.status IN ({})", list.join(", "))
+    }
+}
+
+/// Where a page ends: the next page starts just after it. Its text form,
+/// `order:key:id`, is what the API and the CLI pass back (`--after`); it holds sort keys and a
+/// finding id, nothing personal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// The order the cursor belongs to.
+    pub order: QueueOrder,
+    key: String,
+    id: i64,
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.order, self.key, self.id)
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = DbError;
+
+    fn from_str(s: &str) -> Result<Cursor, DbError> {
+        let bad = || {
+            DbError::Invalid(format!(
+                "cursor: expected ORDER:KEY:ID as returned with the previous page, got {:?}",
+                s.chars().take(60).collect::<String>()
+            ))
+        };
+        let mut parts = s.splitn(3, ':');
+        let (Some(order), Some(key), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad());
+        };
+        let order: QueueOrder = order.parse().map_err(|_| bad())?;
+        let id: i64 = id.parse().map_err(|_| bad())?;
+        if id < 1 || !order.valid_key(key) {
+            return Err(bad());
+        }
+        Ok(Cursor {
+            order,
+            key: key.to_owned(),
+            id,
+        })
+    }
+}
+
+/// One page of the queue.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Page {
+    /// The findings, in the requested order.
+    pub findings: Vec<StoredFinding>,
+    /// How many findings the filter matches in all (exact, in the page's snapshot).
+    pub total: i64,
+    /// The cursor of the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of the queue: at most `limit` findings matching `filter` in `order`, starting just
+/// after `after`, with the filter's exact total (module docs).
+pub fn page(
+    conn: &mut PgConnection,
+    filter: &Filter,
+    order: QueueOrder,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> Result<Page, DbError> {
+    if let Some(c) = after {
+        if c.order != order {
+            return Err(DbError::Invalid(format!(
+                "cursor: it belongs to sort {}, not {order}",
+                c.order
+            )));
+        }
+    }
+    let limit = limit.clamp(1, 1000);
+    conn.build_transaction()
+        .repeatable_read()
+        .read_only()
+        .run(|conn| {
+            let (ids, keys) = page_ids(conn, filter, order, after, limit + 1)?;
+            let more = ids.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+            let shown = &ids[..ids.len().min(usize::try_from(limit).unwrap_or(usize::MAX))];
+            let next_cursor = match (more, shown.last()) {
+                (true, Some(&id)) => Some(
+                    Cursor {
+                        order,
+                        key: keys[shown.len() - 1].clone(),
+                        id,
+                    }
+                    .to_string(),
+                ),
+                _ => None,
+            };
+            let findings = by_ids(conn, shown)?;
+            let total = count(conn, filter)?;
+            Ok(Page {
+                findings,
+                total,
+                next_cursor,
+            })
+        })
+}
+
+/// The ids (and cursor keys) of a page, in order.
+fn page_ids(
+    conn: &mut PgConnection,
+    filter: &Filter,
+    order: QueueOrder,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> Result<(Vec<i64>, Vec<String>), DbError> {
+    #[derive(QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = Text)]
+        k: String,
+    }
+    let (column, text, cast) = order.key();
+    let branches: Vec<String> = filter
+        .statuses()
+        .iter()
+        .map(|s| {
+            format!(
+                "(SELECT f.id, {column} AS key, {text} AS k FROM findings f
+                  WHERE f.status = '{}' AND {FILTER_SQL}
+                    AND ($7::text IS NULL OR ({column}, f.id) > ({cast}, $8))
+                  ORDER BY {column}, f.id LIMIT $9)",
+                s.as_str()
+            )
+        })
+        .collect();
+    let sql = format!(
+        "SELECT id, k FROM ({}) page ORDER BY key, id LIMIT $9",
+        branches.join(" UNION ALL ")
+    );
+    let rows: Vec<Key> = bind_filter!(diesel::sql_query(sql), filter, None::<Vec<i64>>)
+        .bind::<Nullable<Text>, _>(after.map(|c| c.key.clone()))
+        .bind::<BigInt, _>(after.map_or(0, |c| c.id))
+        .bind::<BigInt, _>(limit)
+        .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.id, r.k)).unzip())
+}
+
+/// The findings with these ids, in the same order.
+pub(super) fn by_ids(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<StoredFinding>, DbError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    typed(
+        diesel::sql_query(format!(
+            "{SELECT} JOIN unnest($1::bigint[]) WITH ORDINALITY AS page(id, n) ON page.id = f.id
+             ORDER BY page.n"
+        ))
+        .bind::<Array<BigInt>, _>(ids)
+        .load(conn)?,
+    )
+}
+
+/// How many findings `filter` matches: from `finding_counts` (exact, kept by triggers), or
+/// counted from the findings when the filter names an audit run.
+pub fn count(conn: &mut PgConnection, filter: &Filter) -> Result<i64, DbError> {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let status = filter.status.map(FindingStatus::as_str);
+    let n: N = if filter.run_id.is_some() {
+        bind_filter!(
+            diesel::sql_query(format!(
+                "SELECT count(*) AS n FROM findings f WHERE ($7::text IS NULL OR f.status = $7)
+                   AND {FILTER_SQL}"
+            )),
+            filter,
+            None::<Vec<i64>>
+        )
+        .bind::<Nullable<Text>, _>(status)
+        .get_result(conn)?
+    } else {
+        diesel::sql_query(
+            "SELECT coalesce(sum(n), 0)::bigint AS n FROM finding_counts c
+              WHERE ($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR c.kind = $2)
+                AND ($3::text IS NULL OR c.severity = $3)
+                AND ($4::text IS NULL OR c.insurer_number = $4)
+                AND ($5::text IS NULL OR c.assignee = $5)",
+        )
+        .bind::<Nullable<Text>, _>(status)
+        .bind::<Nullable<Text>, _>(filter.kind.map(FindingKind::as_str))
+        .bind::<Nullable<Text>, _>(filter.severity.map(Severity::as_str))
+        .bind::<Nullable<Text>, _>(filter.insurer.clone())
+        .bind::<Nullable<Text>, _>(filter.assignee.as_ref().map(|a| a.sql().to_owned()))
+        .get_result(conn)?
+    };
+    Ok(n.n)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_what_no_page_returned() {
+        for text in [
+            "severity:0:12",
+            "first_seen:1764547200123456:9",
+            "kind:identity_mismatch:3",
+            "insurer:01130012:4",
+            "probability:1001:5",
+        ] {
+            let c: Cursor = text.parse().unwrap();
+            assert_eq!(c.to_string(), text);
+        }
+        for bad in [
+            "",
+            "severity:0",
+            "severity:x:1",
+            "severity:0:0",
+            "kind:nonsense:1",
+            "insurer:12345:1",
+            "insurer:0113001a:1",
+            "sideways:1:1",
+            "severity:0:1'; DROP TABLE findings; --",
+        ] {
+            assert!(bad.parse::<Cursor>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,28 @@
+DROP INDEX finding_events_at;
+ALTER TABLE finding_events DROP COLUMN assignee;
+ALTER TABLE finding_events DROP COLUMN bulk_id;
+DELETE FROM finding_events WHERE action IN ('assigned', 'unassigned', 'undone');
+ALTER TABLE finding_events DROP CONSTRAINT finding_events_action_check;
+ALTER TABLE finding_events ADD CONSTRAINT finding_events_action_check
+    CHECK (action IN ('detected', 'confirmed', 'dismissed', 'reopened', 'resolved'));
+DROP TABLE finding_bulk_items;
+DROP TABLE finding_bulk_actions;
+DROP TRIGGER finding_counts_update ON findings;
+DROP TRIGGER finding_counts_insert ON findings;
+DROP FUNCTION finding_counts_apply();
+DROP TABLE finding_counts;
+DROP INDEX findings_assigned;
+DROP INDEX findings_by_probability;
+DROP INDEX findings_by_insurer;
+DROP INDEX findings_by_kind;
+DROP INDEX findings_by_first_seen;
+DROP INDEX findings_by_severity;
+CREATE INDEX findings_queue ON findings (status, severity, kind);
+ALTER TABLE findings DROP COLUMN probability_rank;
+ALTER TABLE findings DROP COLUMN severity_rank;
+ALTER TABLE findings DROP CONSTRAINT findings_until_only_dismissed;
+ALTER TABLE findings DROP COLUMN dismissed_until;
+ALTER TABLE findings DROP COLUMN dismissed_basis;
+ALTER TABLE findings DROP COLUMN basis;
+ALTER TABLE findings DROP COLUMN assignee;
+ALTER TABLE findings DROP COLUMN insurer_number;
