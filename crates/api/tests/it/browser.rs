@@ -485,6 +485,122 @@ async fn browser_auditor_reviews_a_finding_side_by_side() {
     b.finish().await;
 }
 
+#[actix_web::test]
+async fn browser_reviewer_works_the_queue_in_pages_and_in_bulk() {
+    let b = Browser::start().await;
+    let medium = crate::findings::seed_many(&b.app, 0, 120, "medium");
+    b.sign_in(Role::Auditor).await;
+    b.goto("/console/findings?status=open").await;
+    b.wait_for("#total").await;
+    let total =
+        b.c.find(Locator::Css("#total"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    assert!(total.contains("121"), "{total}");
+    shot(&b.c, "09-queue").await;
+    // A hundred a page; the next page continues where this one ended.
+    let ids = |page: &str| -> Vec<String> {
+        page.split("name=\"pick_")
+            .skip(1)
+            .filter_map(|s| s.split('"').next().map(str::to_owned))
+            .collect()
+    };
+    let first = ids(&b.page().await);
+    assert_eq!(first.len(), 100);
+    b.click("#next_page").await;
+    b.wait_for_text("続きのページ").await;
+    let second = ids(&b.page().await);
+    assert_eq!(second.len(), 21);
+    assert!(second.iter().all(|id| !first.contains(id)));
+
+    // Tick two, dismiss them together through the preview, then undo.
+    b.goto("/console/findings?status=open&severity=medium")
+        .await;
+    b.wait_for("#total").await;
+    for id in &medium[..2] {
+        b.click(&format!("input[name='pick_{id}']")).await;
+    }
+    b.type_into("#bulk_reason", "事業所に確認済み（一括）")
+        .await;
+    b.click("#bulk_preview").await;
+    b.wait_for("#preview_counts").await;
+    let preview = b.page().await;
+    assert!(
+        preview.contains("未対応 <strong>2</strong> 件"),
+        "{preview}"
+    );
+    shot(&b.c, "10-bulk-preview").await;
+    b.click("#bulk_confirm").await;
+    b.wait_for("#bulk_actions").await;
+    assert!(b.page().await.contains("事業所に確認済み（一括）"));
+    shot(&b.c, "11-bulk-today").await;
+    b.click("button[id^='undo_']").await;
+    b.wait_for_text("取り消し済み").await;
+    let mut conn = b.app.conn();
+    for id in &medium[..2] {
+        let f = shikaku_db::findings::get(&mut conn, *id).unwrap();
+        assert_eq!(f.status, shikaku_domain::FindingStatus::Open);
+    }
+
+    // The whole open queue holds the critical finding: the preview refuses.
+    b.goto("/console/findings?status=open").await;
+    b.wait_for("#total").await;
+    b.click("input[name='scope'][value='filter']").await;
+    b.type_into("#bulk_reason", "まとめて確認").await;
+    b.click("#bulk_preview").await;
+    b.wait_for("#refused").await;
+    assert!(b.page().await.contains("一件ずつ"));
+    assert!(b.c.find(Locator::Css("#bulk_confirm")).await.is_err());
+
+    // Three of the medium ones to this auditor; "my queue" shows them.
+    b.goto("/console/findings?status=open&severity=medium&sort=first_seen")
+        .await;
+    b.wait_for("#total").await;
+    b.click("input[name='scope'][value='filter']").await;
+    b.type_into("#reviewers", "test-auditor").await;
+    b.type_into("#each", "3").await;
+    b.click("#assign").await;
+    b.wait_for_text("test-auditor</td>").await;
+    b.click("#my_queue").await;
+    b.wait_for_text("該当 <strong>3</strong> 件").await;
+    let mine = ids(&b.page().await);
+    let expected: Vec<String> = medium[..3].iter().map(ToString::to_string).collect();
+    assert_eq!(mine, expected);
+
+    // The filtered queue as CSV, with a reason, from the same form.
+    let csv =
+        b.c.execute_async(
+            "const done = arguments[arguments.length - 1];
+             const form = new FormData(document.querySelector('#bulk'));
+             form.set('export_reason', '総点検の報告用');
+             fetch('/console/findings/export', { method: 'POST', body: new URLSearchParams(form) })
+               .then(async r => done([r.status, await r.text()]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(csv[0], 200, "{csv}");
+    let text = csv[1].as_str().unwrap();
+    assert!(text.starts_with("finding_id,kind,severity"), "{text}");
+    assert_eq!(text.lines().count(), 4, "header and my three: {text}");
+    assert!(b
+        .app
+        .access_log()
+        .iter()
+        .any(|e| e.action == "export_findings" && e.reason.as_deref() == Some("総点検の報告用")));
+
+    // The report.
+    b.click("#report_link").await;
+    b.wait_for("#inspection").await;
+    let report = b.page().await;
+    assert!(report.contains("<td>121</td>"), "{report}");
+    shot(&b.c, "12-report").await;
+    b.finish().await;
+}
+
 /// A running chromedriver, killed on drop.
 struct Driver {
     child: std::process::Child,
