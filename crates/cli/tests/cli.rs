@@ -1489,6 +1489,7 @@ fn the_audit_explains_its_model_ranks_by_probability_and_is_calibrated() {
     ]);
     let shown: Vec<f64> = out
         .lines()
+        .filter(|l| l.ends_with(']'))
         .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
         .collect();
     assert!(shown.len() > 10, "{out}");
@@ -1501,6 +1502,102 @@ fn the_audit_explains_its_model_ranks_by_probability_and_is_calibrated() {
         "{show}"
     );
     assert!(show.contains("name: ") && show.contains("bits"), "{show}");
+
+    // A page at a time: the last line names the cursor of the next page.
+    let page1 = run(&["findings", "list", "--limit", "5", "--sort", "kind"]);
+    let cursor = page1
+        .lines()
+        .last()
+        .and_then(|l| l.split("--after ").nth(1))
+        .unwrap_or_else(|| panic!("{page1}"))
+        .to_string();
+    let page2 = run(&[
+        "findings", "list", "--limit", "5", "--sort", "kind", "--after", &cursor,
+    ]);
+    let ids = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.ends_with(']'))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(ids(&page1).len(), 5);
+    assert!(
+        ids(&page2).iter().all(|id| !ids(&page1).contains(id)),
+        "{page1}\n{page2}"
+    );
+
+    // A bulk dismissal over the open queue is refused (it holds critical findings); over
+    // the medium ones it previews, then runs with the previewed count, then is undone.
+    let refused = shikaku(
+        &db,
+        &keys,
+        &["findings", "bulk", "dismiss", "--reason", "まとめて確認"],
+    );
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("critical"), "{}", text(&refused));
+    let preview = run(&[
+        "findings",
+        "bulk",
+        "dismiss",
+        "--severity",
+        "medium",
+        "--reason",
+        "事業所に確認済み",
+    ]);
+    let expect = preview
+        .split("--expect ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{preview}"))
+        .trim()
+        .to_string();
+    let done = run(&[
+        "findings",
+        "bulk",
+        "dismiss",
+        "--severity",
+        "medium",
+        "--reason",
+        "事業所に確認済み",
+        "--expect",
+        &expect,
+    ]);
+    assert!(
+        done.contains(&format!("{expect} finding(s) dismissed")),
+        "{done}"
+    );
+    let bulk_id = done
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .trim_end_matches(':');
+    let undone = run(&["findings", "undo", bulk_id]);
+    assert!(
+        undone.contains(&format!("{expect} finding(s) restored")),
+        "{undone}"
+    );
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap())
+        .date_naive()
+        .to_string();
+    let report = run(&["findings", "report", "--from", "2026-01-01", "--to", &today]);
+    assert!(report.contains("総点検: found"), "{report}");
+    run(&[
+        "findings",
+        "export",
+        "--severity",
+        "critical",
+        "--out",
+        &path("critical.csv"),
+        "--reason",
+        "総点検の報告用",
+    ]);
+    let critical = std::fs::read_to_string(path("critical.csv")).unwrap();
+    assert!(
+        critical.lines().skip(1).all(|l| l.contains(",critical,")),
+        "{critical}"
+    );
+    assert!(critical.lines().count() > 1);
 
     run(&[
         "audit",
