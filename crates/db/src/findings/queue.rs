@@ -339,6 +339,43 @@ fn page_ids(
     Ok(rows.into_iter().map(|r| (r.id, r.k)).unzip())
 }
 
+/// The cursor a reviewer holds after reading the first `read` findings of the queue, or `None`
+/// when the queue is shorter: how the benchmark and tests start a page deep in the queue
+/// without paging there. Reads with an offset, so it costs what paging there would.
+pub fn cursor_at(
+    conn: &mut PgConnection,
+    filter: &Filter,
+    order: QueueOrder,
+    read: i64,
+) -> Result<Option<Cursor>, DbError> {
+    #[derive(QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = Text)]
+        k: String,
+    }
+    let (column, text, _) = order.key();
+    let row: Option<Key> = bind_filter!(
+        diesel::sql_query(format!(
+            "SELECT f.id, {text} AS k FROM findings f
+              WHERE {} AND {FILTER_SQL}
+              ORDER BY {column}, f.id OFFSET $7 - 1 LIMIT 1",
+            filter.status_sql()
+        )),
+        filter,
+        None::<Vec<i64>>
+    )
+    .bind::<BigInt, _>(read.max(1))
+    .get_result(conn)
+    .optional()?;
+    Ok(row.map(|r| Cursor {
+        order,
+        key: r.k,
+        id: r.id,
+    }))
+}
+
 /// The findings with these ids, in the same order.
 pub(super) fn by_ids(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<StoredFinding>, DbError> {
     if ids.is_empty() {

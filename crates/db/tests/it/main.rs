@@ -15,6 +15,7 @@ mod import_residents;
 mod keys;
 mod linkages;
 mod migrations;
+mod queue_bench;
 mod roles;
 mod stats;
 mod util;
