@@ -12,6 +12,7 @@ DROP TRIGGER finding_counts_insert ON findings;
 DROP FUNCTION finding_counts_apply();
 DROP TABLE finding_counts;
 DROP INDEX findings_assigned;
+DROP INDEX findings_filter;
 DROP INDEX findings_by_probability;
 DROP INDEX findings_by_insurer;
 DROP INDEX findings_by_kind;

@@ -44,6 +44,11 @@ CREATE INDEX findings_by_first_seen ON findings (status, first_seen, id);
 CREATE INDEX findings_by_kind ON findings (status, kind, id);
 CREATE INDEX findings_by_insurer ON findings (status, insurer_number, id);
 CREATE INDEX findings_by_probability ON findings (status, probability_rank, id);
+-- Every filter of the queue with the sort keys: a filter with few matches gathers them from
+-- here, index-only, and sorts them, instead of walking an order's index past rows that do not
+-- match (db::findings::queue).
+CREATE INDEX findings_filter ON findings (status, kind, severity, insurer_number, assignee)
+    INCLUDE (severity_rank, first_seen, probability_rank, id);
 -- "My queue": a reviewer's findings are few.
 CREATE INDEX findings_assigned ON findings (assignee, status, severity_rank, id)
     WHERE assignee IS NOT NULL;

@@ -144,7 +144,7 @@ pub struct Filter {
 pub(super) const FILTER_SQL: &str = "($1::text IS NULL OR f.kind = $1)
        AND ($2::text IS NULL OR f.severity = $2)
        AND ($3::text IS NULL OR f.insurer_number = $3)
-       AND ($4::text IS NULL OR coalesce(f.assignee, '') = $4)
+       AND ($4::text IS NULL OR ($4 = '' AND f.assignee IS NULL) OR f.assignee = $4)
        AND ($5::bigint IS NULL OR f.last_seen_run = $5)
        AND ($6::bigint[] IS NULL OR f.id = ANY($6))";
 
@@ -261,6 +261,20 @@ pub fn page(
     after: Option<&Cursor>,
     limit: i64,
 ) -> Result<Page, DbError> {
+    page_with(conn, filter, order, after, limit, GATHER_AT_MOST)
+}
+
+/// [`page`] with the number of matches up to which a page gathers them all rather than
+/// walking the order's index (`GATHER_AT_MOST`): a parameter so that tests read the same
+/// pages both ways on small data.
+pub fn page_with(
+    conn: &mut PgConnection,
+    filter: &Filter,
+    order: QueueOrder,
+    after: Option<&Cursor>,
+    limit: i64,
+    gather_at_most: i64,
+) -> Result<Page, DbError> {
     if let Some(c) = after {
         if c.order != order {
             return Err(DbError::Invalid(format!(
@@ -274,7 +288,14 @@ pub fn page(
         .repeatable_read()
         .read_only()
         .run(|conn| {
-            let (ids, keys) = page_ids(conn, filter, order, after, limit + 1)?;
+            let total = count(conn, filter)?;
+            let (ids, keys) = if total == 0 {
+                (Vec::new(), Vec::new())
+            } else if total <= gather_at_most {
+                gathered_ids(conn, filter, order, after, limit + 1)?
+            } else {
+                page_ids(conn, filter, order, after, limit + 1)?
+            };
             let more = ids.len() > usize::try_from(limit).unwrap_or(usize::MAX);
             let shown = &ids[..ids.len().min(usize::try_from(limit).unwrap_or(usize::MAX))];
             let next_cursor = match (more, shown.last()) {
@@ -289,7 +310,6 @@ pub fn page(
                 _ => None,
             };
             let findings = by_ids(conn, shown)?;
-            let total = count(conn, filter)?;
             Ok(Page {
                 findings,
                 total,
@@ -298,7 +318,100 @@ pub fn page(
         })
 }
 
-/// The ids (and cursor keys) of a page, in order.
+/// Up to this many matches, a page gathers every match through the filter's indexes and sorts
+/// them; above it, it walks the order's index. Walking is fast when matches are dense, and
+/// slow when they are rare or bunched away from the cursor (a filter matching nothing walks the
+/// whole queue); gathering costs what the matches do. The exact total, known before the page is
+/// read, decides.
+const GATHER_AT_MOST: i64 = 50_000;
+
+#[derive(QueryableByName)]
+struct Key {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    k: String,
+}
+
+/// A page of a filter with few matches: all of them (through `findings_filter` or another
+/// index on the filter), then the first after the cursor in the order.
+fn gathered_ids(
+    conn: &mut PgConnection,
+    filter: &Filter,
+    order: QueueOrder,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> Result<(Vec<i64>, Vec<String>), DbError> {
+    let (column, text, cast) = order.key();
+    let sql = format!(
+        "WITH matches AS MATERIALIZED (
+            SELECT f.id, {column} AS key, {text} AS k FROM findings f
+             WHERE {} AND {FILTER_SQL}
+         )
+         SELECT id, k FROM matches
+          WHERE ($7::text IS NULL OR (key, id) > ({}, $8))
+          ORDER BY key, id LIMIT $9",
+        filter.status_sql(),
+        cast
+    );
+    let rows: Vec<Key> = bind_filter!(diesel::sql_query(sql), filter, None::<Vec<i64>>)
+        .bind::<Nullable<Text>, _>(after.map(|c| c.key.clone()))
+        .bind::<BigInt, _>(after.map_or(0, |c| c.id))
+        .bind::<BigInt, _>(limit)
+        .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.id, r.k)).unzip())
+}
+
+/// The index ranges a walk reads: one per status, or, for an order whose key is one of
+/// `finding_counts`' columns (severity, kind, insurer), one per status and key value that has
+/// matches, so that no walk crosses a range without any (by kind, "open and critical" would
+/// otherwise read every open address mismatch before the first identity mismatch).
+fn ranges(
+    conn: &mut PgConnection,
+    filter: &Filter,
+    order: QueueOrder,
+) -> Result<Vec<(FindingStatus, Option<String>)>, DbError> {
+    let column = match order {
+        QueueOrder::Severity => "severity",
+        QueueOrder::Kind => "kind",
+        QueueOrder::Insurer => "insurer_number",
+        QueueOrder::FirstSeen | QueueOrder::Probability => {
+            return Ok(filter.statuses().into_iter().map(|s| (s, None)).collect());
+        }
+    };
+    #[derive(QueryableByName)]
+    struct Range {
+        #[diesel(sql_type = Text)]
+        status: String,
+        #[diesel(sql_type = Text)]
+        value: String,
+    }
+    let found: Vec<Range> = diesel::sql_query(format!(
+        "SELECT DISTINCT c.status, c.{column} AS value FROM finding_counts c
+          WHERE c.n > 0 AND ($1::text IS NULL OR c.status = $1)
+            AND ($2::text IS NULL OR c.kind = $2) AND ($3::text IS NULL OR c.severity = $3)
+            AND ($4::text IS NULL OR c.insurer_number = $4)
+            AND ($5::text IS NULL OR c.assignee = $5)"
+    ))
+    .bind::<Nullable<Text>, _>(filter.status.map(FindingStatus::as_str))
+    .bind::<Nullable<Text>, _>(filter.kind.map(FindingKind::as_str))
+    .bind::<Nullable<Text>, _>(filter.severity.map(Severity::as_str))
+    .bind::<Nullable<Text>, _>(filter.insurer.clone())
+    .bind::<Nullable<Text>, _>(filter.assignee.as_ref().map(|a| a.sql().to_owned()))
+    .load(conn)?;
+    found
+        .into_iter()
+        .map(|r| {
+            let status = FindingStatus::parse(&r.status).ok_or_else(|| {
+                DbError::Invalid(format!("unexpected stored status {:?}", r.status))
+            })?;
+            Ok((status, Some(r.value)))
+        })
+        .collect()
+}
+
+/// The ids (and cursor keys) of a page, in order, walking the order's index ranges from the
+/// cursor and merging them.
 fn page_ids(
     conn: &mut PgConnection,
     filter: &Filter,
@@ -306,24 +419,41 @@ fn page_ids(
     after: Option<&Cursor>,
     limit: i64,
 ) -> Result<(Vec<i64>, Vec<String>), DbError> {
-    #[derive(QueryableByName)]
-    struct Key {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-        #[diesel(sql_type = Text)]
-        k: String,
-    }
     let (column, text, cast) = order.key();
-    let branches: Vec<String> = filter
-        .statuses()
+    let ranges = ranges(conn, filter, order)?;
+    if ranges.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    // Values come from finding_counts; they are bound, never spliced. A severity is walked by
+    // its rank, the index's key.
+    let values: Vec<String> = ranges
         .iter()
-        .map(|s| {
+        .map(|(_, v)| match (order, v) {
+            (QueueOrder::Severity, Some(v)) => Severity::parse(v)
+                .and_then(|s| Severity::MOST_SEVERE_FIRST.iter().position(|x| *x == s))
+                .map(|rank| rank.to_string())
+                .ok_or_else(|| DbError::Invalid(format!("unexpected stored severity {v:?}"))),
+            (_, v) => Ok(v.clone().unwrap_or_default()),
+        })
+        .collect::<Result<_, DbError>>()?;
+    let branches: Vec<String> = ranges
+        .iter()
+        .enumerate()
+        .map(|(i, (status, value))| {
+            let on_value = match (order, value) {
+                (QueueOrder::Severity, Some(_)) => {
+                    format!("AND f.severity_rank = ($10[{}])::smallint", i + 1)
+                }
+                (QueueOrder::Kind, Some(_)) => format!("AND f.kind = $10[{}]", i + 1),
+                (QueueOrder::Insurer, Some(_)) => format!("AND f.insurer_number = $10[{}]", i + 1),
+                _ => String::new(),
+            };
             format!(
                 "(SELECT f.id, {column} AS key, {text} AS k FROM findings f
-                  WHERE f.status = '{}' AND {FILTER_SQL}
+                  WHERE f.status = '{}' {on_value} AND {FILTER_SQL}
                     AND ($7::text IS NULL OR ({column}, f.id) > ({cast}, $8))
                   ORDER BY {column}, f.id LIMIT $9)",
-                s.as_str()
+                status.as_str()
             )
         })
         .collect();
@@ -335,6 +465,7 @@ fn page_ids(
         .bind::<Nullable<Text>, _>(after.map(|c| c.key.clone()))
         .bind::<BigInt, _>(after.map_or(0, |c| c.id))
         .bind::<BigInt, _>(limit)
+        .bind::<Array<Text>, _>(&values)
         .load(conn)?;
     Ok(rows.into_iter().map(|r| (r.id, r.k)).unzip())
 }

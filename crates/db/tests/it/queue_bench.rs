@@ -74,8 +74,9 @@ fn generate(conn: &mut PgConnection, n: i64) {
         "WITH p AS (SELECT array_agg(id ORDER BY id) AS ids,
                            array_agg(insurer_number ORDER BY id) AS ins, count(*) AS n FROM persons),
          g AS (
-            SELECT g, (g * 7919) % 100 AS rk, (g * 104729) % 100 AS rs, (g * 1299709) % 100 AS rt,
-                   (g * 15485863) % 100 AS ra, 1 + (g * 31337) % p.n AS pi, p.ids, p.ins
+            SELECT g, abs(hashtext('k' || g)) % 100 AS rk, abs(hashtext('s' || g)) % 100 AS rs,
+                   abs(hashtext('t' || g)) % 100 AS rt, abs(hashtext('a' || g)) % 100 AS ra,
+                   1 + abs(hashtext('p' || g)) % p.n AS pi, p.ids, p.ins
               FROM generate_series(1::bigint, $1) g, p
          ), k AS (
             SELECT g.*, CASE WHEN rk < 45 THEN 'identity_mismatch' WHEN rk < 75 THEN 'address_mismatch'

@@ -25,18 +25,21 @@ fn assert_counts_exact(conn: &mut PgConnection) {
 }
 
 /// Every finding `filter` matches, read a page of `limit` at a time in `order`, with the
-/// totals each page reported. `between` runs after the first page.
+/// totals each page reported. `between` runs after the first page. `gather` is the number of
+/// matches up to which pages gather them all instead of walking an index (0: always walk).
 fn read_all(
     conn: &mut PgConnection,
     filter: &Filter,
     order: QueueOrder,
     limit: i64,
+    gather: i64,
     mut between: impl FnMut(&[i64]),
 ) -> (Vec<i64>, Vec<i64>) {
     let (mut ids, mut totals) = (Vec::new(), Vec::new());
     let mut after: Option<Cursor> = None;
     loop {
-        let page = findings::page(conn, filter, order, after.as_ref(), limit).unwrap();
+        let page =
+            findings::queue::page_with(conn, filter, order, after.as_ref(), limit, gather).unwrap();
         totals.push(page.total);
         let first = after.is_none();
         ids.extend(page.findings.iter().map(|f| f.id));
@@ -66,15 +69,20 @@ fn pages_stay_stable_while_another_reviewer_decides_findings() {
     run(&db, data.config.reference_date, 2);
     assert_counts_exact(&mut conn);
     let mut other = db.conn();
-    for (n, order) in QueueOrder::ALL.iter().enumerate() {
+    // Both ways of reading a page: gathering the matches, and walking the order's index.
+    let ways = QueueOrder::ALL
+        .iter()
+        .flat_map(|o| [(*o, 1_000_000), (*o, 0)]);
+    for (n, (order, gather)) in ways.enumerate() {
+        let order = &order;
         // The whole open queue in this order, read once undisturbed.
-        let (before, totals) = read_all(&mut conn, &open(), *order, 1000, |_| {});
+        let (before, totals) = read_all(&mut conn, &open(), *order, 1000, gather, |_| {});
         assert_eq!(totals, [before.len() as i64]);
         assert!(before.len() > 40, "{}", before.len());
         // Read again 10 at a time; after the first page another reviewer dismisses two
         // findings already shown and two not yet shown.
         let mut decided = Vec::new();
-        let (paged, totals) = read_all(&mut conn, &open(), *order, 10, |shown| {
+        let (paged, totals) = read_all(&mut conn, &open(), *order, 10, gather, |shown| {
             let ahead = &before[shown.len() + 5..];
             for id in [shown[1], shown[7], ahead[0], ahead[ahead.len() / 2]] {
                 findings::review(
@@ -96,7 +104,16 @@ fn pages_stay_stable_while_another_reviewer_decides_findings() {
             .copied()
             .filter(|id| !decided[2..].contains(id))
             .collect();
-        assert_eq!(paged, expected, "{order}");
+        assert_eq!(paged, expected, "{order} (gather up to {gather})");
+        // Both ways agree on a filtered queue too, page by page.
+        let narrow = Filter {
+            severity: Some(Severity::High),
+            ..open()
+        };
+        let walked = read_all(&mut conn, &narrow, *order, 7, 0, |_| {}).0;
+        let gathered = read_all(&mut conn, &narrow, *order, 7, 1_000_000, |_| {}).0;
+        assert_eq!(walked, gathered, "{order}");
+        assert!(!walked.is_empty());
         // The first page counted the queue before the decisions, the later ones after.
         assert_eq!(totals[0], before.len() as i64);
         assert!(totals[1..].iter().all(|t| *t == before.len() as i64 - 4));
