@@ -95,7 +95,9 @@ impl QueueOrder {
         let digits = !key.is_empty() && key.len() <= 18 && key.bytes().all(|b| b.is_ascii_digit());
         match self {
             QueueOrder::Severity | QueueOrder::Probability => digits && key.len() <= 4,
-            QueueOrder::FirstSeen => digits,
+            // Microseconds since 1970: 16 digits reach the 2280s, and more would overflow the
+            // timestamp the cursor is cast back to.
+            QueueOrder::FirstSeen => digits && key.len() <= 16,
             QueueOrder::Kind => FindingKind::parse(key).is_some(),
             QueueOrder::Insurer => digits && (key.len() == 6 || key.len() == 8),
         }
@@ -261,19 +263,29 @@ pub fn page(
     after: Option<&Cursor>,
     limit: i64,
 ) -> Result<Page, DbError> {
-    page_with(conn, filter, order, after, limit, GATHER_AT_MOST)
+    page_with(conn, filter, order, after, limit, Read::Best)
 }
 
-/// [`page`] with the number of matches up to which a page gathers them all rather than
-/// walking the order's index (`GATHER_AT_MOST`): a parameter so that tests read the same
-/// pages both ways on small data.
+/// How [`page_with`] reads a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// As the totals suggest ([`GATHER_AT_MOST`]): what [`page`] does.
+    Best,
+    /// Gather every match, then sort.
+    Gather,
+    /// Walk the order's index.
+    Walk,
+}
+
+/// [`page`], read the way `read` says: a parameter so that tests read the same pages both
+/// ways on small data.
 pub fn page_with(
     conn: &mut PgConnection,
     filter: &Filter,
     order: QueueOrder,
     after: Option<&Cursor>,
     limit: i64,
-    gather_at_most: i64,
+    read: Read,
 ) -> Result<Page, DbError> {
     if let Some(c) = after {
         if c.order != order {
@@ -289,9 +301,21 @@ pub fn page_with(
         .read_only()
         .run(|conn| {
             let total = count(conn, filter)?;
+            // How many findings a walk would pass: every finding of the statuses shown.
+            let walked = count(
+                conn,
+                &Filter {
+                    status: filter.status,
+                    ..Filter::default()
+                },
+            )?;
             let (ids, keys) = if total == 0 {
                 (Vec::new(), Vec::new())
-            } else if total <= gather_at_most {
+            } else if read == Read::Gather
+                || (read == Read::Best
+                    && total <= GATHER_AT_MOST
+                    && total.saturating_mul(GATHER_BELOW_ONE_IN) < walked)
+            {
                 gathered_ids(conn, filter, order, after, limit + 1)?
             } else {
                 page_ids(conn, filter, order, after, limit + 1)?
@@ -318,12 +342,16 @@ pub fn page_with(
         })
 }
 
-/// Up to this many matches, a page gathers every match through the filter's indexes and sorts
-/// them; above it, it walks the order's index. Walking is fast when matches are dense, and
-/// slow when they are rare or bunched away from the cursor (a filter matching nothing walks the
-/// whole queue); gathering costs what the matches do. The exact total, known before the page is
-/// read, decides.
+/// A page gathers every match through the filter's indexes and sorts them when the matches
+/// are rare (fewer than one in [`GATHER_BELOW_ONE_IN`] of the findings a walk would pass) and
+/// at most this many; otherwise it walks the order's index. A walk reads about
+/// `limit / density` entries, fast when matches are dense and slow when they are rare (a filter
+/// matching nothing walks the whole queue); gathering costs what the matches do. The exact
+/// totals, known before the page is read, decide.
 const GATHER_AT_MOST: i64 = 50_000;
+
+/// See [`GATHER_AT_MOST`]: below one match in 40 findings walked (2.5%), a page gathers.
+const GATHER_BELOW_ONE_IN: i64 = 40;
 
 #[derive(QueryableByName)]
 struct Key {
@@ -345,12 +373,15 @@ fn gathered_ids(
     let (column, text, cast) = order.key();
     let sql = format!(
         "WITH matches AS MATERIALIZED (
-            SELECT f.id, {column} AS key, {text} AS k FROM findings f
+            SELECT f.id, {column} AS key FROM findings f
              WHERE {} AND {FILTER_SQL}
+         ), page AS (
+            SELECT id, key FROM matches
+             WHERE ($7::text IS NULL OR (key, id) > ({}, $8))
+             ORDER BY key, id LIMIT $9
          )
-         SELECT id, k FROM matches
-          WHERE ($7::text IS NULL OR (key, id) > ({}, $8))
-          ORDER BY key, id LIMIT $9",
+         SELECT page.id, {text} AS k FROM page JOIN findings f ON f.id = page.id
+          ORDER BY page.key, page.id",
         filter.status_sql(),
         cast
     );
@@ -440,28 +471,55 @@ fn page_ids(
         .iter()
         .enumerate()
         .map(|(i, (status, value))| {
-            let on_value = match (order, value) {
-                (QueueOrder::Severity, Some(_)) => {
-                    format!("AND f.severity_rank = ($10[{}])::smallint", i + 1)
-                }
-                (QueueOrder::Kind, Some(_)) => format!("AND f.kind = $10[{}]", i + 1),
-                (QueueOrder::Insurer, Some(_)) => format!("AND f.insurer_number = $10[{}]", i + 1),
-                _ => String::new(),
+            let n = i + 1;
+            // In a range of one key value the cursor is the value and an id: a range before
+            // the cursor's value is skipped, the cursor's own range starts after the id, a
+            // later range from its start. Each comparison is of constants, which the planner
+            // folds before it plans the range's scan. (A row comparison here would start the
+            // scan at the range's first entry and read the whole range before the cursor.)
+            let (on_value, after_cursor) = match (order, value) {
+                (QueueOrder::Severity, Some(_)) => (
+                    format!("f.severity_rank = ($10[{n}])::smallint"),
+                    format!(
+                        "(($10[{n}])::smallint > {cast} OR (($10[{n}])::smallint = {cast} AND f.id > $8))"
+                    ),
+                ),
+                (QueueOrder::Kind | QueueOrder::Insurer, Some(_)) => (
+                    format!("{column} = $10[{n}]"),
+                    format!("($10[{n}] > {cast} OR ($10[{n}] = {cast} AND f.id > $8))"),
+                ),
+                _ => (
+                    "TRUE".to_owned(),
+                    format!("({column}, f.id) > ({cast}, $8)"),
+                ),
             };
             format!(
-                "(SELECT f.id, {column} AS key, {text} AS k FROM findings f
-                  WHERE f.status = '{}' {on_value} AND {FILTER_SQL}
-                    AND ($7::text IS NULL OR ({column}, f.id) > ({cast}, $8))
+                "(SELECT f.id, {column} AS key FROM findings f
+                  WHERE f.status = '{}' AND {on_value} AND {FILTER_SQL}
+                    AND ($7::text IS NULL OR {after_cursor})
                   ORDER BY {column}, f.id LIMIT $9)",
                 status.as_str()
             )
         })
         .collect();
     let sql = format!(
-        "SELECT id, k FROM ({}) page ORDER BY key, id LIMIT $9",
+        "SELECT page.id, {text} AS k
+           FROM (SELECT * FROM ({}) b ORDER BY key, id LIMIT $9) page
+           JOIN findings f ON f.id = page.id
+          ORDER BY page.key, page.id",
         branches.join(" UNION ALL ")
     );
-    let rows: Vec<Key> = bind_filter!(diesel::sql_query(sql), filter, None::<Vec<i64>>)
+    // A range of one severity, kind or insurer already holds only matches on that item: the
+    // filter's own condition on it is left out, or the planner, taking the two for
+    // independent, expects a handful of rows and sorts them all instead of walking the range.
+    let mut within = filter.clone();
+    match order {
+        QueueOrder::Severity => within.severity = None,
+        QueueOrder::Kind => within.kind = None,
+        QueueOrder::Insurer => within.insurer = None,
+        QueueOrder::FirstSeen | QueueOrder::Probability => {}
+    }
+    let rows: Vec<Key> = bind_filter!(diesel::sql_query(sql), within, None::<Vec<i64>>)
         .bind::<Nullable<Text>, _>(after.map(|c| c.key.clone()))
         .bind::<BigInt, _>(after.map_or(0, |c| c.id))
         .bind::<BigInt, _>(limit)
@@ -583,6 +641,7 @@ mod tests {
             "severity:x:1",
             "severity:0:0",
             "kind:nonsense:1",
+            "first_seen:99999999999999999:1",
             "insurer:12345:1",
             "insurer:0113001a:1",
             "sideways:1:1",

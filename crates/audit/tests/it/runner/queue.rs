@@ -5,6 +5,7 @@
 
 use super::*;
 use shikaku_db::findings::bulk::{self, Assignment, Selection};
+use shikaku_db::findings::queue::Read;
 use shikaku_db::findings::{Assignee, Cursor, Filter, QueueOrder, Verdict};
 use shikaku_db::tokens::{self, Role};
 use shikaku_domain::finding::{FindingStatus, Severity};
@@ -25,14 +26,14 @@ fn assert_counts_exact(conn: &mut PgConnection) {
 }
 
 /// Every finding `filter` matches, read a page of `limit` at a time in `order`, with the
-/// totals each page reported. `between` runs after the first page. `gather` is the number of
-/// matches up to which pages gather them all instead of walking an index (0: always walk).
+/// totals each page reported. `between` runs after the first page. `gather` says how pages are
+/// read.
 fn read_all(
     conn: &mut PgConnection,
     filter: &Filter,
     order: QueueOrder,
     limit: i64,
-    gather: i64,
+    gather: Read,
     mut between: impl FnMut(&[i64]),
 ) -> (Vec<i64>, Vec<i64>) {
     let (mut ids, mut totals) = (Vec::new(), Vec::new());
@@ -72,7 +73,7 @@ fn pages_stay_stable_while_another_reviewer_decides_findings() {
     // Both ways of reading a page: gathering the matches, and walking the order's index.
     let ways = QueueOrder::ALL
         .iter()
-        .flat_map(|o| [(*o, 1_000_000), (*o, 0)]);
+        .flat_map(|o| [(*o, Read::Gather), (*o, Read::Walk)]);
     for (n, (order, gather)) in ways.enumerate() {
         let order = &order;
         // The whole open queue in this order, read once undisturbed.
@@ -104,14 +105,14 @@ fn pages_stay_stable_while_another_reviewer_decides_findings() {
             .copied()
             .filter(|id| !decided[2..].contains(id))
             .collect();
-        assert_eq!(paged, expected, "{order} (gather up to {gather})");
+        assert_eq!(paged, expected, "{order} ({gather:?})");
         // Both ways agree on a filtered queue too, page by page.
         let narrow = Filter {
             severity: Some(Severity::High),
             ..open()
         };
-        let walked = read_all(&mut conn, &narrow, *order, 7, 0, |_| {}).0;
-        let gathered = read_all(&mut conn, &narrow, *order, 7, 1_000_000, |_| {}).0;
+        let walked = read_all(&mut conn, &narrow, *order, 7, Read::Walk, |_| {}).0;
+        let gathered = read_all(&mut conn, &narrow, *order, 7, Read::Gather, |_| {}).0;
         assert_eq!(walked, gathered, "{order}");
         assert!(!walked.is_empty());
         // The first page counted the queue before the decisions, the later ones after.
