@@ -226,6 +226,8 @@ fn bench_queue_at_a_million_findings() {
         ),
         ("any status", Filter::default()),
     ];
+    // A line of its own: libtest has printed the test's name without a newline.
+    println!();
     println!(
         "### Review queue, {total} findings ({})",
         chrono::Utc::now().date_naive()
