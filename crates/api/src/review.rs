@@ -74,14 +74,6 @@ impl SelectionBody {
     }
 }
 
-/// The selection as the access log records it.
-fn logged(selection: &Selection) -> serde_json::Value {
-    match selection {
-        Selection::Filter(f) => f.describe(),
-        Selection::Ids(ids) => json!({ "ids": ids.len() }),
-    }
-}
-
 /// An assignment: the selection, in `order`, `each` to each reviewer in turn; no reviewers
 /// means back to the shared queue.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -133,7 +125,7 @@ pub async fn assign(
                 &c,
                 "findings_assign",
                 None,
-                json!({ "selection": logged(&selection), "bulk_id": outcome.bulk_id }),
+                json!({ "selection": selection.logged(), "bulk_id": outcome.bulk_id }),
                 json!({ "findings": outcome.findings }),
                 None,
             );
@@ -161,7 +153,7 @@ pub async fn preview(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(REVIEWERS)?;
     let selection = body.into_inner().selection()?;
-    let request = logged(&selection);
+    let request = selection.logged();
     let p = state
         .blocking(move |conn| Ok(bulk::preview(conn, &selection)?))
         .await?;
@@ -229,7 +221,7 @@ pub async fn decide(
                 &c,
                 &format!("findings_bulk_{}", verdict.action),
                 None,
-                json!({ "selection": logged(&selection), "bulk_id": outcome.bulk_id,
+                json!({ "selection": selection.logged(), "bulk_id": outcome.bulk_id,
                         "until": verdict.until }),
                 json!({ "findings": outcome.findings }),
                 Some(&verdict.reason),

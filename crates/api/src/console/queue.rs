@@ -397,13 +397,6 @@ impl BulkForm {
     }
 }
 
-fn selection_logged(selection: &Selection) -> serde_json::Value {
-    match selection {
-        Selection::Filter(f) => f.describe(),
-        Selection::Ids(ids) => json!({ "ids": ids.len() }),
-    }
-}
-
 /// What a bulk decision would do: how many, which kinds, refused for critical findings.
 #[post("/console/findings/bulk/preview")]
 pub async fn preview(
@@ -417,7 +410,7 @@ pub async fn preview(
     let verdict = f.verdict()?;
     verdict.check().map_err(ApiError::from)?;
     let selection = f.selection()?;
-    let logged = selection_logged(&selection);
+    let logged = selection.logged();
     let p: Preview = state
         .blocking(move |conn| Ok(bulk::preview(conn, &selection)?))
         .await?;
@@ -482,7 +475,7 @@ pub async fn decide(
                 &caller,
                 &format!("findings_bulk_{}", verdict.action),
                 None,
-                json!({ "selection": selection_logged(&selection), "bulk_id": outcome.bulk_id,
+                json!({ "selection": selection.logged(), "bulk_id": outcome.bulk_id,
                         "until": verdict.until, "console": true }),
                 json!({ "findings": outcome.findings }),
                 Some(&verdict.reason),
@@ -539,7 +532,7 @@ pub async fn assign(
                 &caller,
                 "findings_assign",
                 None,
-                json!({ "selection": selection_logged(&selection), "bulk_id": outcome.bulk_id,
+                json!({ "selection": selection.logged(), "bulk_id": outcome.bulk_id,
                         "console": true }),
                 json!({ "findings": outcome.findings }),
                 None,

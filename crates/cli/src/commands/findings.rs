@@ -397,7 +397,7 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
                 log(
                     conn,
                     "findings_assign",
-                    serde_json::json!({ "selection": logged(&selection), "bulk_id": outcome.bulk_id }),
+                    serde_json::json!({ "selection": selection.logged(), "bulk_id": outcome.bulk_id }),
                     serde_json::json!({ "findings": outcome.findings }),
                     None,
                 )?;
@@ -427,7 +427,7 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
                 log(
                     &mut conn,
                     "findings_bulk_preview",
-                    logged(&selection),
+                    selection.logged(),
                     serde_json::json!({ "decidable": p.decidable, "critical": p.critical }),
                     None,
                 )?;
@@ -453,7 +453,7 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
                 log(
                     conn,
                     &format!("findings_bulk_{}", verdict.action),
-                    serde_json::json!({ "selection": logged(&selection),
+                    serde_json::json!({ "selection": selection.logged(),
                                         "bulk_id": outcome.bulk_id, "until": verdict.until }),
                     serde_json::json!({ "findings": outcome.findings }),
                     Some(&verdict.reason),
@@ -530,14 +530,6 @@ pub fn run(db: &Database, cmd: FindingsCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The selection as the access log records it (ids counted, not listed).
-fn logged(selection: &Selection) -> serde_json::Value {
-    match selection {
-        Selection::Filter(f) => f.describe(),
-        Selection::Ids(ids) => serde_json::json!({ "ids": ids.len() }),
-    }
 }
 
 fn print_report(r: &report::Report) {

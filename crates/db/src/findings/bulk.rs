@@ -54,6 +54,15 @@ impl Selection {
         }
     }
 
+    /// The selection as the access log records it: the filter, or how many findings were
+    /// ticked (their ids are in the bulk action's items, not in the log).
+    pub fn logged(&self) -> serde_json::Value {
+        match self {
+            Selection::Filter(f) => f.describe(),
+            Selection::Ids(ids) => serde_json::json!({ "ids": ids.len() }),
+        }
+    }
+
     /// The selection's conditions over `findings f` (parameters `$1`–`$6`).
     fn sql(&self) -> String {
         match self {

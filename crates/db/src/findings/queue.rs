@@ -166,6 +166,25 @@ macro_rules! bind_filter {
 }
 pub(super) use bind_filter;
 
+/// A [`Filter`] over `finding_counts c` (status included), parameters `$1`–`$5` as
+/// [`bind_counts`] binds them: the totals and the ranges a walk reads use the same conditions.
+const COUNTS_SQL: &str = "($1::text IS NULL OR c.status = $1)
+       AND ($2::text IS NULL OR c.kind = $2) AND ($3::text IS NULL OR c.severity = $3)
+       AND ($4::text IS NULL OR c.insurer_number = $4)
+       AND ($5::text IS NULL OR c.assignee = $5)";
+
+/// Binds `$1`–`$5` of [`COUNTS_SQL`].
+macro_rules! bind_counts {
+    ($query:expr, $filter:expr) => {
+        $query
+            .bind::<Nullable<Text>, _>($filter.status.map(FindingStatus::as_str))
+            .bind::<Nullable<Text>, _>($filter.kind.map(FindingKind::as_str))
+            .bind::<Nullable<Text>, _>($filter.severity.map(Severity::as_str))
+            .bind::<Nullable<Text>, _>($filter.insurer.clone())
+            .bind::<Nullable<Text>, _>($filter.assignee.as_ref().map(|a| a.sql().to_owned()))
+    };
+}
+
 impl Filter {
     /// The filter as recorded in the access log and with a bulk action.
     pub fn describe(&self) -> serde_json::Value {
@@ -417,18 +436,13 @@ fn ranges(
         #[diesel(sql_type = Text)]
         value: String,
     }
-    let found: Vec<Range> = diesel::sql_query(format!(
-        "SELECT DISTINCT c.status, c.{column} AS value FROM finding_counts c
-          WHERE c.n > 0 AND ($1::text IS NULL OR c.status = $1)
-            AND ($2::text IS NULL OR c.kind = $2) AND ($3::text IS NULL OR c.severity = $3)
-            AND ($4::text IS NULL OR c.insurer_number = $4)
-            AND ($5::text IS NULL OR c.assignee = $5)"
-    ))
-    .bind::<Nullable<Text>, _>(filter.status.map(FindingStatus::as_str))
-    .bind::<Nullable<Text>, _>(filter.kind.map(FindingKind::as_str))
-    .bind::<Nullable<Text>, _>(filter.severity.map(Severity::as_str))
-    .bind::<Nullable<Text>, _>(filter.insurer.clone())
-    .bind::<Nullable<Text>, _>(filter.assignee.as_ref().map(|a| a.sql().to_owned()))
+    let found: Vec<Range> = bind_counts!(
+        diesel::sql_query(format!(
+            "SELECT DISTINCT c.status, c.{column} AS value FROM finding_counts c
+              WHERE c.n > 0 AND {COUNTS_SQL}"
+        )),
+        filter
+    )
     .load(conn)?;
     found
         .into_iter()
@@ -588,7 +602,6 @@ pub fn count(conn: &mut PgConnection, filter: &Filter) -> Result<i64, DbError> {
         #[diesel(sql_type = BigInt)]
         n: i64,
     }
-    let status = filter.status.map(FindingStatus::as_str);
     let n: N = if filter.run_id.is_some() {
         bind_filter!(
             diesel::sql_query(format!(
@@ -598,21 +611,15 @@ pub fn count(conn: &mut PgConnection, filter: &Filter) -> Result<i64, DbError> {
             filter,
             None::<Vec<i64>>
         )
-        .bind::<Nullable<Text>, _>(status)
+        .bind::<Nullable<Text>, _>(filter.status.map(FindingStatus::as_str))
         .get_result(conn)?
     } else {
-        diesel::sql_query(
-            "SELECT coalesce(sum(n), 0)::bigint AS n FROM finding_counts c
-              WHERE ($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR c.kind = $2)
-                AND ($3::text IS NULL OR c.severity = $3)
-                AND ($4::text IS NULL OR c.insurer_number = $4)
-                AND ($5::text IS NULL OR c.assignee = $5)",
+        bind_counts!(
+            diesel::sql_query(format!(
+                "SELECT coalesce(sum(n), 0)::bigint AS n FROM finding_counts c WHERE {COUNTS_SQL}"
+            )),
+            filter
         )
-        .bind::<Nullable<Text>, _>(status)
-        .bind::<Nullable<Text>, _>(filter.kind.map(FindingKind::as_str))
-        .bind::<Nullable<Text>, _>(filter.severity.map(Severity::as_str))
-        .bind::<Nullable<Text>, _>(filter.insurer.clone())
-        .bind::<Nullable<Text>, _>(filter.assignee.as_ref().map(|a| a.sql().to_owned()))
         .get_result(conn)?
     };
     Ok(n.n)
