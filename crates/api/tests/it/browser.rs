@@ -500,7 +500,7 @@ async fn browser_reviewer_works_the_queue_in_pages_and_in_bulk() {
             .await
             .unwrap();
     assert!(total.contains("121"), "{total}");
-    shot(&b.c, "09-queue").await;
+    shot(&b.c, "11-queue").await;
     // A hundred a page; the next page continues where this one ended.
     let ids = |page: &str| -> Vec<String> {
         page.split("name=\"pick_")
@@ -532,11 +532,11 @@ async fn browser_reviewer_works_the_queue_in_pages_and_in_bulk() {
         preview.contains("未対応 <strong>2</strong> 件"),
         "{preview}"
     );
-    shot(&b.c, "10-bulk-preview").await;
+    shot(&b.c, "12-bulk-preview").await;
     b.click("#bulk_confirm").await;
     b.wait_for("#bulk_actions").await;
     assert!(b.page().await.contains("事業所に確認済み（一括）"));
-    shot(&b.c, "11-bulk-today").await;
+    shot(&b.c, "13-bulk-today").await;
     b.click("button[id^='undo_']").await;
     b.wait_for_text("取り消し済み").await;
     let mut conn = b.app.conn();
@@ -597,7 +597,7 @@ async fn browser_reviewer_works_the_queue_in_pages_and_in_bulk() {
     b.wait_for("#inspection").await;
     let report = b.page().await;
     assert!(report.contains("<td>121</td>"), "{report}");
-    shot(&b.c, "12-report").await;
+    shot(&b.c, "14-report").await;
     b.finish().await;
 }
 
