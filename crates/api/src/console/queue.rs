@@ -561,7 +561,7 @@ pub async fn today(state: web::Data<AppState>, staff: Staff) -> Result<HttpRespo
         Some(&staff),
         html! {
             h1 { "本日の一括操作" }
-            p.muted { "一括操作はその日のうちに限り取り消せます。取り消し後に他の操作があった所見はそのままです。" }
+            p.muted { "一括操作はその日のうちに限り取り消せます。一括操作の後に別の操作があった所見は、取り消してもそのままです。" }
             table #bulk_actions {
                 thead { tr { th { "番号" } th { "時刻" } th { "操作" } th { "理由" } th { "件数" } th { "操作者" } th { "" } } }
                 tbody { @for a in &actions { tr {
