@@ -136,7 +136,9 @@ pub struct MergeCounts {
 /// ([`block::settle`] over every linkage; set-based, a few statements whatever the size).
 pub fn merge(conn: &mut PgConnection, run_id: i64, actor: &str) -> Result<MergeCounts, DbError> {
     conn.batch_execute(
-        "ANALYZE stage_findings;
+        // Statistics of the join keys only: sampling the JSON columns (comparison, evidence,
+        // basis) took 0.4 s at 22,744 findings, and no plan filters on them.
+        "ANALYZE stage_findings (fingerprint, person_id, linkage_id);
          DELETE FROM stage_findings a USING stage_findings b
           WHERE a.fingerprint = b.fingerprint AND a.ctid < b.ctid;",
     )?;
