@@ -6,7 +6,7 @@ use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shikaku_db::findings::{
-    self, Assignee, Cursor, Filter, FindingDetail, Page, QueueOrder, StoredFinding, Verdict,
+    self, Cursor, Filter, FindingDetail, Page, QueueOrder, StoredFinding, Verdict,
 };
 use shikaku_db::tokens::Role;
 use shikaku_domain::finding::{FindingKind, FindingStatus, ReviewAction, Severity};
@@ -60,8 +60,7 @@ pub struct FindingQuery {
     pub after: Option<String>,
 }
 
-/// The queue filter from query or body fields, each checked: an insurer number is digits, an
-/// assignee a plain name (`-` meaning nobody).
+/// The queue filter from query or body fields, checked by [`Filter::checked`].
 pub(crate) fn filter_of(
     status: Option<FindingStatus>,
     kind: Option<FindingKind>,
@@ -70,31 +69,14 @@ pub(crate) fn filter_of(
     assignee: Option<String>,
     run: Option<i64>,
 ) -> Result<Filter, ApiError> {
-    if let Some(i) = &insurer {
-        if !(i.len() == 6 || i.len() == 8) || !i.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ApiError::Invalid(
-                "insurer: a 保険者番号 is 6 or 8 digits".into(),
-            ));
-        }
-    }
-    let assignee = match assignee.as_deref() {
-        None | Some("") => None,
-        Some("-") => Some(Assignee::Nobody),
-        Some(name) => {
-            shikaku_domain::free_text::FreeText::Reason
-                .check(name)
-                .map_err(|e| ApiError::Invalid(format!("assignee: {e}")))?;
-            Some(Assignee::Reviewer(name.to_owned()))
-        }
-    };
-    Ok(Filter {
+    Ok(Filter::checked(
         status,
         kind,
         severity,
         insurer,
-        assignee,
-        run_id: run,
-    })
+        assignee.as_deref(),
+        run,
+    )?)
 }
 
 /// The review queue, a page at a time.

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use diesel::Connection;
 use shikaku_db::findings::bulk::{self, Assignment, Selection};
 use shikaku_db::findings::export::export_findings;
-use shikaku_db::findings::{self, report, Assignee, Cursor, Filter, QueueOrder, Verdict};
+use shikaku_db::findings::{self, report, Cursor, Filter, QueueOrder, Verdict};
 use shikaku_domain::finding::{FindingKind, FindingStatus, ReviewAction, Severity};
 use shikaku_domain::LinkageStatus;
 
@@ -45,22 +45,14 @@ impl FilterArgs {
                 anyhow::anyhow!("--status must be open, confirmed, dismissed, resolved or any")
             })?),
         };
-        if let Some(i) = &self.insurer {
-            if !(i.len() == 6 || i.len() == 8) || !i.bytes().all(|b| b.is_ascii_digit()) {
-                anyhow::bail!("--insurer: a 保険者番号 is 6 or 8 digits");
-            }
-        }
-        Ok(Filter {
+        Ok(Filter::checked(
             status,
-            kind: self.kind,
-            severity: self.severity,
-            insurer: self.insurer.clone(),
-            assignee: self.assignee.as_deref().map(|a| match a {
-                "-" => Assignee::Nobody,
-                name => Assignee::Reviewer(name.to_owned()),
-            }),
-            run_id: self.run,
-        })
+            self.kind,
+            self.severity,
+            self.insurer.clone(),
+            self.assignee.as_deref(),
+            self.run,
+        )?)
     }
 }
 

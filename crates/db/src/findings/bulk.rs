@@ -359,13 +359,7 @@ fn selected_ids(
         #[diesel(sql_type = BigInt)]
         id: i64,
     }
-    let column = match order {
-        QueueOrder::Severity => "f.severity_rank",
-        QueueOrder::FirstSeen => "f.first_seen",
-        QueueOrder::Kind => "f.kind",
-        QueueOrder::Insurer => "f.insurer_number",
-        QueueOrder::Probability => "f.probability_rank",
-    };
+    let (column, _, _) = order.key();
     let rows: Vec<Id> = bind_filter!(
         diesel::sql_query(format!(
             "SELECT f.id FROM findings f WHERE {}

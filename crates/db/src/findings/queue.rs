@@ -72,7 +72,7 @@ impl QueueOrder {
 
     /// The sort key as SQL over `findings f`, its value as text (the cursor's form), and the
     /// cursor's text cast back for the keyset comparison with `$k`.
-    fn key(self) -> (&'static str, &'static str, &'static str) {
+    pub(super) fn key(self) -> (&'static str, &'static str, &'static str) {
         match self {
             QueueOrder::Severity => ("f.severity_rank", "f.severity_rank::text", "$7::smallint"),
             QueueOrder::FirstSeen => (
@@ -99,7 +99,7 @@ impl QueueOrder {
             // timestamp the cursor is cast back to.
             QueueOrder::FirstSeen => digits && key.len() <= 16,
             QueueOrder::Kind => FindingKind::parse(key).is_some(),
-            QueueOrder::Insurer => digits && (key.len() == 6 || key.len() == 8),
+            QueueOrder::Insurer => insurer_shaped(key),
         }
     }
 }
@@ -185,7 +185,48 @@ macro_rules! bind_counts {
     };
 }
 
+/// Whether `s` has the shape of a 保険者番号: 6 or 8 digits.
+fn insurer_shaped(s: &str) -> bool {
+    (s.len() == 6 || s.len() == 8) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 impl Filter {
+    /// A filter from what a caller typed (API query or body, console form, CLI flags), each
+    /// part checked: an insurer number is 6 or 8 digits, an assignee a plain name, `-` (or
+    /// nothing) meaning nobody is a filter on unassigned findings (or none).
+    pub fn checked(
+        status: Option<FindingStatus>,
+        kind: Option<FindingKind>,
+        severity: Option<Severity>,
+        insurer: Option<String>,
+        assignee: Option<&str>,
+        run_id: Option<i64>,
+    ) -> Result<Filter, DbError> {
+        if insurer.as_deref().is_some_and(|i| !insurer_shaped(i)) {
+            return Err(DbError::Invalid(
+                "insurer: a 保険者番号 is 6 or 8 digits".into(),
+            ));
+        }
+        let assignee = match assignee {
+            None | Some("") => None,
+            Some("-") => Some(Assignee::Nobody),
+            Some(name) => {
+                shikaku_domain::free_text::FreeText::Reason
+                    .check(name)
+                    .map_err(|e| DbError::Invalid(format!("assignee: {e}")))?;
+                Some(Assignee::Reviewer(name.to_owned()))
+            }
+        };
+        Ok(Filter {
+            status,
+            kind,
+            severity,
+            insurer,
+            assignee,
+            run_id,
+        })
+    }
+
     /// The filter as recorded in the access log and with a bulk action.
     pub fn describe(&self) -> serde_json::Value {
         serde_json::json!({
@@ -320,21 +361,25 @@ pub fn page_with(
         .read_only()
         .run(|conn| {
             let total = count(conn, filter)?;
-            // How many findings a walk would pass: every finding of the statuses shown.
-            let walked = count(
-                conn,
-                &Filter {
-                    status: filter.status,
-                    ..Filter::default()
-                },
-            )?;
+            let gather = match read {
+                Read::Gather => true,
+                Read::Walk => false,
+                Read::Best if total > GATHER_AT_MOST => false,
+                Read::Best => {
+                    // How many findings a walk would pass: every finding of the statuses shown.
+                    let walked = count(
+                        conn,
+                        &Filter {
+                            status: filter.status,
+                            ..Filter::default()
+                        },
+                    )?;
+                    total.saturating_mul(GATHER_BELOW_ONE_IN) < walked
+                }
+            };
             let (ids, keys) = if total == 0 {
                 (Vec::new(), Vec::new())
-            } else if read == Read::Gather
-                || (read == Read::Best
-                    && total <= GATHER_AT_MOST
-                    && total.saturating_mul(GATHER_BELOW_ONE_IN) < walked)
-            {
+            } else if gather {
                 gathered_ids(conn, filter, order, after, limit + 1)?
             } else {
                 page_ids(conn, filter, order, after, limit + 1)?
