@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use shikaku_db::access_log::NewEntry;
 use shikaku_db::eligibility::{self as lookup, Candidate, CertificateSummary, LookupKey};
 use shikaku_db::tokens::Role;
+use shikaku_domain::benefit::{BenefitValue, Benefits, CopaySource, Disease};
 use shikaku_domain::eligibility::{
     by_match_count, judge, narrow_by_kana, standing, OnlineViewing, Standing, Validity,
 };
@@ -58,6 +59,11 @@ pub struct EligibilityQuery {
     #[serde(default)]
     #[schema(example = "ﾔﾏﾀﾞ ﾀﾛｳ", max_length = 100)]
     pub kana: Option<String>,
+    /// The patient consented at the counter to the clinic seeing their 限度額適用区分 and
+    /// 特定疾病 (as the national check asks): without it both are left out of the answer. The
+    /// access log records which was asked.
+    #[serde(default)]
+    pub limit_consent: bool,
 }
 
 /// A clinic's day list.
@@ -126,15 +132,45 @@ pub struct EligiblePerson {
     pub lost_on: Option<NaiveDate>,
     /// 喪失事由 (01 death, 02 welfare, 03 other insurance, 99 other), when lost.
     pub loss_reason: Option<String>,
-    /// 一部負担金割合 as online answers carry it: "010", "020" or "030".
+    /// 一部負担金割合 as online answers carry it: "010", "020" or "030", in force on the day
+    /// (or on the last insured day of a lost period).
     #[schema(example = "030")]
     pub copay_code: String,
     /// The same as a percentage.
     pub copay_percent: u8,
+    /// 発効期日: the first day of the stretch this rate has been in force (a dated co-pay
+    /// record's start, else the age rule's: the 70–74 start, the 75th birthday, 1 April after
+    /// the 6th birthday, or the 資格取得日 when later).
+    pub copay_effective_from: NaiveDate,
+    /// Whether the rate comes from a dated record or the age rule.
+    pub copay_source: CopaySource,
+    /// 限度額適用区分 in force on the day (A01–A06, B01–B10); only with `limit_consent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "A03")]
+    pub limit_category: Option<String>,
+    /// 特定疾病 in force on the day; only with `limit_consent` (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub specified_diseases: Vec<SpecifiedDisease>,
     /// 未就学者: before compulsory schooling on the day.
     pub preschool: bool,
     /// The 資格確認書 active and valid on the day, when the person holds one.
     pub certificate: Option<CertificateSummary>,
+}
+
+/// A 特定疾病療養受療証 in force on the day asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SpecifiedDisease {
+    /// The disease, when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disease: Option<Disease>,
+    /// The monthly cap in yen: 10000 or 20000.
+    #[schema(example = 10000)]
+    pub cap_yen: u32,
+    /// First day in force.
+    pub valid_from: NaiveDate,
+    /// Last day in force; open-ended when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<NaiveDate>,
 }
 
 /// A query checked and normalised: the stored forms of the key.
@@ -147,6 +183,7 @@ pub(crate) struct Key {
     birth: NaiveDate,
     on: NaiveDate,
     kana: Option<String>,
+    consent: bool,
 }
 
 fn field<T>(
@@ -195,6 +232,7 @@ impl Key {
             birth: q.birth_date,
             on: q.on.unwrap_or_else(today_tokyo),
             kana,
+            consent: q.limit_consent,
         })
     }
 }
@@ -242,12 +280,13 @@ pub(crate) async fn answer(state: &AppState, keys: &[Key]) -> Result<Vec<Answer>
     Ok(found
         .into_iter()
         .zip(keys)
-        .map(|(candidates, key)| build(candidates, key.on, &newer))
+        .map(|(candidates, key)| build(candidates, key, &newer))
         .collect())
 }
 
 /// The answer for one key from the persons matching it.
-fn build(mut candidates: Vec<Candidate>, on: NaiveDate, newer_elsewhere: &[i64]) -> Answer {
+fn build(mut candidates: Vec<Candidate>, key: &Key, newer_elsewhere: &[i64]) -> Answer {
+    let on = key.on;
     let none = |validity| Answer {
         validity,
         on,
@@ -265,15 +304,32 @@ fn build(mut candidates: Vec<Candidate>, on: NaiveDate, newer_elsewhere: &[i64])
     let Some(period) = judgement.period.and_then(|i| c.periods.get(i)).copied() else {
         return none(judgement.validity);
     };
-    // The rate on the day, or on the last insured day when the period has ended.
-    let rate = copay::effective(
-        copay::Scheme::of_number(&c.insurer_number),
-        c.birth_date,
-        period.terms_day(on),
-        c.copay_rate,
-    );
+    // The terms on the day, or on the last insured day when the period has ended.
+    let day = period.terms_day(on);
+    let benefits = Benefits {
+        records: &c.benefits,
+        scheme: copay::Scheme::of_number(&c.insurer_number),
+        birth: c.birth_date,
+        registered: c.copay_rate,
+    };
+    let copay = benefits.copay_on(day, period.acquired_on);
+    let rate = copay.rate;
+    let limit_category = benefits.limit_on(day).map(|(c, _)| c.code());
+    let specified_diseases = benefits
+        .diseases_on(day)
+        .into_iter()
+        .filter_map(|b| match b.value {
+            BenefitValue::SpecifiedDisease { cap, disease } => Some(SpecifiedDisease {
+                disease,
+                cap_yen: cap.yen(),
+                valid_from: b.valid_from,
+                valid_until: b.valid_until,
+            }),
+            _ => None,
+        })
+        .collect();
     let koki = InsurerNumber::parse(&c.insurer_number).is_ok_and(|i| i.is_koki());
-    Answer {
+    let answer = Answer {
         validity: judgement.validity,
         on,
         online_viewing: Some(OnlineViewing::new(c.suspended_linkages, c.blocking_finding)),
@@ -295,9 +351,30 @@ fn build(mut candidates: Vec<Candidate>, on: NaiveDate, newer_elsewhere: &[i64])
             loss_reason: period.loss_reason.map(|r| r.as_str().to_string()),
             copay_code: rate.online_code().to_string(),
             copay_percent: rate.percent(),
+            copay_effective_from: copay.effective_from,
+            copay_source: copay.source,
+            limit_category,
+            specified_diseases,
             preschool: copay::is_preschool(c.birth_date, on),
             certificate: c.certificate,
         }),
+    };
+    if key.consent {
+        answer
+    } else {
+        answer.without_consent()
+    }
+}
+
+impl Answer {
+    /// The answer as a clinic sees it without the patient's consent: the 限度額適用区分 and the
+    /// 特定疾病 left out (the one home of that rule; the console shows both views with it).
+    pub fn without_consent(mut self) -> Answer {
+        if let Some(p) = self.person.as_mut() {
+            p.limit_category = None;
+            p.specified_diseases.clear();
+        }
+        self
     }
 }
 
@@ -323,6 +400,7 @@ fn log_entries(
             if let Some(kana) = &k.kana {
                 request["kana"] = serde_json::json!(kana);
             }
+            request["limit_consent"] = serde_json::json!(k.consent);
             e.request = crate::access::clean(request);
             e.response = serde_json::json!({
                 "validity": u8::from(a.validity), "person_id": person,

@@ -3,7 +3,8 @@
 //! or the member identifier `保険者番号:記号:番号:枝番`) and a Patient with the birth date, both
 //! contained (the Patient's JP Core kana name, when given, tells twins apart on a card without
 //! 枝番). Answered with a CoverageEligibilityResponse (outcome, insurance.inforce,
-//! benefitPeriod, and an extension when online viewing is blocked); every error is an
+//! benefitPeriod, the co-pay and, with the patient's consent extension, the 限度額適用区分 and
+//! 特定疾病 as `insurance.item` benefits, and an extension when online viewing is blocked); every error is an
 //! OperationOutcome. No Japanese profile exists for these two
 //! resources, so the base R4 resources are used (domain.md).
 
@@ -26,6 +27,22 @@ pub const VALIDITY_EXTENSION: &str = "urn:shikaku:fhir:eligibility-validity";
 /// Extension on the response when online viewing of the person's records is blocked; its
 /// `valueString` is the reason (`finding N`, or `suspended by the insurer`).
 pub const ONLINE_VIEWING_BLOCKED_EXTENSION: &str = "urn:shikaku:fhir:online-viewing-blocked";
+/// Extension on the request: the patient consented at the counter to the clinic seeing their
+/// 限度額適用区分 and 特定疾病 (`valueBoolean`); without it both are left out.
+pub const LIMIT_CONSENT_EXTENSION: &str = "urn:shikaku:fhir:limit-consent";
+/// Code system of the benefit categories in `insurance.item.category`: `copay`, `limit`,
+/// `specified-disease`.
+pub const BENEFIT_CATEGORY_SYSTEM: &str = "urn:shikaku:fhir:benefit-category";
+/// Code system of the benefit types shikaku adds to HL7's: `limit-category`.
+pub const BENEFIT_TYPE_SYSTEM: &str = "urn:shikaku:fhir:benefit-type";
+/// HL7's benefit types (`copay-percent`, `copay-maximum`).
+pub const HL7_BENEFIT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/benefit-type";
+/// Extension on an `insurance.item`: the first day the benefit is in force (the co-pay's
+/// 発効期日), `valueDate`.
+pub const BENEFIT_FROM_EXTENSION: &str = "urn:shikaku:fhir:benefit-valid-from";
+/// Extension on an `insurance.item`: the last day the benefit is in force, `valueDate`.
+pub const BENEFIT_UNTIL_EXTENSION: &str = "urn:shikaku:fhir:benefit-valid-until";
+
 /// The HL7 extension JP Core puts on a `HumanName` to say which writing it is: `SYL` for the
 /// kana (syllabic) name, `IDE` for the kanji (ideographic) one.
 pub const NAME_REPRESENTATION_EXTENSION: &str =
@@ -216,7 +233,70 @@ pub fn parse_request(req: &Value) -> Result<EligibilityQuery, ApiError> {
         birth_date,
         on,
         kana: kana_of(patient),
+        limit_consent: limit_consent(req)?,
     })
+}
+
+/// The request's consent extension: `valueBoolean`, false when absent.
+fn limit_consent(req: &Value) -> Result<bool, ApiError> {
+    let Some(ext) = req
+        .get("extension")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|e| e.get("url").and_then(Value::as_str) == Some(LIMIT_CONSENT_EXTENSION))
+    else {
+        return Ok(false);
+    };
+    ext.get("valueBoolean")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| invalid("the limit-consent extension needs a valueBoolean"))
+}
+
+/// The `insurance.item` entries of an answer: the co-pay (HL7 `copay-percent`, with its
+/// 発効期日), and with consent the 限度額適用区分 (`limit-category`, a string) and each 特定疾病
+/// (HL7 `copay-maximum`, the monthly cap in JPY). docs/api.md has the mapping.
+fn benefit_items(p: &crate::eligibility::EligiblePerson) -> Vec<Value> {
+    let dated = |from: NaiveDate, until: Option<NaiveDate>| {
+        let mut ext = vec![json!({ "url": BENEFIT_FROM_EXTENSION, "valueDate": from.to_string() })];
+        if let Some(u) = until {
+            ext.push(json!({ "url": BENEFIT_UNTIL_EXTENSION, "valueDate": u.to_string() }));
+        }
+        ext
+    };
+    let category = |code: &str, display: &str| json!({ "coding": [{ "system": BENEFIT_CATEGORY_SYSTEM, "code": code, "display": display }] });
+    let mut items = vec![json!({
+        "extension": dated(p.copay_effective_from, None),
+        "category": category("copay", "一部負担金割合"),
+        "benefit": [{
+            "type": { "coding": [{ "system": HL7_BENEFIT_TYPE, "code": "copay-percent" }] },
+            "allowedUnsignedInt": p.copay_percent,
+        }],
+    })];
+    if let Some(limit) = &p.limit_category {
+        items.push(json!({
+            "category": category("limit", "限度額適用区分"),
+            "benefit": [{
+                "type": { "coding": [{ "system": BENEFIT_TYPE_SYSTEM, "code": "limit-category" }] },
+                "allowedString": limit,
+            }],
+        }));
+    }
+    for d in &p.specified_diseases {
+        let mut item = json!({
+            "extension": dated(d.valid_from, d.valid_until),
+            "category": category("specified-disease", "特定疾病"),
+            "benefit": [{
+                "type": { "coding": [{ "system": HL7_BENEFIT_TYPE, "code": "copay-maximum" }] },
+                "allowedMoney": { "value": d.cap_yen, "currency": "JPY" },
+            }],
+        });
+        if let Some(disease) = d.disease {
+            item["description"] = json!(disease.label());
+        }
+        items.push(item);
+    }
+    items
 }
 
 /// JP Core's extension URLs, written in full on the way out (read by suffix on the way in).
@@ -335,6 +415,7 @@ pub fn response(request_id: Option<&str>, query: &EligibilityQuery, answer: &Ans
                 "coverage": { "reference": "#coverage" },
                 "inforce": answer.validity == Validity::Valid,
                 "benefitPeriod": period,
+                "item": benefit_items(p),
             }]);
         }
         None => {

@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod benefits;
 pub mod certificates;
 pub mod console;
 pub mod eligibility;
@@ -62,6 +63,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .service(linkages::confirm_identity)
         .service(linkages::correct_linkage)
         .service(linkages::reveal_number)
+        .service(benefits::list_benefits)
+        .service(benefits::add_benefit)
+        .service(benefits::end_benefit)
+        .service(benefits::correct_benefit)
         .service(certificates::issue_certificate)
         .service(certificates::get_certificate)
         .service(certificates::reissue_certificate)

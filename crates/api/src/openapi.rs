@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{certificates, eligibility, fhir, findings, linkages, ops, persons, review};
+use crate::{benefits, certificates, eligibility, fhir, findings, linkages, ops, persons, review};
 
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
@@ -18,6 +18,10 @@ use crate::{certificates, eligibility, fhir, findings, linkages, ops, persons, r
         persons::search_persons,
         persons::person_history,
         persons::set_certificate_facts,
+        benefits::list_benefits,
+        benefits::add_benefit,
+        benefits::end_benefit,
+        benefits::correct_benefit,
         linkages::register_linkage,
         linkages::get_linkage,
         linkages::suspend_linkage,

@@ -7,6 +7,7 @@ use actix_web::{get, post, put, web, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use shikaku_db::benefits::BenefitView;
 use shikaku_db::linkages::LinkageView;
 use shikaku_db::persons::{self, CertificateFacts, Change, PersonView};
 use shikaku_db::tokens::Role;
@@ -35,19 +36,35 @@ pub struct PersonDetail {
     pub periods: Vec<Period>,
     /// Linkages: last 4 digits only.
     pub linkages: Vec<LinkageView>,
-    /// Co-pay rate today, in percent.
+    /// Co-pay rate today, in percent (a dated record's, else the age rule's).
     pub copay_percent_today: u8,
+    /// Dated benefit records (co-pay, 限度額適用区分, 特定疾病), by kind and start.
+    pub benefits: Vec<BenefitView>,
 }
 
 impl PersonDetail {
-    fn new(person: PersonView, periods: Vec<Period>, linkages: Vec<LinkageView>) -> Self {
-        let copay_percent_today = person.record.copay_on(today_tokyo()).percent();
-        PersonDetail {
+    fn new(
+        person: PersonView,
+        periods: Vec<Period>,
+        linkages: Vec<LinkageView>,
+        benefits: Vec<BenefitView>,
+    ) -> Result<Self, ApiError> {
+        let records = benefits
+            .iter()
+            .map(BenefitView::benefit)
+            .collect::<Result<Vec<_>, _>>()?;
+        let copay_percent_today = person
+            .record
+            .benefits(&records)
+            .rate_on(today_tokyo())
+            .percent();
+        Ok(PersonDetail {
             person,
             periods,
             linkages,
             copay_percent_today,
-        }
+            benefits,
+        })
     }
 }
 
@@ -68,14 +85,16 @@ pub async fn get_person(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(READERS)?;
     let id = id.into_inner();
-    let (person, periods, linkages) = state
+    let (person, periods, linkages, benefits) = state
         .blocking(move |conn| {
             let person = persons::get(conn, id)?;
             let periods = persons::periods(conn, id)?;
             let linkages = shikaku_db::linkages::of_person(conn, id)?;
-            Ok((person, periods, linkages))
+            let benefits = shikaku_db::benefits::of_person(conn, id)?;
+            Ok((person, periods, linkages, benefits))
         })
         .await?;
+    let detail = PersonDetail::new(person, periods, linkages, benefits)?;
     state
         .access_log
         .record(vec![entry(
@@ -87,7 +106,7 @@ pub async fn get_person(
             None,
         )])
         .await?;
-    Ok(HttpResponse::Ok().json(PersonDetail::new(person, periods, linkages)))
+    Ok(HttpResponse::Ok().json(detail))
 }
 
 /// A search by key (記号・番号, optionally 枝番) or by kana name (any width, hiragana or

@@ -362,5 +362,7 @@ pub(crate) mod identity;
 use identity::mismatch_detail;
 pub use identity::{Identity, IdentityComparison, Rule};
 
+pub mod benefits;
+
 #[cfg(test)]
 mod tests;

@@ -87,6 +87,8 @@ pub struct Candidate {
     /// The critical finding that suspended one of them, the lowest id when several did;
     /// `None` when none is suspended by a finding (a reviewer may still have suspended one).
     pub blocking_finding: Option<i64>,
+    /// The person's dated benefit records (co-pay, 限度額適用区分, 特定疾病).
+    pub benefits: Vec<shikaku_domain::benefit::Benefit>,
 }
 
 #[derive(QueryableByName)]
@@ -115,6 +117,8 @@ struct Row {
     suspended_linkages: i64,
     #[diesel(sql_type = Nullable<BigInt>)]
     blocking_finding: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    benefits: serde_json::Value,
 }
 
 impl Row {
@@ -148,8 +152,10 @@ impl Row {
             }
             _ => None,
         };
+        let benefits = crate::benefits::parse_json(&self.benefits)?;
         let p = self.person;
         Ok(Candidate {
+            benefits,
             person_id: self.id,
             relationship: Relationship::from_code(p.relationship)
                 .map_err(|_| bad("relationship"))?,
@@ -173,14 +179,18 @@ impl Row {
 
 /// The lookup: keys in as arrays, matching persons with their periods out, in one statement.
 /// Public so that a test can check its plan uses the person-key index.
-pub const LOOKUP: &str = "
+pub const LOOKUP: &str = concat!(
+    "
 SELECT k.i AS idx, p.id, p.insurer_number, i.name AS insurer_name, p.symbol, p.number, p.branch,
        p.relationship, p.name_kanji, p.name_kana, p.birth_date, p.sex, p.postal_code, p.address,
        p.copay_rate, p.voluntary_until, p.residence_until, p.certificate_requested,
        coalesce(q.acquired, '{}') AS acquired, coalesce(q.lost, '{}') AS lost,
        coalesce(q.reasons, '{}') AS reasons, c.number AS cert_number,
        c.issued_on AS cert_issued_on, c.valid_from AS cert_valid_from,
-       c.valid_until AS cert_valid_until, s.suspended_linkages, s.blocking_finding
+       c.valid_until AS cert_valid_until, s.suspended_linkages, s.blocking_finding,
+       ",
+    crate::benefits::benefits_json!(),
+    " AS benefits
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[])
        WITH ORDINALITY AS k(ins, sym, num, br, birth, on_day, i)
   JOIN persons p ON p.insurer_number = k.ins AND p.symbol = k.sym AND p.number = k.num
@@ -195,7 +205,8 @@ SELECT k.i AS idx, p.id, p.insurer_number, i.name AS insurer_name, p.symbol, p.n
                           AND k.on_day BETWEEN c.valid_from AND c.valid_until
   CROSS JOIN LATERAL (
        SELECT count(*) AS suspended_linkages, min(suspended_by_finding) AS blocking_finding
-         FROM linkages WHERE person_id = p.id AND status = 'suspended') s";
+         FROM linkages WHERE person_id = p.id AND status = 'suspended') s"
+);
 
 /// The SQL of [`LOOKUP`] cut at its bind markers, once: `LOOKUP_PARTS[n]` is the text before
 /// `$n+1`, and the last part the text after `$6`.

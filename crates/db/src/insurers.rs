@@ -21,6 +21,8 @@ pub struct Insurer {
     pub cert_years: i16,
     /// The common expiry date for fixed_date.
     pub cert_fixed_until: Option<chrono::NaiveDate>,
+    /// Whether certificates print the 限度額適用区分 and 特定疾病 (optional printed items).
+    pub cert_prints_benefits: bool,
 }
 
 /// Fields an administrator sets with `shikaku insurers add`.
@@ -39,6 +41,8 @@ pub struct NewInsurer {
     pub cert_years: i16,
     /// Common expiry for fixed_date.
     pub cert_fixed_until: Option<chrono::NaiveDate>,
+    /// Print the 限度額適用区分 and 特定疾病 on certificates.
+    pub cert_prints_benefits: bool,
 }
 
 /// Creates the insurer or updates it when the number exists; returns whether it was new.

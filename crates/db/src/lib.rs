@@ -7,6 +7,7 @@
 //! Depends on the domain crate only; the audit, the API and the binary depend on it.
 
 pub mod access_log;
+pub mod benefits;
 pub mod certificates;
 pub mod console;
 pub mod eligibility;

@@ -78,15 +78,19 @@ impl PersonRecord {
         self.copay_rate.and_then(|r| u8::try_from(r).ok())
     }
 
-    /// The co-pay on `on`: the registered rate where the rules of the person's scheme allow it
+    /// The person's dated benefit `records` with what the age rule needs: the co-pay on a day
+    /// is a record's, else the registered rate where the rules of the person's scheme allow it
     /// that day, else the default (a 後期 member keeps 後期 rates at any age).
-    pub fn copay_on(&self, on: NaiveDate) -> shikaku_domain::CopayRate {
-        shikaku_domain::copay::effective(
-            shikaku_domain::copay::Scheme::of_number(&self.insurer_number),
-            self.birth_date,
-            on,
-            self.copay_percent(),
-        )
+    pub fn benefits<'a>(
+        &self,
+        records: &'a [shikaku_domain::benefit::Benefit],
+    ) -> shikaku_domain::benefit::Benefits<'a> {
+        shikaku_domain::benefit::Benefits {
+            records,
+            scheme: shikaku_domain::copay::Scheme::of_number(&self.insurer_number),
+            birth: self.birth_date,
+            registered: self.copay_percent(),
+        }
     }
 
     /// The key as the JP Core member identifier `保険者番号:記号:番号:枝番`.

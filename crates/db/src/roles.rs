@@ -58,6 +58,8 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("persons", "SELECT, INSERT, UPDATE"),
     ("qualifications", "SELECT, INSERT, UPDATE"),
     ("person_changes", "SELECT, INSERT"),
+    // Ended and corrected in place, the previous values kept in person_changes.
+    ("benefits", "SELECT, INSERT, UPDATE"),
     ("linkages", "SELECT, INSERT, UPDATE"),
     ("linkage_events", "SELECT, INSERT"),
     ("resident_snapshots", "SELECT, INSERT"),
@@ -90,6 +92,7 @@ pub const READER_TABLES: &[&str] = &[
     "persons",
     "qualifications",
     "person_changes",
+    "benefits",
     "linkages",
     "linkage_events",
     "resident_snapshots",

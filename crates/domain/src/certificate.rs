@@ -14,7 +14,8 @@
 //!    the month before the 70–74 co-pay rate starts (the end of the 70th birthday's month, or
 //!    the previous month-end when born on the 1st), by the end of preschool (the co-pay changes
 //!    from 20% to 30%), by the end of 任意継続, by the end of a residence permit, and by the day
-//!    before the qualification is lost. The age cuts are those of the standard schemes: a 後期
+//!    before the qualification is lost, and by the day before the co-pay rate or the 限度額適用区分
+//!    changes (a dated benefit record starts or ends). The age cuts are those of the standard schemes: a 後期
 //!    member of 65–74 (admitted by certification) is on the 後期 rates already, so neither the
 //!    70 nor the 75 step applies to them.
 //!
@@ -25,7 +26,8 @@ use chrono::{Datelike, Days, Months, NaiveDate};
 
 use serde::{Deserialize, Serialize};
 
-use crate::copay::{effective, preschool_ends, seventy_five_on, seventy_rate_starts, Scheme};
+use crate::benefit::{Benefit, Benefits};
+use crate::copay::{preschool_ends, seventy_five_on, seventy_rate_starts, Scheme};
 use crate::error::DomainError;
 use crate::ids::InsurerNumber;
 use crate::person::{Relationship, Sex};
@@ -113,7 +115,7 @@ impl Policy {
 
 /// What is known about the holder that can cut the validity short.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Holder {
+pub struct Holder<'a> {
     /// 生年月日.
     pub birth: NaiveDate,
     /// The scheme: a 後期 member has no age cuts.
@@ -124,6 +126,23 @@ pub struct Holder {
     pub voluntary_until: Option<NaiveDate>,
     /// Last day of the residence permit, when known (foreign residents).
     pub residence_until: Option<NaiveDate>,
+    /// The holder's dated benefit records: a change of co-pay rate or limit category ends the
+    /// certificate the day before.
+    pub benefits: &'a [Benefit],
+    /// The undated co-pay the insurer registered (percent), which the age rule uses.
+    pub registered_copay: Option<u8>,
+}
+
+impl<'a> Holder<'a> {
+    /// The holder's benefits, to ask what is in force when.
+    pub fn benefits(&self) -> Benefits<'a> {
+        Benefits {
+            records: self.benefits,
+            scheme: self.scheme,
+            birth: self.birth,
+            registered: self.registered_copay,
+        }
+    }
 }
 
 /// When a certificate is issued and from when it is valid.
@@ -202,6 +221,8 @@ pub enum EndReason {
     ResidencePermit,
     /// The qualification is lost the next day.
     QualificationLost,
+    /// The co-pay rate or the limit category changes the next day.
+    BenefitChange,
 }
 
 impl EndReason {
@@ -218,6 +239,7 @@ impl EndReason {
             EndReason::VoluntaryContinuation => "voluntary_continuation",
             EndReason::ResidencePermit => "residence_permit",
             EndReason::QualificationLost => "qualification_lost",
+            EndReason::BenefitChange => "benefit_change",
         }
     }
 }
@@ -251,7 +273,7 @@ fn day_before(d: NaiveDate) -> NaiveDate {
 ///
 /// Errors when nothing is left: the holder has lost the qualification by the first valid day,
 /// the transitional rule has ended, or a cut falls before the first valid day.
-pub fn validity(policy: Policy, term: Term, holder: &Holder) -> Result<Validity, DomainError> {
+pub fn validity(policy: Policy, term: Term, holder: &Holder<'_>) -> Result<Validity, DomainError> {
     let from = term.from.max(term.issued);
     let mut best = (policy.end(from), EndReason::Policy);
     let mut cut = |until: NaiveDate, reason: EndReason| {
@@ -293,6 +315,10 @@ pub fn validity(policy: Policy, term: Term, holder: &Holder) -> Result<Validity,
         return Err(DomainError::Certificate(
             "no validity left: the certificate would end before it starts",
         ));
+    }
+    // Last: the first change of co-pay rate or limit category before the end found so far.
+    if let Some(change) = holder.benefits().first_change(from, best.0) {
+        best = (day_before(change), EndReason::BenefitChange);
     }
     Ok(Validity {
         from,
@@ -455,6 +481,10 @@ pub struct PrintSubject<'a> {
     pub address: Option<&'a str>,
     /// Co-pay as the insurer registered it (percent), if any.
     pub copay_rate: Option<u8>,
+    /// The holder's dated benefit records.
+    pub benefits: &'a [Benefit],
+    /// Whether the insurer prints the 限度額適用区分 and 特定疾病 (optional printed items).
+    pub prints_benefits: bool,
     /// 資格取得年月日 of the period in force.
     pub acquired_on: NaiveDate,
 }
@@ -507,6 +537,17 @@ pub struct PrintedItems {
     /// 70–74: the day the 高齢受給者 rate took effect (発効期日).
     #[serde(default)]
     pub copay_effective_from: Option<NaiveDate>,
+    /// The 限度額適用区分 in force on the first valid day. Kept whether or not it is printed:
+    /// a later change of category ends the certificate, which needs what it was issued with.
+    #[serde(default)]
+    pub limit_category: Option<String>,
+    /// The 特定疾病 in force on the first valid day, as printed (`人工透析を要する慢性腎不全
+    /// 10,000円`).
+    #[serde(default)]
+    pub specified_diseases: Vec<String>,
+    /// Whether the limit category and the 特定疾病 are printed (the insurer's choice).
+    #[serde(default)]
+    pub benefits_printed: bool,
     /// 郵便番号.
     #[serde(default)]
     pub postal_code: Option<String>,
@@ -542,13 +583,27 @@ impl PrintedItems {
     ) -> Self {
         let scheme = Scheme::of(s.insurer);
         let day = validity.from;
-        let rate = effective(scheme, s.birth, day, s.copay_rate);
-        let seventy = seventy_rate_starts(s.birth);
+        let benefits = Benefits {
+            records: s.benefits,
+            scheme,
+            birth: s.birth,
+            registered: s.copay_rate,
+        };
+        let copay = benefits.copay_on(day, s.acquired_on);
+        let rate = copay.rate;
         // 70–74 under a standard scheme: the rate's 発効期日 is printed (the day the 高齢受給者
-        // rate started). A 後期 member of that age is not a 高齢受給者.
-        let rate_from =
-            (scheme == Scheme::Standard && day >= seventy && day < seventy_five_on(s.birth))
-                .then_some(seventy);
+        // rate, or the record in force, took effect). A 後期 member of that age is not a
+        // 高齢受給者.
+        let rate_from = (scheme == Scheme::Standard
+            && day >= seventy_rate_starts(s.birth)
+            && day < seventy_five_on(s.birth))
+        .then_some(copay.effective_from);
+        let limit_category = benefits.limit_on(day).map(|(c, _)| c.code());
+        let specified_diseases = benefits
+            .diseases_on(day)
+            .iter()
+            .map(|b| b.value.label())
+            .collect();
         let relationship = (!s.insurer.is_koki()).then(|| {
             match s.relationship {
                 Relationship::Insured => "本人",
@@ -580,6 +635,9 @@ impl PrintedItems {
             acquired_on: s.acquired_on,
             copay_percent: rate.percent(),
             copay_effective_from: rate_from,
+            limit_category,
+            specified_diseases,
+            benefits_printed: s.prints_benefits,
             postal_code: s.postal_code.map(str::to_string),
             address: s.address.map(str::to_string),
             remarks,
@@ -602,13 +660,15 @@ mod tests {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
     }
 
-    fn adult(birth: &str) -> Holder {
+    fn adult(birth: &str) -> Holder<'static> {
         Holder {
             birth: d(birth),
             scheme: Scheme::Standard,
             lost_on: None,
             voluntary_until: None,
             residence_until: None,
+            benefits: &[],
+            registered_copay: None,
         }
     }
 
@@ -619,7 +679,7 @@ mod tests {
         }
     }
 
-    fn until(policy: Policy, issued: &str, holder: &Holder) -> (String, &'static str) {
+    fn until(policy: Policy, issued: &str, holder: &Holder<'_>) -> (String, &'static str) {
         let v = validity(policy, Term::issued_on(d(issued)), holder).unwrap();
         (v.until.to_string(), v.reason.code())
     }
@@ -920,5 +980,68 @@ mod tests {
             Next::Nothing
         );
         assert_eq!(next_certificate(None, false, next_run), Next::Now);
+    }
+
+    #[test]
+    fn a_koki_copay_change_cuts_the_certificate_the_day_before() {
+        use crate::benefit::{Benefit, StoredBenefit};
+        let rec = |v: &str, from: &str, until: Option<&str>| {
+            Benefit::from_stored(&StoredBenefit {
+                kind: "copay".into(),
+                value: v.into(),
+                disease: None,
+                valid_from: d(from),
+                valid_until: until.map(d),
+            })
+            .unwrap()
+        };
+        // 後期 member at 10%, 20% (一定以上所得) from 1 October 2026.
+        let records = [
+            rec("10", "2025-08-01", Some("2026-09-30")),
+            rec("20", "2026-10-01", None),
+        ];
+        let holder = Holder {
+            scheme: Scheme::Koki,
+            benefits: &records,
+            ..adult("1945-04-10")
+        };
+        let v = validity(
+            Policy::YearlyJuly,
+            Term::issued_on(d("2026-08-01")),
+            &holder,
+        )
+        .unwrap();
+        assert_eq!(
+            (v.until, v.reason),
+            (d("2026-09-30"), EndReason::BenefitChange)
+        );
+        assert_eq!(EndReason::BenefitChange.code(), "benefit_change");
+        // The replacement, valid from the change, runs to the policy's end.
+        let next = validity(
+            Policy::YearlyJuly,
+            Term::starting(d("2026-09-05"), d("2026-10-01")),
+            &holder,
+        )
+        .unwrap();
+        assert_eq!(
+            (next.until, next.reason),
+            (d("2027-07-31"), EndReason::Policy)
+        );
+        // A record added with the same rate is no change.
+        let same = [
+            rec("10", "2025-08-01", Some("2026-09-30")),
+            rec("10", "2026-10-01", None),
+        ];
+        let holder = Holder {
+            benefits: &same,
+            ..holder
+        };
+        let v = validity(
+            Policy::YearlyJuly,
+            Term::issued_on(d("2026-08-01")),
+            &holder,
+        )
+        .unwrap();
+        assert_eq!(v.reason, EndReason::Policy);
     }
 }

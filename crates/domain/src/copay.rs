@@ -267,6 +267,32 @@ pub fn effective(scheme: Scheme, birth: NaiveDate, on: NaiveDate, stored: Option
     }
 }
 
+/// The first day of the age stage `on` falls in: the day the age rule's rate took effect
+/// (birth; 1 April after the 6th birthday; the 70–74 start; the 75th birthday). A 後期 member
+/// has no age stages, so for them it is `None` and the qualification's start decides.
+pub fn age_stage_since(scheme: Scheme, birth: NaiveDate, on: NaiveDate) -> Option<NaiveDate> {
+    match stage(scheme, birth, on) {
+        _ if scheme == Scheme::Koki => None,
+        Stage::Preschool => Some(birth),
+        Stage::Working => preschool_ends(birth).succ_opt(),
+        Stage::Seventy => Some(seventy_rate_starts(birth)),
+        Stage::SeventyFive => Some(seventy_five_on(birth)),
+    }
+}
+
+/// The days on which the age rules change the allowed rates, in order: 1 April after the 6th
+/// birthday, the 70–74 start and the 75th birthday (none for a 後期 member).
+pub fn age_steps(scheme: Scheme, birth: NaiveDate) -> Vec<NaiveDate> {
+    if scheme == Scheme::Koki {
+        return Vec::new();
+    }
+    preschool_ends(birth)
+        .succ_opt()
+        .into_iter()
+        .chain([seventy_rate_starts(birth), seventy_five_on(birth)])
+        .collect()
+}
+
 /// Every rate the age rules allow on `on` for some income: preschool 20; school age to 69
 /// 30; 70–74 20 or 30; 75+ and every 後期 member 10, 20 or 30.
 pub fn allowed_copay(scheme: Scheme, birth: NaiveDate, on: NaiveDate) -> &'static [CopayRate] {

@@ -77,6 +77,10 @@ pub enum DomainError {
     /// A sealed number that was tampered with, truncated or sealed under another key.
     #[error("decryption failed")]
     DecryptionFailed,
+    /// A dated benefit record (co-pay, 限度額適用区分, 特定疾病) that breaks a rule; the text says
+    /// which.
+    #[error("{0}")]
+    Benefit(&'static str),
     /// A 資格確認書 rule refused; the text says which.
     #[error("certificate: {0}")]
     Certificate(&'static str),

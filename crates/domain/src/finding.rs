@@ -42,6 +42,10 @@ pub enum FindingKind {
     IdentityMismatch,
     /// Only the address disagrees.
     AddressMismatch,
+    /// A dated benefit record the rules do not allow: a co-pay the age rules do not allow
+    /// beyond the income cases, or a 特定疾病 record outside the qualification. Low; about the
+    /// person's benefits, not a number (no last 4 digits).
+    BenefitInconsistent,
 }
 
 impl FindingKind {
@@ -68,6 +72,7 @@ impl FindingKind {
             FindingKind::ResidentRemoved => "住基で消除済み",
             FindingKind::IdentityMismatch => "本人情報の不一致",
             FindingKind::AddressMismatch => "住所のみ不一致",
+            FindingKind::BenefitInconsistent => "給付記録の不整合",
         }
     }
 }
@@ -453,7 +458,7 @@ mod tests {
         for k in FindingKind::ALL {
             assert_eq!(FindingKind::parse(k.as_str()), Some(*k));
         }
-        assert_eq!(FindingKind::ALL.len(), 7);
+        assert_eq!(FindingKind::ALL.len(), 8);
         assert_eq!(FindingKind::ALL[0].as_str(), "invalid_check_digit");
         for s in ["low", "medium", "high", "critical"] {
             assert_eq!(Severity::parse(s).unwrap().as_str(), s);

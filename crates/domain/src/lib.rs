@@ -27,6 +27,7 @@
 //! - [`text`]: character classes and small text helpers.
 //! - [`error`]: the domain error type.
 
+pub mod benefit;
 pub mod calendar;
 pub mod certificate;
 pub mod copay;

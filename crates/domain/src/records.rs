@@ -1,4 +1,4 @@
-//! Validation of the CSV input files (persons, linkages, residents) described in formats.md.
+//! Validation of the CSV input files (persons, linkages, residents, benefits) described in formats.md.
 //!
 //! Pure: callers read the file with the `csv` crate and pass each `StringRecord` here. A header
 //! is turned into a [`Layout`] once; each row is then validated against it, collecting every
@@ -65,6 +65,18 @@ const LINKAGE_COLUMNS: &[ColumnSpec] = &[
     col("linked_on", true),
 ];
 
+const BENEFIT_COLUMNS: &[ColumnSpec] = &[
+    col("insurer_number", true),
+    col("symbol", false),
+    col("number", true),
+    col("branch", false),
+    col("kind", true),
+    col("value", true),
+    col("disease", false),
+    col("valid_from", true),
+    col("valid_until", false),
+];
+
 const RESIDENT_COLUMNS: &[ColumnSpec] = &[
     col("my_number", true),
     col("name_kanji", true),
@@ -96,6 +108,8 @@ pub enum FileKind {
     Linkages,
     /// residents.csv: resident-register (住基) extract.
     Residents,
+    /// benefits.csv: dated co-pay, 限度額適用区分 and 特定疾病 records.
+    Benefits,
 }
 
 impl FileKind {
@@ -105,17 +119,18 @@ impl FileKind {
             FileKind::Persons => PERSON_COLUMNS,
             FileKind::Linkages => LINKAGE_COLUMNS,
             FileKind::Residents => RESIDENT_COLUMNS,
+            FileKind::Benefits => BENEFIT_COLUMNS,
         }
     }
 
-    /// `persons`, `linkages` or `residents`.
+    /// `persons`, `linkages`, `residents` or `benefits`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }
 
     /// Whether rows of this file carry My Numbers, which need the keyring to seal.
     pub fn needs_keys(self) -> bool {
-        !matches!(self, FileKind::Persons)
+        !matches!(self, FileKind::Persons | FileKind::Benefits)
     }
 }
 
@@ -371,11 +386,13 @@ impl<'a> Row<'a> {
     }
 }
 
+mod benefits;
 mod card_status;
 mod linkages;
 mod persons;
 mod residents;
 
+pub use benefits::{benefit_row, BenefitRow};
 pub use card_status::{card_status_row, CardStatusRow, CARD_STATUS};
 pub use linkages::{linkage_row, LinkageRow, LinkageSource};
 pub use persons::{person_row, PersonRow};

@@ -116,6 +116,12 @@ fn draw_card(layer: &PdfLayerReference, font: &IndirectFontRef, p: &PrintedItems
     if let Some(from) = p.copay_effective_from {
         copay.push_str(&format!("（発効期日 {}）", date(from)));
     }
+    // 限度額適用区分 and 特定疾病 are optional printed items: only where the insurer prints them.
+    if p.benefits_printed {
+        if let Some(limit) = &p.limit_category {
+            copay.push_str(&format!("　限度額適用区分 {limit}"));
+        }
+    }
     put(&copay, 5.5, 4.0, 34.0);
     put(
         &format!(
@@ -146,8 +152,13 @@ fn draw_card(layer: &PdfLayerReference, font: &IndirectFontRef, p: &PrintedItems
         4.0,
         47.5,
     );
-    if let Some(remarks) = p.remarks.as_deref().filter(|r| !r.is_empty()) {
-        put(&format!("備考 {remarks}"), 5.0, 4.0, 51.5);
+    let mut remarks: Vec<String> = Vec::new();
+    if p.benefits_printed && !p.specified_diseases.is_empty() {
+        remarks.push(format!("特定疾病 {}", p.specified_diseases.join("・")));
+    }
+    remarks.extend(p.remarks.iter().filter(|r| !r.is_empty()).cloned());
+    if !remarks.is_empty() {
+        put(&format!("備考 {}", remarks.join(" / ")), 5.0, 4.0, 51.5);
     }
     if let Some(back) = &p.sex_on_back {
         // 裏面参照: the registered sex goes on the back, which this sheet prints below the face.

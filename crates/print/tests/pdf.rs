@@ -97,6 +97,28 @@ fn card_shows_every_printed_item() {
 }
 
 #[test]
+fn limit_category_and_specified_disease_print_only_where_the_insurer_prints_them() {
+    let mut p = printed("試験　花子", "78");
+    p.limit_category = Some("A03".into());
+    p.specified_diseases = vec!["人工透析を要する慢性腎不全 10,000円".into()];
+    let hidden = squash(&pdftotext(
+        &certificates_pdf(&font(), std::slice::from_ref(&p), Layout::Card).unwrap(),
+    ));
+    assert!(!hidden.contains("A03"), "{hidden}");
+    assert!(!hidden.contains("特定疾病"), "{hidden}");
+    p.benefits_printed = true;
+    let shown = squash(&pdftotext(
+        &certificates_pdf(&font(), &[p], Layout::Card).unwrap(),
+    ));
+    for needle in [
+        "限度額適用区分A03",
+        "特定疾病人工透析を要する慢性腎不全10,000円",
+    ] {
+        assert!(shown.contains(needle), "{needle} missing from: {shown}");
+    }
+}
+
+#[test]
 fn a4_mailing_holds_one_certificate_per_page_with_cut_marks() {
     let pdf = certificates_pdf(
         &font(),

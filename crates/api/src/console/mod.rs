@@ -20,6 +20,7 @@ use actix_web::web;
 use crate::error::ApiError;
 
 pub mod access_log;
+pub mod benefits;
 pub mod certificates;
 pub mod eligibility;
 pub mod findings;
@@ -57,6 +58,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(eligibility::eligibility_check)
     .service(access_log::access_log_page)
     .service(access_log::access_log_verify)
+    .service(benefits::add)
+    .service(benefits::correct)
+    .service(benefits::end)
     .service(certificates::issue)
     .service(certificates::set_facts)
     .service(certificates::act)

@@ -183,23 +183,39 @@ pub async fn person(
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(READERS)?;
     let id = id.into_inner();
-    let (p, periods, linkages, certificates, household, findings) = state
-        .blocking(move |conn| {
-            let p = shikaku_db::persons::get(conn, id)?;
-            let periods = shikaku_db::persons::periods(conn, id)?;
-            let linkages = shikaku_db::linkages::of_person(conn, id)?;
-            let certificates = shikaku_db::certificates::of_person(conn, id)?;
-            let household = shikaku_db::persons::by_key(
-                conn,
-                &p.record.insurer_number,
-                &p.record.symbol,
-                &p.record.number,
-                None,
-            )?;
-            let findings = shikaku_db::findings::of_person(conn, id)?;
-            Ok((p, periods, linkages, certificates, household, findings))
-        })
-        .await?;
+    let (p, periods, linkages, certificates, household, findings, benefits, benefit_history) =
+        state
+            .blocking(move |conn| {
+                let p = shikaku_db::persons::get(conn, id)?;
+                let periods = shikaku_db::persons::periods(conn, id)?;
+                let linkages = shikaku_db::linkages::of_person(conn, id)?;
+                let certificates = shikaku_db::certificates::of_person(conn, id)?;
+                let household = shikaku_db::persons::by_key(
+                    conn,
+                    &p.record.insurer_number,
+                    &p.record.symbol,
+                    &p.record.number,
+                    None,
+                )?;
+                let findings = shikaku_db::findings::of_person(conn, id)?;
+                let benefits = shikaku_db::benefits::of_person(conn, id)?;
+                let benefit_history: Vec<shikaku_db::persons::Change> =
+                    shikaku_db::persons::history(conn, id)?
+                        .into_iter()
+                        .filter(|c| c.action.starts_with("benefit_"))
+                        .collect();
+                Ok((
+                    p,
+                    periods,
+                    linkages,
+                    certificates,
+                    household,
+                    findings,
+                    benefits,
+                    benefit_history,
+                ))
+            })
+            .await?;
     // The household's names and birth dates are on the page too: each member shown gets an
     // entry of their own, so "who read this person's data?" finds it.
     let mut entries = vec![entry(
@@ -222,7 +238,12 @@ pub async fn person(
     }));
     state.access_log.record(entries).await?;
     let today = today_tokyo();
-    let copay = p.record.copay_on(today);
+    let records = benefits
+        .iter()
+        .map(shikaku_db::benefits::BenefitView::benefit)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ApiError::from)?;
+    let copay = p.record.benefits(&records).rate_on(today);
     let sex = Sex::label_of(p.record.sex);
     let relationship =
         Relationship::from_code(p.record.relationship).map_or("", Relationship::label);
@@ -286,6 +307,7 @@ pub async fn person(
                 }
             }
             }
+            (super::benefits::section(&staff, p.id, &benefits, &benefit_history))
             (super::certificates::section(&staff, &p.record, p.id, &certificates))
             h2 { "未解決の監査所見" }
             @if findings.is_empty() { p.muted { "ありません。" } } @else {

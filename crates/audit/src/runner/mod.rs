@@ -15,6 +15,7 @@ use shikaku_db::findings::runs;
 use shikaku_db::DbError;
 use shikaku_domain::finding::Finding;
 
+use crate::engine::benefits::{check_benefits, BenefitSubject};
 use crate::engine::{audit_groups, check_person_numbers, AuditContext, NumberGroup};
 use crate::model::{fit, FitInput};
 use shikaku_domain::evidence::{ModelParameters, ModelSource};
@@ -316,6 +317,26 @@ fn run_in_transaction(
         })?;
         (options.progress)(expected, expected);
 
+        // Pass 3: the persons with co-pay or 特定疾病 records, against the benefit rules.
+        let mut benefit_findings = Vec::new();
+        let t = Instant::now();
+        shikaku_db::benefits::for_audit(conn, |chunk| {
+            let subjects = chunk
+                .into_iter()
+                .map(benefit_subject)
+                .collect::<Result<Vec<_>, DbError>>()?;
+            benefit_findings.extend(pool.install(|| {
+                use rayon::prelude::*;
+                subjects
+                    .par_iter()
+                    .flat_map_iter(check_benefits)
+                    .collect::<Vec<_>>()
+            }));
+            Ok(())
+        })?;
+        timings.check += t.elapsed();
+        record(benefit_findings, conn, &mut timings)?;
+
         let t = Instant::now();
         let merged = merge::merge(conn, run_id, options.actor)?;
         timings.write += t.elapsed();
@@ -332,6 +353,32 @@ fn run_in_transaction(
         };
         finish_run(conn, &summary, started.elapsed() + summary.timings.fit)?;
         Ok(summary)
+    })
+}
+
+/// A person's benefit records as the engine checks them.
+fn benefit_subject(a: shikaku_db::benefits::AuditSubject) -> Result<BenefitSubject, DbError> {
+    #[derive(serde::Deserialize)]
+    struct StoredPeriod {
+        acquired_on: chrono::NaiveDate,
+        lost_on: Option<chrono::NaiveDate>,
+    }
+    let periods: Vec<StoredPeriod> = serde_json::from_value(a.periods)
+        .map_err(|e| DbError::Invalid(format!("unexpected stored periods: {e}")))?;
+    Ok(BenefitSubject {
+        person_key: format!(
+            "{}:{}:{}:{}",
+            a.insurer_number, a.symbol, a.number, a.branch
+        ),
+        person_id: a.person_id,
+        scheme: shikaku_domain::copay::Scheme::of_number(&a.insurer_number),
+        birth: a.birth_date,
+        registered: a.copay_rate.and_then(|r| u8::try_from(r).ok()),
+        records: shikaku_db::benefits::parse_json(&a.benefits)?,
+        periods: periods
+            .into_iter()
+            .map(|p| shikaku_domain::Period::new(p.acquired_on, p.lost_on, None))
+            .collect(),
     })
 }
 

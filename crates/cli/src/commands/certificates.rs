@@ -582,7 +582,7 @@ pub fn run(db: &Database, cmd: CertificatesCommand) -> anyhow::Result<()> {
                     None,
                 )],
             )?;
-            let rate = n.person.copay_on(on);
+            let rate = n.copay_on(on)?;
             let notice = shikaku_print::Notice {
                 name: n.person.name_kanji,
                 birth_date: n.person.birth_date,

@@ -18,7 +18,7 @@ use diesel::Connection;
 /// Arguments of `shikaku import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The kind of file: persons, linkages or residents.
+    /// The kind of file: persons, linkages, residents or benefits.
     kind: FileKind,
     /// The CSV file (formats.md).
     file: PathBuf,
@@ -135,7 +135,8 @@ pub fn run(db: &Database, args: ImportArgs) -> anyhow::Result<ExitCode> {
                                     "applied": summary.applied, "errors": summary.errors,
                                     "rejected": summary.rejected,
                                     "revealed_person_ids": summary.revealed_persons,
-                                    "revealed_more": summary.revealed_more }),
+                                    "revealed_more": summary.revealed_more,
+                                    "certificates_cut": summary.certificates_cut }),
                 None,
             )],
         )?;
@@ -186,6 +187,15 @@ fn print_summary(
         let snapshot = s
             .snapshot_id
             .map_or_else(String::new, |id| format!(", snapshot {id}"));
+        let cut = if s.certificates_cut.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} certificate(s) ended the day before a co-pay or limit-category change \
+                 (the monthly run issues the replacements)",
+                s.certificates_cut.len()
+            )
+        };
         let rejected = if s.rejected > 0 {
             format!(
                 ", {} rejected (not stored: the person's 5 items differ from the resident \
@@ -197,7 +207,7 @@ fn print_summary(
         };
         eprintln!(
             "{file}: imported {} rows in {secs:.1}s ({rate:.0} rows/s): {} new, {} updated, \
-             {} unchanged, {} warnings{rejected} (import {}{snapshot})",
+             {} unchanged, {} warnings{rejected}{cut} (import {}{snapshot})",
             s.rows_read,
             s.inserted,
             s.updated,

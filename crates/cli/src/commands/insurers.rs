@@ -31,6 +31,10 @@ pub enum InsurersCommand {
         /// Common expiry date for fixed_date.
         #[arg(long)]
         cert_fixed_until: Option<chrono::NaiveDate>,
+        /// Print the 限度額適用区分 and 特定疾病 on this insurer's certificates (optional
+        /// printed items; the category is always kept with the certificate).
+        #[arg(long)]
+        cert_prints_benefits: bool,
     },
     /// List insurers.
     List {
@@ -50,6 +54,7 @@ pub fn run(db: &Database, cmd: InsurersCommand) -> anyhow::Result<ExitCode> {
             cert_policy,
             cert_years,
             cert_fixed_until,
+            cert_prints_benefits,
         } => {
             let number = InsurerNumber::parse(&number)?;
             if !["kyokai", "kumiai", "kyosai", "kokuho", "koki", "other"].contains(&kind.as_str()) {
@@ -74,6 +79,7 @@ pub fn run(db: &Database, cmd: InsurersCommand) -> anyhow::Result<ExitCode> {
                     cert_policy,
                     cert_years,
                     cert_fixed_until,
+                    cert_prints_benefits,
                 },
             )?;
             println!(

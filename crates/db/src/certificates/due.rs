@@ -17,7 +17,7 @@ use shikaku_domain::certificate::{
 use shikaku_domain::copay::Scheme;
 use shikaku_domain::CertificateKind;
 
-use super::prepare::{insert, prepare, Subject, SUBJECT_EXTRA};
+use super::prepare::{insert, prepare, subject_extra, Subject};
 use super::status_file::{self, StatusRow};
 use super::{settle, IssueOptions, Scope};
 use crate::error::DbError;
@@ -108,6 +108,10 @@ struct DueRow {
     suspended: bool,
     #[diesel(sql_type = Nullable<Date>)]
     active_until: Option<NaiveDate>,
+    /// The active certificate, when a change of co-pay or limit category ended it early: its
+    /// replacement supersedes it (domain.md: each reissue supersedes the previous one).
+    #[diesel(sql_type = Nullable<BigInt>)]
+    cut_by_benefit: Option<i64>,
     #[diesel(sql_type = Nullable<Jsonb>)]
     active_printed: Option<Value>,
     #[diesel(sql_type = diesel::sql_types::Bool)]
@@ -209,9 +213,11 @@ pub fn issue_due<R: std::io::Read>(
                  WHERE l.status = 'suspended'
                    AND NOT EXISTS (SELECT 1 FROM linkages a
                                     WHERE a.person_id = l.person_id AND a.status = 'active'))
-             SELECT p.id AS person_id, {PERSON_COLUMNS}, {SUBJECT_EXTRA}, s.card_status,
+             SELECT p.id AS person_id, {PERSON_COLUMNS}, {extra}, s.card_status,
                     (x.person_id IS NOT NULL) AS suspended,
                     a.valid_until AS active_until, a.printed AS active_printed,
+                    CASE WHEN a.valid_until_reason = 'benefit_change' THEN a.id END
+                        AS cut_by_benefit,
                     EXISTS (SELECT 1 FROM certificates n
                              WHERE n.person_id = p.id AND n.status = 'pending') AS has_pending
                FROM persons p
@@ -227,7 +233,8 @@ pub fn issue_due<R: std::io::Read>(
                                       'registration_cancelled')
                  OR p.certificate_requested
                  OR x.person_id IS NOT NULL
-              ORDER BY p.id"
+              ORDER BY p.id",
+            extra = subject_extra()
         ))
         .bind::<Date, _>(options.on)
         .bind::<Date, _>(options.koki_until)
@@ -257,7 +264,9 @@ pub fn issue_due<R: std::io::Read>(
                     break;
                 };
                 let term = term.of_kind(kind, options.koki_until);
-                let Ok(p) = prepare(&row.subject, row.person_id, kind, term, &carried, None) else {
+                let supersedes = if ahead { row.cut_by_benefit } else { None };
+                let Ok(p) = prepare(&row.subject, row.person_id, kind, term, &carried, supersedes)
+                else {
                     if step == 0 {
                         summary.skipped += 1;
                     }

@@ -9,8 +9,10 @@
 //!
 //! - [`prepare`]: computing certificates and storing them in one statement.
 //! - [`due`]: the monthly ex-officio run (職権交付).
+//! - [`cut_for_benefits`]: ending certificates whose co-pay or limit category changed.
 //! - [`status_file`]: reading the monthly card-registration status file.
 
+mod cut;
 pub mod due;
 mod prepare;
 pub mod status_file;
@@ -25,11 +27,13 @@ use shikaku_domain::certificate::{
 use shikaku_domain::free_text::FreeText;
 use shikaku_domain::{CertificateKind, CertificateStatus, PersonKey};
 
+use crate::benefits::BENEFITS_JSON;
 use crate::error::DbError;
 pub use crate::history::Event;
 use crate::persons::{PersonRecord, PERSON_COLUMNS};
 use prepare::create;
 
+pub use cut::cut_for_benefits;
 pub use due::{issue_due, preview_due, DueError, DueOptions, DueSummary};
 
 /// A certificate as stored.
@@ -688,6 +692,17 @@ pub struct NoticeData {
     /// Last 4 digits of the active linked number.
     #[diesel(sql_type = Text)]
     pub my_number_last4: String,
+    /// The holder's dated benefit records ([`crate::benefits::BENEFITS_JSON`]).
+    #[diesel(sql_type = Jsonb)]
+    pub benefits: Value,
+}
+
+impl NoticeData {
+    /// The co-pay rate on `on`, dated records first.
+    pub fn copay_on(&self, on: NaiveDate) -> Result<shikaku_domain::CopayRate, DbError> {
+        let records = crate::benefits::parse_json(&self.benefits)?;
+        Ok(self.person.benefits(&records).rate_on(on))
+    }
 }
 
 /// The notice data for a person insured on `on` with an active linkage; refused otherwise
@@ -698,7 +713,8 @@ pub fn notice_data(
     on: NaiveDate,
 ) -> Result<NoticeData, DbError> {
     diesel::sql_query(format!(
-        "SELECT {PERSON_COLUMNS}, q.acquired_on, l.mn_last4 AS my_number_last4
+        "SELECT {PERSON_COLUMNS}, q.acquired_on, l.mn_last4 AS my_number_last4,
+                {BENEFITS_JSON} AS benefits
            FROM persons p JOIN insurers i ON i.insurer_number = p.insurer_number
            JOIN qualifications q ON q.person_id = p.id AND q.acquired_on <= $2
                                 AND (q.lost_on IS NULL OR q.lost_on > $2)

@@ -14,6 +14,7 @@ use shikaku_domain::free_text::FreeText;
 use shikaku_domain::{CertificateKind, InsurerNumber, Relationship, Sex};
 
 use super::{CertificateView, IssueOptions, Row, SELECT};
+use crate::benefits::{parse_json, BENEFITS_JSON};
 use crate::error::DbError;
 use crate::persons::{PersonRecord, PERSON_COLUMNS};
 
@@ -32,11 +33,21 @@ pub(super) struct Subject {
     acquired_on: Option<NaiveDate>,
     #[diesel(sql_type = Nullable<Date>)]
     lost_on: Option<NaiveDate>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    cert_prints_benefits: bool,
+    /// [`BENEFITS_JSON`].
+    #[diesel(sql_type = Jsonb)]
+    benefits: serde_json::Value,
 }
 
-/// The columns of [`Subject`] besides the person's, for queries that select it.
-pub(super) const SUBJECT_EXTRA: &str =
-    "i.cert_policy, i.cert_years, i.cert_fixed_until, q.acquired_on, q.lost_on";
+/// The columns of [`Subject`] besides the person's, for queries that select it (persons as
+/// `p`, insurers as `i`, the period as `q`).
+pub(super) fn subject_extra() -> String {
+    format!(
+        "i.cert_policy, i.cert_years, i.cert_fixed_until, q.acquired_on, q.lost_on,
+         i.cert_prints_benefits, {BENEFITS_JSON} AS benefits"
+    )
+}
 
 pub(super) fn subject(
     conn: &mut PgConnection,
@@ -44,11 +55,12 @@ pub(super) fn subject(
     on: NaiveDate,
 ) -> Result<Subject, DbError> {
     diesel::sql_query(format!(
-        "SELECT {PERSON_COLUMNS}, {SUBJECT_EXTRA}
+        "SELECT {PERSON_COLUMNS}, {}
            FROM persons p JOIN insurers i ON i.insurer_number = p.insurer_number
            LEFT JOIN qualifications q ON q.person_id = p.id AND q.acquired_on <= $2
                                       AND (q.lost_on IS NULL OR q.lost_on > $2)
-          WHERE p.id = $1"
+          WHERE p.id = $1",
+        subject_extra()
     ))
     .bind::<BigInt, _>(person_id)
     .bind::<Date, _>(on)
@@ -103,12 +115,15 @@ pub(super) fn prepare(
         voluntary_until: options.voluntary_until.or(p.voluntary_until),
         residence_until: options.residence_until.or(p.residence_until),
     };
+    let benefits = parse_json(&s.benefits)?;
     let holder = Holder {
         birth: p.birth_date,
         scheme: Scheme::of(&insurer),
         lost_on: s.lost_on,
         voluntary_until: carried.voluntary_until,
         residence_until: carried.residence_until,
+        benefits: &benefits,
+        registered_copay: p.copay_percent(),
     };
     // Nothing left to issue (lost by then, a permit ended, the transitional rule over) is a
     // refusal the caller can act on, not a fault.
@@ -129,6 +144,8 @@ pub(super) fn prepare(
         postal_code: p.postal_code.as_deref(),
         address: p.address.as_deref(),
         copay_rate: p.copay_percent(),
+        benefits: &benefits,
+        prints_benefits: s.cert_prints_benefits,
         acquired_on,
     };
     let printed = PrintedItems::new(

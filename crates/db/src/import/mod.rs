@@ -15,6 +15,7 @@
 //! Memory stays flat whatever the file size: one batch of rows is held at a time, and issues
 //! stream to an [`IssueSink`] rather than a growing list.
 
+mod benefits;
 mod linkages;
 mod persons;
 mod reader;
@@ -28,6 +29,7 @@ use shikaku_domain::records::{FieldError, FileKind, Warning};
 
 use crate::error::DbError;
 
+pub use benefits::import_benefits;
 pub use linkages::import_linkages;
 pub use persons::import_persons;
 pub(crate) use reader::read_all;
@@ -177,6 +179,9 @@ pub struct ImportSummary {
     pub revealed_persons: Vec<i64>,
     /// Whether more persons than [`REVEALED_CAP`] were revealed.
     pub revealed_more: bool,
+    /// For benefits: certificates ended early (or voided) because the file changed the co-pay
+    /// rate or limit category they show.
+    pub certificates_cut: Vec<i64>,
 }
 
 /// Most revealed persons an import summary lists.
@@ -256,11 +261,11 @@ impl<'s> Counter<'s> {
             ..ImportSummary::default()
         };
         if self.errors > 0 {
-            return Err(Outcome::Rejected(ImportSummary {
+            return Err(Outcome::Rejected(Box::new(ImportSummary {
                 errors: self.errors,
                 warnings: self.warnings,
                 ..summary
-            }));
+            })));
         }
         Ok(summary)
     }
@@ -431,7 +436,7 @@ fn report_lines(
 
 /// Internal signal that rolls the transaction back while keeping the summary.
 enum Outcome {
-    Rejected(ImportSummary),
+    Rejected(Box<ImportSummary>),
     Failed(ImportError),
 }
 
@@ -461,14 +466,14 @@ fn in_transaction(
     use diesel::Connection;
     match conn.transaction::<ImportSummary, Outcome, _>(body) {
         Ok(summary) => Ok(summary),
-        Err(Outcome::Rejected(summary)) => Ok(summary),
+        Err(Outcome::Rejected(summary)) => Ok(*summary),
         Err(Outcome::Failed(e)) => Err(e),
     }
 }
 
 /// Signal that rolls a checked-only import back while keeping what it found.
 enum DryRun {
-    Done(ImportSummary),
+    Done(Box<ImportSummary>),
     Failed(ImportError),
 }
 
@@ -503,17 +508,18 @@ pub fn run(
         FileKind::Persons => import_persons(conn, ctx, input, sink),
         FileKind::Linkages => import_linkages(conn, ctx, keys()?, input, sink),
         FileKind::Residents => import_residents(conn, ctx, keys()?, input, sink),
+        FileKind::Benefits => import_benefits(conn, ctx, input, sink),
     };
     if !check_only {
         return go(conn);
     }
     match diesel::Connection::transaction::<(), DryRun, _>(conn, |conn| match go(conn) {
-        Ok(summary) => Err(DryRun::Done(summary)),
+        Ok(summary) => Err(DryRun::Done(Box::new(summary))),
         Err(e) => Err(DryRun::Failed(e)),
     }) {
         Err(DryRun::Done(summary)) => Ok(ImportSummary {
             import_id: None,
-            ..summary
+            ..*summary
         }),
         Err(DryRun::Failed(e)) => Err(e),
         Ok(()) => Err(ImportError::Read("the check did not run".into())),

@@ -314,6 +314,7 @@ fn an_insurer_first_seen_in_an_import_is_registered_with_an_empty_name() {
             cert_policy: "years_from_issue".into(),
             cert_years: 5,
             cert_fixed_until: None,
+            cert_prints_benefits: false,
         },
     )
     .unwrap();
