@@ -9,6 +9,7 @@
 )]
 
 mod access_log;
+mod benefits;
 mod blocking;
 mod browser;
 mod certificates;

@@ -17,6 +17,7 @@ use shikaku_domain::finding::{Field, FindingKind, ReviewAction};
 use shikaku_domain::{Keyring, PersonKey};
 use shikaku_fixtures::{generate_to, read_truth_from, Config, Outputs, Truth};
 
+mod benefits;
 mod blocks;
 mod edges;
 mod queue;
