@@ -8,7 +8,8 @@ use clap::Subcommand;
 /// Fixture commands.
 #[derive(Debug, Subcommand)]
 pub enum FixturesCommand {
-    /// Write insurers, persons, linkages, residents and truth CSVs with planted defects.
+    /// Write insurers, persons, linkages, residents, benefits and truth CSVs with planted
+    /// defects.
     Generate {
         /// Number of persons (insured and dependants).
         #[arg(long)]
@@ -45,11 +46,12 @@ pub fn run(cmd: FixturesCommand) -> anyhow::Result<ExitCode> {
             let started = std::time::Instant::now();
             let s = shikaku_fixtures::generate(&config, &out)?;
             eprintln!(
-                "wrote {} persons rows, {} linkages, {} residents ({} planted defects, {} \
-                 spelling variants) to {} in {:.1}s",
+                "wrote {} persons rows, {} linkages, {} residents, {} benefit records ({} planted \
+                 defects, {} spelling variants) to {} in {:.1}s",
                 s.persons_rows,
                 s.linkages_rows,
                 s.residents_rows,
+                s.benefits_rows,
                 s.defects,
                 s.variants,
                 out.display(),
