@@ -111,6 +111,7 @@ fn import_form(staff: &Staff) -> Markup {
                     option value="persons" { "被保険者（persons.csv）" }
                     option value="linkages" { "個人番号の紐付け（linkages.csv）" }
                     option value="residents" { "住民基本台帳（residents.csv）" }
+                    option value="benefits" { "給付の記録（benefits.csv）" }
                 }
             }
             label for="i_file" { "CSVファイル" input #i_file name="file" type="file" accept=".csv,text/csv" required; }

@@ -623,3 +623,142 @@ async fn a_correction_refused_on_the_five_items_names_them_and_offers_the_reason
         serde_json::json!(["name_kanji", "sex"])
     );
 }
+
+#[actix_web::test]
+async fn benefits_are_added_ended_and_corrected_on_the_person_page() {
+    let app = TestApp::new();
+    let p = app.person(
+        KUMIAI,
+        "62",
+        "1",
+        "00",
+        "1953-06-10",
+        "キュウフ",
+        &[("2000-04-01", None)],
+    );
+    let clerk = sign_in(&app, Role::Clerk).await;
+    let page = |cookie: String| {
+        let app = &app;
+        async move {
+            app.send(
+                TestRequest::get()
+                    .uri(&format!("/console/persons/{p}"))
+                    .insert_header(("Cookie", cookie)),
+            )
+            .await
+        }
+    };
+    let first = page(clerk.clone()).await;
+    assert!(first.text.contains("給付の記録"), "{}", first.text);
+    assert!(first.text.contains("id=\"benefit_add\""), "{}", first.text);
+    let csrf = csrf_of(&first.text);
+    let post = |uri: String, fields: Vec<(&'static str, String)>| {
+        let clerk = clerk.clone();
+        let app = &app;
+        async move {
+            app.send(
+                TestRequest::post()
+                    .uri(&uri)
+                    .insert_header(("Cookie", clerk))
+                    .set_form(fields),
+            )
+            .await
+        }
+    };
+    let record = |value: &str, from: &str, reason: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("kind", "copay".into()),
+            ("value", value.into()),
+            ("disease", String::new()),
+            ("valid_from", from.into()),
+            ("valid_until", String::new()),
+            ("reason", reason.into()),
+        ]
+    };
+    // A value that does not fit the kind is refused, naming it; nothing is stored.
+    let r = post(
+        format!("/console/persons/{p}/benefits"),
+        record("25", "2025-08-01", "所得判定"),
+    )
+    .await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    let r = post(
+        format!("/console/persons/{p}/benefits"),
+        record("30", "2025-08-01", "所得判定"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let id = shikaku_db::benefits::of_person(&mut app.conn(), p).unwrap()[0].id;
+    let r = post(
+        format!("/console/benefits/{id}/end"),
+        vec![
+            ("csrf", csrf.clone()),
+            ("valid_until", "2026-07-31".into()),
+            ("reason", "年度末".into()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let mut fix = record("20", "2025-08-01", "誤登録の訂正");
+    fix[5] = ("valid_until", "2026-07-31".into());
+    let r = post(format!("/console/benefits/{id}/correct"), fix).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let shown = page(clerk.clone()).await;
+    assert!(shown.text.contains("2割"), "{}", shown.text);
+    assert!(
+        shown.text.contains("誤登録の訂正"),
+        "the history shows the reason"
+    );
+    let actions: Vec<String> = app.access_log().iter().map(|e| e.action.clone()).collect();
+    for a in ["benefit_add", "benefit_end", "benefit_correct"] {
+        assert!(actions.iter().any(|x| x == a), "{a} not in {actions:?}");
+    }
+    // An auditor sees the records but gets no forms.
+    let auditor = sign_in(&app, Role::Auditor).await;
+    let seen = page(auditor).await;
+    assert!(seen.text.contains("2割") && !seen.text.contains("id=\"benefit_add\""));
+}
+
+#[actix_web::test]
+async fn the_eligibility_screen_shows_both_answers_with_consent() {
+    let app = TestApp::new();
+    let p = app.person(
+        KUMIAI,
+        "63",
+        "1",
+        "00",
+        "1980-01-01",
+        "ドウイ",
+        &[("2000-04-01", None)],
+    );
+    let input = shikaku_db::benefits::BenefitInput {
+        kind: shikaku_domain::benefit::BenefitKind::Limit,
+        value: "A03".into(),
+        disease: None,
+        valid_from: d("2026-01-01"),
+        valid_until: None,
+    };
+    shikaku_db::benefits::add(&mut app.conn(), p, &input, "t", "申請", d("2026-12-01")).unwrap();
+    let base = [
+        ("insurer_number", KUMIAI),
+        ("symbol", "63"),
+        ("number", "1"),
+        ("branch", "00"),
+        ("birth_date", "1980-01-01"),
+        ("on", "2026-11-20"),
+    ];
+    let without = eligibility_page(&app, &base).await;
+    assert!(without.contains("同意なし: 表示されません"), "{without}");
+    assert!(!without.contains("A03"), "{without}");
+    let mut fields = base.to_vec();
+    fields.push(("limit_consent", "on"));
+    let with = eligibility_page(&app, &fields).await;
+    assert!(with.contains("id=\"with_consent\""), "{with}");
+    assert!(with.contains("id=\"without_consent\""), "{with}");
+    let (a, b) = with.split_once("id=\"without_consent\"").unwrap();
+    assert!(
+        a.contains("A03") && !b.split("</pre>").next().unwrap().contains("A03"),
+        "{with}"
+    );
+}

@@ -26,8 +26,11 @@ fn eligibility_lookup_uses_the_person_key_index() {
                FROM generate_series(1, 20000) g"
         ),
         "INSERT INTO qualifications (person_id, acquired_on) SELECT id, date '2000-01-01' FROM persons".into(),
+        "INSERT INTO benefits (person_id, kind, value, valid_from)
+         SELECT id, 'limit', 'A03', date '2020-01-01' FROM persons WHERE id % 10 = 0".into(),
         "ANALYZE persons".into(),
         "ANALYZE qualifications".into(),
+        "ANALYZE benefits".into(),
     ] {
         diesel::sql_query(sql).execute(&mut conn).unwrap();
     }
@@ -49,4 +52,7 @@ fn eligibility_lookup_uses_the_person_key_index() {
     assert!(text.contains("qualifications_person_acquired"), "{text}");
     assert!(!text.contains("Seq Scan on persons"), "{text}");
     assert!(!text.contains("Seq Scan on qualifications"), "{text}");
+    // The benefits in force come from the person's records through the benefits key.
+    assert!(text.contains("benefits_key"), "{text}");
+    assert!(!text.contains("Seq Scan on benefits"), "{text}");
 }

@@ -70,6 +70,30 @@ fn routes(person: i64, linkage: i64, finding: i64, certificate: i64) -> Vec<Rout
             &[Admin, Clerk],
         ),
         r(
+            "GET",
+            format!("/v1/persons/{person}/benefits"),
+            Value::Null,
+            &[Admin, Clerk, Auditor],
+        ),
+        r(
+            "POST",
+            format!("/v1/persons/{person}/benefits"),
+            json!({ "record": { "kind": "limit", "value": "A03", "valid_from": "2026-01-01" }, "reason": "matrix" }),
+            &[Admin, Clerk],
+        ),
+        r(
+            "POST",
+            "/v1/benefits/1/end".into(),
+            json!({ "valid_until": "2026-06-30", "reason": "matrix" }),
+            &[Admin, Clerk],
+        ),
+        r(
+            "PUT",
+            "/v1/benefits/1".into(),
+            json!({ "record": { "kind": "limit", "value": "A04", "valid_from": "2026-01-01" }, "reason": "matrix" }),
+            &[Admin, Clerk],
+        ),
+        r(
             "POST",
             format!("/v1/persons/{person}/linkages"),
             json!({ "my_number": my_number(55_555_555_555), "source": "applicant", "force_reason": "matrix" }),
