@@ -46,17 +46,18 @@ enum Cut {
 fn judge(c: &Current, today: NaiveDate) -> Result<Option<Cut>, DbError> {
     let printed: PrintedItems = serde_json::from_value(c.printed.clone())
         .map_err(|e| DbError::Invalid(format!("unexpected printed items of {}: {e}", c.id)))?;
-    let (Ok(rate), limit) = (
-        CopayRate::from_percent(printed.copay_percent),
-        printed
-            .limit_category
-            .as_deref()
-            .map(LimitCategory::parse)
-            .transpose(),
-    ) else {
+    // A certificate whose printed terms cannot be read back is left as it is.
+    let Ok(rate) = CopayRate::from_percent(printed.copay_percent) else {
         return Ok(None);
     };
-    let Ok(limit) = limit else { return Ok(None) };
+    let Ok(limit) = printed
+        .limit_category
+        .as_deref()
+        .map(LimitCategory::parse)
+        .transpose()
+    else {
+        return Ok(None);
+    };
     let records = parse_json(&c.benefits)?;
     let benefits = Benefits {
         records: &records,
