@@ -19,17 +19,20 @@ use crate::error::DbError;
 /// The text of [`BENEFITS_JSON`], as a macro so that constant queries can `concat!` it.
 macro_rules! benefits_json {
     () => {
-        "(SELECT coalesce(jsonb_agg(jsonb_build_object(
+        "(CASE WHEN p.has_benefits THEN (SELECT coalesce(jsonb_agg(jsonb_build_object(
             'kind', b.kind, 'value', b.value, 'disease', nullif(b.disease, ''),
             'valid_from', b.valid_from, 'valid_until', b.valid_until)
             ORDER BY b.kind, b.disease, b.valid_from), '[]'::jsonb)
-          FROM benefits b WHERE b.person_id = p.id)"
+          FROM benefits b WHERE b.person_id = p.id) ELSE '[]'::jsonb END)"
     };
 }
 pub(crate) use benefits_json;
 
 /// A person's records as one JSON array (oldest first per kind), for any query with the person
-/// as `p`: one home for the aggregate every reader parses with [`parse_json`].
+/// as `p`: one home for the aggregate every reader parses with [`parse_json`]. The benefits
+/// table is read only for persons flagged `has_benefits` (kept by a trigger on insert): most
+/// insured persons have no record, and the probe cost the eligibility lookup 15-20% of its
+/// throughput (docs/performance.md).
 pub const BENEFITS_JSON: &str = benefits_json!();
 
 /// The records of [`BENEFITS_JSON`].

@@ -230,6 +230,70 @@ fn the_database_refuses_overlaps_from_any_writer() {
     assert!(insert(&mut conn, "limit", "A03", "dialysis", "2020-01-01").is_err());
 }
 
+/// `persons.has_benefits` (which lets the eligibility lookup skip the benefits table for most
+/// persons) is set by the database on every insert, from staff writes, the import and plain
+/// SQL alike; a person without records reads as none.
+#[test]
+fn every_writer_flags_the_person_whose_records_the_readers_then_see() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    setup(&mut conn);
+    let by_sql = person(&mut conn, KUMIAI, "1", "1980-01-01", None);
+    let by_staff = person(&mut conn, KUMIAI, "2", "1980-01-01", None);
+    let by_import = person(&mut conn, KUMIAI, "3", "1980-01-01", None);
+    let without = person(&mut conn, KUMIAI, "4", "1980-01-01", None);
+    let flagged = |conn: &mut PgConnection| -> Vec<i64> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+        }
+        diesel::sql_query("SELECT id FROM persons WHERE has_benefits ORDER BY id")
+            .load::<Row>(conn)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    };
+    assert!(flagged(&mut conn).is_empty());
+    diesel::sql_query(
+        "INSERT INTO benefits (person_id, kind, value, valid_from) VALUES ($1, 'limit', 'A03', '2026-01-01')",
+    )
+    .bind::<BigInt, _>(by_sql)
+    .execute(&mut conn)
+    .unwrap();
+    let input = BenefitInput {
+        kind: BenefitKind::Limit,
+        value: "A04".into(),
+        disease: None,
+        valid_from: d("2026-04-01"),
+        valid_until: None,
+    };
+    benefits::add(&mut conn, by_staff, &input, "clerk", "申請", d("2026-04-01")).unwrap();
+    let (summary, issues) = import(&mut conn, &format!("{KUMIAI},,3,,limit,A05,,2026-05-01,\n"));
+    assert!(errors(&issues).is_empty(), "{issues:?}");
+    assert_eq!(summary.inserted, 1);
+    assert_eq!(flagged(&mut conn), vec![by_sql, by_staff, by_import]);
+    // What every reader parses: the records for a flagged person, none for the other.
+    let json = |conn: &mut PgConnection, id: i64| -> String {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = Text)]
+            json: String,
+        }
+        diesel::sql_query(format!(
+            "SELECT ({})::text AS json FROM persons p WHERE p.id = $1",
+            benefits::BENEFITS_JSON
+        ))
+        .bind::<BigInt, _>(id)
+        .get_result::<Row>(conn)
+        .unwrap()
+        .json
+    };
+    assert!(json(&mut conn, by_import).contains("A05"));
+    assert_eq!(json(&mut conn, without), "[]");
+}
+
 #[test]
 fn a_koki_ten_to_twenty_change_cuts_the_certificate_and_the_monthly_run_replaces_it() {
     let db = TestDb::new();
