@@ -216,7 +216,8 @@ fn kanji_variant_and_large_kana_raise_nothing() {
     assert!(check_group(&ctx(), &g).is_empty());
     for (a, b) in [
         ("渡辺", "渡邊"),
-        ("斎藤", "齊藤"),
+        ("斉藤", "齊藤"),
+        ("斎藤", "齋藤"),
         ("吉田", "𠮷田"),
         ("山崎", "山﨑"),
     ] {

@@ -14,7 +14,8 @@ use super::is_wildcard;
 pub const DEFAULT_KANJI_VARIANTS: &str = include_str!("../../../data/kanji_variants.txt");
 
 /// How the default table is named among a table's sources.
-pub const DEFAULT_SOURCE: &str = "built-in (crates/domain/data/kanji_variants.txt)";
+pub const DEFAULT_SOURCE: &str =
+    "built-in (crates/domain/data/kanji_variants.txt: MJ縮退マップ 1.2.0, MJ文字情報一覧表 006.02, Unihan 17.0.0)";
 /// A line of a kanji variant file that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("kanji variant table line {line}: {reason}")]
@@ -41,15 +42,22 @@ pub struct VariantTable {
 }
 
 impl Default for VariantTable {
-    /// The embedded default table.
+    /// The embedded default table, parsed once per process (it has some 25,000 characters;
+    /// tests and callers ask for it often).
     fn default() -> Self {
-        // The embedded table is checked by a unit test, so this cannot fail at run time; an
-        // empty table is still a safe fallback (variants would show up as mismatches).
-        let mut t = Self::empty();
-        match t.extend_from_str(DEFAULT_SOURCE, DEFAULT_KANJI_VARIANTS) {
-            Ok(()) => t,
-            Err(_) => Self::empty(),
-        }
+        static DEFAULT: std::sync::OnceLock<VariantTable> = std::sync::OnceLock::new();
+        DEFAULT
+            .get_or_init(|| {
+                // The embedded table is checked by a unit test, so this cannot fail at run
+                // time; an empty table is still a safe fallback (variants would show up as
+                // mismatches).
+                let mut t = Self::empty();
+                match t.extend_from_str(DEFAULT_SOURCE, DEFAULT_KANJI_VARIANTS) {
+                    Ok(()) => t,
+                    Err(_) => Self::empty(),
+                }
+            })
+            .clone()
     }
 }
 
@@ -107,22 +115,22 @@ impl VariantTable {
                 _ => groups.push(group),
             }
         }
-        let mut map: HashMap<char, char> = self.map.iter().copied().collect();
+        let mut classes = Classes::from_map(&self.map);
         for group in &groups {
-            merge_group(&mut map, group);
+            classes.merge_group(group);
         }
-        self.map = sorted(map);
+        self.map = classes.into_sorted();
         self.sources.push(source.to_owned());
         Ok(())
     }
 
     /// Adds every group of `other`.
     pub fn extend(&mut self, other: &VariantTable) {
-        let mut map: HashMap<char, char> = self.map.iter().copied().collect();
+        let mut classes = Classes::from_map(&self.map);
         for &(variant, canonical) in &other.map {
-            merge_group(&mut map, &[canonical, variant]);
+            classes.merge_group(&[canonical, variant]);
         }
-        self.map = sorted(map);
+        self.map = classes.into_sorted();
         self.sources.extend(other.sources.iter().cloned());
     }
 
@@ -157,6 +165,23 @@ impl VariantTable {
         }
     }
 
+    /// The table's classes, each with its canonical form first and the rest in code point
+    /// order, ordered by canonical form: what the fixture generator draws its controls from.
+    pub fn classes(&self) -> Vec<Vec<char>> {
+        let mut by_root: std::collections::BTreeMap<char, Vec<char>> = Default::default();
+        for &(variant, canonical) in &self.map {
+            by_root.entry(canonical).or_default().push(variant);
+        }
+        by_root
+            .into_iter()
+            .map(|(root, mut rest)| {
+                rest.sort_unstable();
+                rest.insert(0, root);
+                rest
+            })
+            .collect()
+    }
+
     /// Number of non-canonical characters in the table.
     pub fn len(&self) -> usize {
         self.map.len()
@@ -168,49 +193,71 @@ impl VariantTable {
     }
 }
 
-fn find(map: &HashMap<char, char>, c: char) -> char {
-    // The map is kept flat (every variant points at its group's root), so one step suffices.
-    map.get(&c).copied().unwrap_or(c)
+/// Union-find over characters, kept flat: every variant points at its class's canonical form,
+/// and each canonical form lists its members, so merging two classes touches only the members
+/// that move (the generated table has some 25,000 characters; a scan per merge was quadratic).
+struct Classes {
+    root_of: HashMap<char, char>,
+    members: HashMap<char, Vec<char>>,
 }
 
-fn in_a_group(map: &HashMap<char, char>, c: char) -> bool {
-    map.contains_key(&c) || map.values().any(|&v| v == c)
-}
-
-/// Merges `group` into the map. If a member already belongs to a group, that group's
-/// canonical form stays canonical, so a user line `邉 …` extends the default 辺 group rather
-/// than renaming it.
-fn merge_group(map: &mut HashMap<char, char>, group: &[char]) {
-    let Some(&first) = group.first() else {
-        return;
-    };
-    let root = group
-        .iter()
-        .find(|&&c| in_a_group(map, c))
-        .map_or(first, |&c| find(map, c));
-    for &c in group {
-        union(map, root, c);
-    }
-}
-
-/// Puts `c`'s group into `root`'s group, keeping the map flat.
-fn union(map: &mut HashMap<char, char>, root: char, c: char) {
-    let other = find(map, c);
-    if other == root {
-        return;
-    }
-    for v in map.values_mut() {
-        if *v == other {
-            *v = root;
+impl Classes {
+    fn from_map(map: &[(char, char)]) -> Self {
+        let mut members: HashMap<char, Vec<char>> = HashMap::new();
+        for &(variant, canonical) in map {
+            members.entry(canonical).or_default().push(variant);
+        }
+        Self {
+            root_of: map.iter().copied().collect(),
+            members,
         }
     }
-    map.insert(other, root);
-}
 
-fn sorted(map: HashMap<char, char>) -> Vec<(char, char)> {
-    let mut v: Vec<(char, char)> = map.into_iter().collect();
-    v.sort_unstable();
-    v
+    fn find(&self, c: char) -> char {
+        self.root_of.get(&c).copied().unwrap_or(c)
+    }
+
+    fn in_a_class(&self, c: char) -> bool {
+        self.root_of.contains_key(&c) || self.members.contains_key(&c)
+    }
+
+    /// Merges `group` in. If a member already belongs to a class, that class's canonical form
+    /// stays canonical, so a user line `邉 …` extends the default 辺 class rather than
+    /// renaming it.
+    fn merge_group(&mut self, group: &[char]) {
+        let Some(&first) = group.first() else {
+            return;
+        };
+        let root = group
+            .iter()
+            .find(|&&c| self.in_a_class(c))
+            .map_or(first, |&c| self.find(c));
+        for &c in group {
+            self.union(root, c);
+        }
+    }
+
+    /// Puts `c`'s class into the class of `root` (a canonical form).
+    fn union(&mut self, root: char, c: char) {
+        let other = self.find(c);
+        if other == root {
+            return;
+        }
+        let moved = self.members.remove(&other).unwrap_or_default();
+        for &m in &moved {
+            self.root_of.insert(m, root);
+        }
+        self.root_of.insert(other, root);
+        let into = self.members.entry(root).or_default();
+        into.extend(moved);
+        into.push(other);
+    }
+
+    fn into_sorted(self) -> Vec<(char, char)> {
+        let mut v: Vec<(char, char)> = self.root_of.into_iter().collect();
+        v.sort_unstable();
+        v
+    }
 }
 
 /// NFKC of a single character when it stays a single character (compatibility ideographs such
