@@ -1,5 +1,6 @@
 //! Address notation: the comparison key of a 住所, so that 丁目/番/号, hyphens, kanji numerals,
-//! の and ケ/ヶ/が, widths and an omitted prefecture do not count as differences.
+//! の and ケ/ヶ/が, widths, 号室, and an omitted prefecture, 大字 or 字 do not count as
+//! differences, while every number still does.
 
 use std::fmt::Write as _;
 
@@ -194,7 +195,8 @@ pub fn address_key(s: &str) -> AddressKey {
             let numeric = match after {
                 Some(a) => a.is_ascii_digit() || matches!(a, '丁' | '番' | '号') || is_dash(a),
                 None => false,
-            } || (out.ends_with('-') && after.is_none_or(is_number_marker));
+            } || (out.ends_with('-')
+                && after.is_none_or(|a| is_number_marker(a) || !is_kanji(a)));
             if numeric {
                 // Writing to a String cannot fail.
                 let _ = write!(out, "{}", kanji_number(&c[i..j]));
@@ -205,6 +207,13 @@ pub fn address_key(s: &str) -> AddressKey {
             continue;
         }
         match ch {
+            // 大字 and 字 only mark the next part of the place name; registers write them and
+            // insurers often leave them out. 十字 and 文字 are words, not markers.
+            '大' if next == Some('字') && c.get(i + 2).is_some_and(|&a| is_kanji(a)) => {
+                i += 1;
+            }
+            '字' if prev.is_some_and(|p| is_kanji(p) && !matches!(p, '十' | '文' | '数'))
+                && next.is_some_and(is_kanji) => {}
             '丁' if ends_digit(&out) => {
                 if next == Some('目') {
                     i += 1;
@@ -217,7 +226,14 @@ pub fn address_key(s: &str) -> AddressKey {
                 }
                 push_dash(&mut out);
             }
-            '号' if ends_digit(&out) => push_dash(&mut out),
+            '号' if ends_digit(&out) => {
+                // A room number: 201号室 is 201.
+                if next == Some('室') {
+                    i += 1;
+                }
+                push_dash(&mut out)
+            }
+            '室' if ends_digit(&out) => push_dash(&mut out),
             'の' | 'ノ'
                 if (ends_digit(&out) || out.ends_with('-'))
                     && next.is_some_and(|n| n.is_ascii_digit() || is_kanji_numeral(n)) =>
@@ -239,11 +255,14 @@ pub fn address_key(s: &str) -> AddressKey {
         }
         i += 1;
     }
-    while out.ends_with('-') {
-        out.pop();
+    // A dash only separates numbers: the one a 号 or 番地 leaves before a building name goes
+    // (`5号ハイツ` = `5 ハイツ`), as do trailing ones.
+    let mut rest = String::with_capacity(out.len());
+    let mut chars = out.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch != '-' || chars.peek().is_some_and(|n| n.is_ascii_digit()) {
+            rest.push(ch);
+        }
     }
-    AddressKey {
-        prefecture,
-        rest: out,
-    }
+    AddressKey { prefecture, rest }
 }
