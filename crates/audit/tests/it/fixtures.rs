@@ -291,7 +291,32 @@ fn check_data_set(config: Config) {
             "{class} not planted: {planted:?}"
         );
     }
-    assert!(variant_notes.len() >= 12, "{variant_notes:?}");
+    if data.config.variant_rate >= 0.3 {
+        // Every form the generator plants, the address notations included.
+        for note in [
+            "kanji_variant",
+            "unknown_char",
+            "no_space",
+            "halfwidth_space",
+            "halfwidth_kana",
+            "large_kana",
+            "hiragana_kana",
+            "kana_absent",
+            "address_hyphen",
+            "address_kanji_numeral",
+            "address_mixed",
+            "address_no",
+            "address_full_width",
+            "address_ke",
+            "address_no_prefecture",
+            "address_no_oaza",
+            "address_room",
+        ] {
+            assert!(variant_notes.contains(note), "{note} never planted: {variant_notes:?}");
+        }
+    } else {
+        assert!(variant_notes.len() >= 12, "{variant_notes:?}");
+    }
 }
 
 #[test]
@@ -314,6 +339,20 @@ fn other_seeds_with_more_defects_and_variants() {
             ..Config::default()
         });
     }
+}
+
+/// Mostly spelling-only records: kanji-variant controls drawn from the whole generated table
+/// (MJ and Unihan classes, supplementary-plane characters included) and every address
+/// notation. None may raise anything, and the planted defects are all still found.
+#[test]
+fn controls_from_the_whole_variant_table_raise_nothing() {
+    check_data_set(Config {
+        persons: 4_000,
+        seed: 6,
+        defect_rate: 0.05,
+        variant_rate: 0.9,
+        ..Config::default()
+    });
 }
 
 #[test]
