@@ -312,7 +312,10 @@ fn check_data_set(config: Config) {
             "address_no_oaza",
             "address_room",
         ] {
-            assert!(variant_notes.contains(note), "{note} never planted: {variant_notes:?}");
+            assert!(
+                variant_notes.contains(note),
+                "{note} never planted: {variant_notes:?}"
+            );
         }
     } else {
         assert!(variant_notes.len() >= 12, "{variant_notes:?}");

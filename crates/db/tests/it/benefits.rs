@@ -269,7 +269,15 @@ fn every_writer_flags_the_person_whose_records_the_readers_then_see() {
         valid_from: d("2026-04-01"),
         valid_until: None,
     };
-    benefits::add(&mut conn, by_staff, &input, "clerk", "申請", d("2026-04-01")).unwrap();
+    benefits::add(
+        &mut conn,
+        by_staff,
+        &input,
+        "clerk",
+        "申請",
+        d("2026-04-01"),
+    )
+    .unwrap();
     let (summary, issues) = import(&mut conn, &format!("{KUMIAI},,3,,limit,A05,,2026-05-01,\n"));
     assert!(errors(&issues).is_empty(), "{issues:?}");
     assert_eq!(summary.inserted, 1);

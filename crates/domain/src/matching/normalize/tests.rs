@@ -393,13 +393,22 @@ fn address_oaza_aza_and_rooms_are_notation() {
         "本町3丁目12番5号 ハイツ本町201",
         "本町３-１２-５　ハイツ本町２０１"
     ));
-    assert!(same_address("本町3丁目12番5号ハイツ本町201号室", "本町3-12-5 ハイツ本町２０１"));
-    assert!(same_address("本町三丁目十二番五号ハイツ本町二〇一号室", "本町3-12-5ハイツ本町201"));
+    assert!(same_address(
+        "本町3丁目12番5号ハイツ本町201号室",
+        "本町3-12-5 ハイツ本町２０１"
+    ));
+    assert!(same_address(
+        "本町三丁目十二番五号ハイツ本町二〇一号室",
+        "本町3-12-5ハイツ本町201"
+    ));
     assert!(same_address("本町1丁目2-3", "本町一丁目二番三号"));
     assert!(same_address("本町1-2-3", "本町1丁目2番地の3"));
     assert!(same_address("本町1の2", "本町1番地2"));
     // After a number, a kanji numeral before a building name is the next number.
-    assert!(same_address("阿見十二番地五ハイツ阿見201", "阿見12-5ハイツ阿見201"));
+    assert!(same_address(
+        "阿見十二番地五ハイツ阿見201",
+        "阿見12-5ハイツ阿見201"
+    ));
     for s in [
         "埼玉県入間郡毛呂山町大字毛呂本郷123番地",
         "埼玉県入間郡毛呂山町毛呂本郷123",
@@ -415,7 +424,13 @@ fn address_oaza_aza_and_rooms_are_notation() {
     // 大字・字 as markers only: words keep their 字.
     assert_eq!(address_key("十字町1-2").rest, "十字町1-2");
     // A number that differs is still a different address, in the room too.
-    assert!(!same_address("本町3-12-5ハイツ本町201", "本町3-12-5ハイツ本町202"));
+    assert!(!same_address(
+        "本町3-12-5ハイツ本町201",
+        "本町3-12-5ハイツ本町202"
+    ));
     assert!(!same_address("本町3丁目12番5号", "本町3丁目12番6号"));
-    assert!(!same_address("毛呂山町大字毛呂本郷123", "毛呂山町大字毛呂本郷124"));
+    assert!(!same_address(
+        "毛呂山町大字毛呂本郷123",
+        "毛呂山町大字毛呂本郷124"
+    ));
 }
