@@ -230,7 +230,7 @@ fn each_finding_keeps_the_comparison_and_variant_table_of_its_run() {
     // A run with an insurer's extra table records that table, and the finding now points at it.
     let mut ctx = AuditContext::new(date);
     ctx.variants
-        .extend_from_str("/etc/shikaku/site-variants.txt", "邉 𫟪")
+        .extend_from_str("/etc/shikaku/site-variants.txt", "斎 斉")
         .unwrap();
     let r2 = run_audit(
         db.url(),
