@@ -8,6 +8,7 @@
 
 pub mod access_log;
 pub mod benefits;
+pub mod bulk;
 pub mod certificates;
 pub mod console;
 pub mod eligibility;

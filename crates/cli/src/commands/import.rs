@@ -31,6 +31,11 @@ pub struct ImportArgs {
     /// Who is importing, for the change history (default: import:$USER).
     #[arg(long)]
     actor: Option<String>,
+    /// A first load into empty tables (persons, linkages or residents): the same checks and
+    /// result, with indexes and keys built once after the data is in. Runs as the schema's
+    /// owner (SHIKAKU_OWNER_DATABASE_URL), since it drops and rebuilds indexes.
+    #[arg(long)]
+    initial: bool,
 }
 
 /// How many issues the terminal shows before pointing at --report.
@@ -85,7 +90,12 @@ pub fn run(db: &Database, args: ImportArgs) -> anyhow::Result<ExitCode> {
     // Loaded before anything is read, so a missing key fails fast (every import is logged,
     // which takes the key file's log key).
     let (keyring, _) = load_keyring()?;
-    let mut conn = db.connect()?;
+    // Only the owner may drop and rebuild the tables' indexes.
+    let mut conn = if args.initial {
+        db.connect_owner()?
+    } else {
+        db.connect()?
+    };
 
     let report = match &args.report {
         Some(path) => {
@@ -114,23 +124,22 @@ pub fn run(db: &Database, args: ImportArgs) -> anyhow::Result<ExitCode> {
     // The import and its access-log entry commit together; a rejected file is logged too,
     // since its report can reveal who already holds a number.
     let kind = args.kind;
+    let initial = args.initial;
     let summary = conn.transaction(|conn| {
-        let summary = import::run(
-            conn,
-            kind,
-            &ctx,
-            kind.needs_keys().then_some(&keyring),
-            input,
-            &mut sink,
-            false,
-        )?;
+        let keys = kind.needs_keys().then_some(&keyring);
+        let summary = if initial {
+            import::run_initial(conn, kind, &ctx, keys, input, &mut sink)?
+        } else {
+            import::run(conn, kind, &ctx, keys, input, &mut sink, false)?
+        };
         logging::record(
             conn,
             &keyring,
             &[logging::entry(
                 "import",
                 None,
-                serde_json::json!({ "kind": kind.as_str(), "file": shown_name }),
+                serde_json::json!({ "kind": kind.as_str(), "file": shown_name,
+                                    "initial": initial }),
                 serde_json::json!({ "import_id": summary.import_id, "rows": summary.rows_read,
                                     "applied": summary.applied, "errors": summary.errors,
                                     "rejected": summary.rejected,

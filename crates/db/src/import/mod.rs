@@ -525,3 +525,72 @@ pub fn run(
         Ok(()) => Err(ImportError::Read("the check did not run".into())),
     }
 }
+
+/// What a first load of one kind of file fills, and which row-checking triggers it may skip.
+#[derive(Debug, Clone, Copy)]
+pub struct InitialLoad {
+    /// Tables that must be empty; their indexes and keys are built after the data is in.
+    pub tables: &'static [&'static str],
+    /// `(table, trigger)` pairs switched off for the load because the import checks the same
+    /// rule over the whole file first: a statement trigger that compares a million new rows
+    /// with the table joins without an index while the indexes are down, which takes hours.
+    pub checked_triggers: &'static [(&'static str, &'static str)],
+}
+
+/// The [`InitialLoad`] of `kind`; `None` for a kind without an initial path.
+pub fn initial_load(kind: FileKind) -> Option<InitialLoad> {
+    match kind {
+        FileKind::Persons => Some(InitialLoad {
+            tables: &["persons", "qualifications", "person_changes"],
+            // Overlapping periods: `persons::check_periods` reports them for the whole file
+            // (and the stored periods, of which a first load has none).
+            checked_triggers: &[("qualifications", "qualifications_no_overlap_insert")],
+        }),
+        FileKind::Linkages => Some(InitialLoad {
+            tables: &["linkages", "linkage_events"],
+            checked_triggers: &[],
+        }),
+        FileKind::Residents => Some(InitialLoad {
+            tables: &["resident_records"],
+            checked_triggers: &[],
+        }),
+        // Dated benefits arrive after the registry is loaded, a small share of persons each.
+        FileKind::Benefits => None,
+    }
+}
+
+/// The initial load: the same import as [`run`] (the same validation, the same report, the
+/// same rows and history) into empty tables whose indexes and keys are dropped first and built
+/// once after the data is in ([`crate::bulk`]), in one transaction. A rejected file or a
+/// failure rolls everything back, indexes included. Needs the owner's connection.
+pub fn run_initial(
+    conn: &mut PgConnection,
+    kind: FileKind,
+    ctx: &ImportContext<'_>,
+    keyring: Option<&shikaku_domain::Keyring>,
+    input: impl Read,
+    sink: &mut dyn IssueSink,
+) -> Result<ImportSummary, ImportError> {
+    let Some(load) = initial_load(kind) else {
+        return Err(ImportError::Db(DbError::Invalid(format!(
+            "{}.csv has no initial load: import it without --initial",
+            kind.as_str()
+        ))));
+    };
+    in_transaction(conn, |conn| {
+        crate::bulk::require_owner(conn, load.tables)?;
+        // The import lock first, as every import takes it: no other import can be waiting on
+        // the tables' lock while holding it.
+        conn.batch_execute(&format!("SELECT pg_advisory_xact_lock({IMPORT_LOCK})"))?;
+        let deferred = crate::bulk::defer(conn, load.tables)?;
+        crate::bulk::require_empty(conn, load.tables)?;
+        crate::bulk::set_triggers(conn, load.checked_triggers, false)?;
+        let summary = run(conn, kind, ctx, keyring, input, sink, false)?;
+        if !summary.applied {
+            return Err(Outcome::Rejected(Box::new(summary)));
+        }
+        crate::bulk::set_triggers(conn, load.checked_triggers, true)?;
+        crate::bulk::restore(conn, deferred)?;
+        Ok(summary)
+    })
+}

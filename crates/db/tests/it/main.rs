@@ -10,6 +10,7 @@ mod counter;
 mod explain;
 mod export;
 mod identity_check;
+mod import_initial;
 mod import_linkages;
 mod import_persons;
 mod import_residents;
