@@ -23,6 +23,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{today_tokyo, Caller};
 use crate::error::ApiError;
+use crate::replica::ReadPath;
 use crate::state::AppState;
 
 /// Most queries in one batch.
@@ -250,12 +251,32 @@ impl Key {
     }
 }
 
-/// Answers `keys` in order.
+/// Answers `keys` in order, from the standby when it is fit to answer ([`crate::replica`]);
+/// a lookup that fails there is answered from the primary.
 pub(crate) async fn answer(state: &AppState, keys: &[Key]) -> Result<Vec<Answer>, ApiError> {
-    let mut conn = state.conn().await?;
+    let (mut conn, path) = state.read_conn().await?;
+    match answer_on(&mut conn, keys).await {
+        Err(ApiError::Unavailable(_) | ApiError::Internal(_)) if path == ReadPath::Standby => {
+            drop(conn);
+            tracing::warn!(
+                "an eligibility lookup failed on the standby; answering from the primary"
+            );
+            state.standby_failed();
+            let mut conn = state.conn().await?;
+            answer_on(&mut conn, keys).await
+        }
+        other => other,
+    }
+}
+
+/// [`answer`] on one connection.
+async fn answer_on(
+    conn: &mut diesel_async::AsyncPgConnection,
+    keys: &[Key],
+) -> Result<Vec<Answer>, ApiError> {
     let lookups: Vec<LookupKey<'_>> = keys.iter().map(Key::lookup).collect();
     // Twins without a 枝番: the clinic's kana, when given, chooses between them.
-    let found: Vec<Vec<Candidate>> = lookup::lookup(&mut conn, &lookups)
+    let found: Vec<Vec<Candidate>> = lookup::lookup(conn, &lookups)
         .await?
         .into_iter()
         .zip(keys)
@@ -275,8 +296,7 @@ pub(crate) async fn answer(state: &AppState, keys: &[Key]) -> Result<Vec<Answer>
             }
         }
     }
-    let newer = lookup::newer_elsewhere(&mut conn, &lost).await?;
-    drop(conn);
+    let newer = lookup::newer_elsewhere(conn, &lost).await?;
     Ok(found
         .into_iter()
         .zip(keys)

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod persons;
+pub mod replica;
 pub mod review;
 pub mod state;
 

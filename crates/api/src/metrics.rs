@@ -9,8 +9,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 use crate::state::AppState;
@@ -28,6 +28,12 @@ pub struct Metrics {
     pub access_log_entries: IntCounter,
     /// Security events by kind (auth_throttled, sign_in_failed, guessing_refused).
     pub security_events: IntCounterVec,
+    /// Reads that went to the primary although a standby is configured, by the standby's state.
+    read_fallbacks: IntCounterVec,
+    /// 1 while reads use the standby.
+    read_standby: IntGauge,
+    /// The standby's staleness in seconds (-1 when unknown or none).
+    read_lag: Gauge,
 }
 
 impl Default for Metrics {
@@ -85,8 +91,29 @@ impl Metrics {
             &["kind"],
         )
         .expect("valid metric");
+        let read_fallbacks = IntCounterVec::new(
+            Opts::new(
+                "shikaku_read_fallbacks_total",
+                "Reads sent to the primary although a standby is configured, by the standby's state",
+            ),
+            &["standby"],
+        )
+        .expect("valid metric");
+        let read_standby = IntGauge::new(
+            "shikaku_read_path_standby",
+            "1 while eligibility answers and staff searches read the standby, 0 on the primary",
+        )
+        .expect("valid metric");
+        let read_lag = Gauge::new(
+            "shikaku_read_standby_lag_seconds",
+            "How stale the standby is (-1 when unknown or not configured)",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(read_fallbacks.clone()),
+            Box::new(read_standby.clone()),
+            Box::new(read_lag.clone()),
             Box::new(security_events.clone()),
             Box::new(latency.clone()),
             Box::new(pool.clone()),
@@ -103,7 +130,17 @@ impl Metrics {
             access_log_batches,
             access_log_entries,
             security_events,
+            read_fallbacks,
+            read_standby,
+            read_lag,
         }
+    }
+
+    /// Counts a read sent to the primary while the standby is in `state`.
+    pub fn read_fallback(&self, state: crate::replica::StandbyState) {
+        self.read_fallbacks
+            .with_label_values(&[<&str>::from(state)])
+            .inc();
     }
 
     /// Counts one security event of `kind`.
@@ -127,6 +164,10 @@ impl Metrics {
         set("staff", "size", staff.connections as usize);
         set("staff", "available", staff.idle_connections as usize);
         set("staff", "max", state.staff_pool.max_size() as usize);
+        let reads = state.read_status();
+        self.read_standby
+            .set(i64::from(reads.path == crate::replica::ReadPath::Standby));
+        self.read_lag.set(reads.lag_seconds.unwrap_or(-1.0));
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()

@@ -10,6 +10,7 @@ use utoipa::OpenApi;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::openapi::ApiDoc;
+use crate::replica::ReadStatus;
 use crate::state::AppState;
 
 /// Health answer.
@@ -17,9 +18,13 @@ use crate::state::AppState;
 pub struct Health {
     /// "ok".
     pub status: String,
+    /// Where eligibility answers and staff searches read now, and why.
+    pub reads: ReadStatus,
 }
 
-/// Is the service up and the database reachable?
+/// Is the service up and the primary reachable? Also says whether reads use the standby; a
+/// standby that is down or behind does not make the service unhealthy, since reads then use
+/// the primary.
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = ErrorBody))
@@ -30,6 +35,7 @@ pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
     diesel::sql_query("SELECT 1").execute(&mut conn).await?;
     Ok(HttpResponse::Ok().json(Health {
         status: "ok".into(),
+        reads: state.read_status(),
     }))
 }
 

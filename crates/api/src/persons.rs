@@ -187,7 +187,8 @@ pub async fn search_persons(
             let kana = KanaName::parse(kana).map_err(|e| invalid("kana", e))?;
             let birth = s.birth_date;
             state
-                .blocking(move |conn| Ok(persons::by_kana(conn, &kana, birth)?))
+                // A search: the read path (a standby when one is fit to answer).
+                .blocking_read(move |conn| Ok(persons::by_kana(conn, &kana, birth)?))
                 .await?
         }
         (None, Some(number)) => {

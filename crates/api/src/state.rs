@@ -25,6 +25,7 @@ use crate::console::store::UploadStore;
 use crate::error::ApiError;
 use crate::guard::{AuthThrottle, GuessGuard};
 use crate::metrics::Metrics;
+use crate::replica::{ReadPath, ReadReplica, ReadStatus, StandbyState};
 
 /// Settings of the service, read once by the binary and passed in.
 #[derive(Debug, Clone)]
@@ -67,6 +68,13 @@ pub struct ApiConfig {
     pub upload_limit: usize,
     /// Where console uploads wait, sealed (each process uses a folder of its own inside).
     pub upload_dir: std::path::PathBuf,
+    /// A streaming standby for eligibility answers and staff searches (may hold a password;
+    /// never logged); `None` reads the primary ([`crate::replica`]).
+    pub read_database_url: Option<String>,
+    /// How stale the standby may be before reads go back to the primary.
+    pub read_max_lag: Duration,
+    /// How often the standby's staleness is measured.
+    pub read_check_every: Duration,
 }
 
 /// When the console's session cookie is `Secure`.
@@ -102,6 +110,9 @@ impl ApiConfig {
             metrics_token: None,
             upload_limit: 64 * 1024 * 1024,
             upload_dir: std::env::temp_dir().join("shikaku-console-uploads"),
+            read_database_url: None,
+            read_max_lag: Duration::from_secs(5),
+            read_check_every: Duration::from_millis(200),
         }
     }
 }
@@ -139,6 +150,8 @@ pub struct AppState {
     pub guesses: GuessGuard,
     /// Console uploads waiting for their apply, sealed.
     pub uploads: UploadStore,
+    /// The standby reads may use; `None` without `read_database_url`.
+    pub reads: Option<ReadReplica>,
 }
 
 impl AppState {
@@ -151,22 +164,16 @@ impl AppState {
             ));
         }
         let keyring = Arc::new(keyring);
-        let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
-        // No test query on every checkout (the default costs a round trip per request): a
-        // dead connection fails its first query, which answers 503, and is then discarded.
-        manager_config.recycling_method = RecyclingMethod::Fast;
-        manager_config.custom_setup = Box::new(setup_connection);
-        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
-            &config.database_url,
-            manager_config,
-        );
-        let pool = Pool::builder(manager)
-            .max_size(config.pool_size)
-            .wait_timeout(Some(config.wait_timeout))
-            .create_timeout(Some(config.wait_timeout))
-            .runtime(deadpool_runtime())
-            .build()
-            .map_err(|e| ApiError::Internal(format!("cannot build the pool: {e}")))?;
+        let pool = async_pool(&config, &config.database_url, config.wait_timeout)?;
+        // A standby that does not answer at once is set aside for the primary: a short wait.
+        let reads = match &config.read_database_url {
+            Some(url) => Some(ReadReplica::start(
+                &config,
+                url,
+                async_pool(&config, url, Duration::from_millis(500))?,
+            )),
+            None => None,
+        };
         let staff_pool = SyncPool::builder()
             .max_size(config.staff_pool_size)
             .min_idle(Some(0))
@@ -193,8 +200,76 @@ impl AppState {
             font: None,
             pool,
             staff_pool,
+            reads,
             config,
         })
+    }
+
+    /// A connection for a read-only answer: the standby's when it is fit to answer, the
+    /// primary's otherwise. A read that fails on the standby is run again on the primary after
+    /// [`AppState::standby_failed`].
+    pub async fn read_conn(&self) -> Result<(Object<AsyncPgConnection>, ReadPath), ApiError> {
+        if let Some(reads) = self.reads.as_ref() {
+            if reads.usable() {
+                match reads.pool.get().await {
+                    Ok(conn) => return Ok((conn, ReadPath::Standby)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "standby connection failed; reading the primary");
+                        self.standby_failed();
+                    }
+                }
+            } else {
+                self.metrics.read_fallback(reads.state());
+            }
+        }
+        Ok((self.conn().await?, ReadPath::Primary))
+    }
+
+    /// Sets the standby aside after a read on it failed (the monitor brings it back).
+    pub fn standby_failed(&self) {
+        if let Some(reads) = self.reads.as_ref() {
+            reads.failed();
+            self.metrics.read_fallback(StandbyState::Unreachable);
+        }
+    }
+
+    /// Where reads go now, for `/healthz` and `/metrics`.
+    pub fn read_status(&self) -> ReadStatus {
+        self.reads
+            .as_ref()
+            .map_or_else(crate::replica::primary_only, ReadReplica::status)
+    }
+
+    /// Runs a read-only repository function on the blocking pool, on the standby when it is fit
+    /// to answer, and once more on the primary when that fails (the standby stopped).
+    pub async fn blocking_read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut PgConnection) -> Result<T, ApiError> + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        if let Some(reads) = self.reads.as_ref().filter(|r| r.usable()) {
+            let pool = reads.staff_pool.clone();
+            let g = f.clone();
+            let result = actix_web::web::block(move || {
+                let mut conn = pool
+                    .get()
+                    .map_err(|e| ApiError::Unavailable(format!("standby: {e}")))?;
+                g(&mut conn)
+            })
+            .await
+            .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?;
+            match result {
+                Err(ApiError::Unavailable(_) | ApiError::Internal(_)) => {
+                    tracing::warn!("a read failed on the standby; reading the primary");
+                    self.standby_failed();
+                }
+                other => return other,
+            }
+        } else if let Some(reads) = self.reads.as_ref() {
+            self.metrics.read_fallback(reads.state());
+        }
+        self.blocking(move |conn| f(conn)).await
     }
 
     /// The same state with the font for PDFs (read by the binary, which owns configuration and
@@ -342,6 +417,29 @@ impl AppState {
         })
         .await
     }
+}
+
+/// The async pool of the hot path on `url`; `create_timeout` bounds a new connection.
+fn async_pool(
+    config: &ApiConfig,
+    url: &str,
+    create_timeout: Duration,
+) -> Result<Pool<AsyncPgConnection>, ApiError> {
+    let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+    // No test query on every checkout (the default costs a round trip per request): a dead
+    // connection fails its first query, which answers 503 (or is retried on the primary, for a
+    // standby's), and is then discarded.
+    manager_config.recycling_method = RecyclingMethod::Fast;
+    manager_config.custom_setup = Box::new(setup_connection);
+    let manager =
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config);
+    Pool::builder(manager)
+        .max_size(config.pool_size)
+        .wait_timeout(Some(config.wait_timeout))
+        .create_timeout(Some(create_timeout))
+        .runtime(deadpool_runtime())
+        .build()
+        .map_err(|e| ApiError::Internal(format!("cannot build the pool: {e}")))
 }
 
 /// Opens an async connection for the hot path. Its statements are prepared once and then only

@@ -23,6 +23,7 @@ pub mod keys;
 pub mod linkages;
 pub mod migrate;
 pub mod persons;
+pub mod replica;
 pub mod roles;
 #[allow(missing_docs)]
 pub mod schema;

@@ -149,6 +149,11 @@ impl TestDb {
         &self.owner_url
     }
 
+    /// The server administrator's URL for this database (the superuser the tests connect as).
+    pub fn admin_url(&self) -> String {
+        with_database(&self.admin_url, &self.name)
+    }
+
     /// A connection as the owner of the tables (an insider with the owner's rights).
     #[allow(clippy::expect_used)]
     pub fn owner_conn(&self) -> PgConnection {

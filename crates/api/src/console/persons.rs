@@ -107,7 +107,8 @@ pub async fn search(
         let kana = KanaName::parse(&f.kana).map_err(|e| invalid(format!("カナ氏名: {e}")))?;
         let birth = super::session::form_date(&f.birth_date, "生年月日")?;
         state
-            .blocking(move |conn| Ok(shikaku_db::persons::by_kana(conn, &kana, birth)?))
+            // A search: the read path (a standby when one is fit to answer).
+            .blocking_read(move |conn| Ok(shikaku_db::persons::by_kana(conn, &kana, birth)?))
             .await?
     } else {
         let ins = shikaku_domain::InsurerNumber::parse(f.insurer_number.trim())

@@ -98,6 +98,7 @@ fn audit(app: &TestApp) -> RunSummary {
                     actor: "audit:test",
                     progress: &|_, _| {},
                     rows_per_file: None,
+                    standby: None,
                 },
             )
             .unwrap()

@@ -22,6 +22,7 @@ mod findings;
 mod linkages;
 mod openapi;
 mod persons;
+mod replica;
 mod roles;
 
 use std::collections::HashMap;

@@ -31,6 +31,19 @@ pub struct RunOptions<'a> {
     pub progress: &'a (dyn Fn(u64, u64) + Sync),
     /// Linkages per temporary file (see [`spill`]); `None`: [`spill::ROWS_PER_FILE`].
     pub rows_per_file: Option<u64>,
+    /// A streaming standby to read the registry and the register from; findings are written
+    /// to the primary either way. `None` reads the primary.
+    pub standby: Option<Standby<'a>>,
+}
+
+/// Where the audit may stream from instead of the primary.
+#[derive(Debug, Clone, Copy)]
+pub struct Standby<'a> {
+    /// The standby's URL.
+    pub url: &'a str,
+    /// How long to wait for it to replay what the primary had when the run began; a standby
+    /// further behind is not used and the run reads the primary.
+    pub max_lag: Duration,
 }
 
 /// Wall time of each stage.
@@ -65,6 +78,8 @@ pub struct RunSummary {
     pub files: usize,
     /// The evidence model's parameters this run scored with.
     pub model: ModelParameters,
+    /// Whether the rows were read from the standby (false: from the primary).
+    pub read_from_standby: bool,
 }
 
 impl RunSummary {
@@ -137,12 +152,70 @@ pub fn run_audit(
         &ctx.variants.info(),
     )?;
 
-    let result = run_in_transaction(url, &mut conn, ctx, options, &pool, run_id, snapshot_id);
+    let read_url = read_source(&mut conn, url, options.standby)?;
+    let result = run_in_transaction(
+        read_url,
+        &mut conn,
+        ctx,
+        options,
+        &pool,
+        run_id,
+        snapshot_id,
+    )
+    .map(|summary| RunSummary {
+        read_from_standby: read_url != url,
+        ..summary
+    });
     if result.is_err() {
         // Best effort: the transaction is gone, and the run must not look alive.
         let _ = runs::fail(&mut conn, run_id);
     }
     result
+}
+
+/// The URL to stream from: the standby once it has replayed everything the primary (`conn`)
+/// had when the run began, so its view is no older than the run, else the primary.
+fn read_source<'u>(
+    conn: &mut PgConnection,
+    url: &'u str,
+    standby: Option<Standby<'u>>,
+) -> Result<&'u str, RunError> {
+    let Some(standby) = standby else {
+        return Ok(url);
+    };
+    // A database created moments ago may not be on the standby yet: connecting is part of
+    // waiting for it.
+    let started = Instant::now();
+    let caught_up = loop {
+        match shikaku_db::connect(standby.url) {
+            Ok(mut s) => {
+                let left = standby.max_lag.saturating_sub(started.elapsed());
+                break shikaku_db::replica::wait_for_replay(conn, &mut s, left);
+            }
+            Err(e) if started.elapsed() >= standby.max_lag => break Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    match caught_up {
+        Ok(Some(waited)) => {
+            tracing::info!(
+                "audit: reading the standby (caught up in {} ms)",
+                waited.as_millis()
+            );
+            Ok(standby.url)
+        }
+        Ok(None) => {
+            tracing::warn!(
+                "audit: the standby is more than {} ms behind; reading the primary",
+                standby.max_lag.as_millis()
+            );
+            Ok(url)
+        }
+        Err(e) => {
+            tracing::warn!("audit: the standby is not usable ({e}); reading the primary");
+            Ok(url)
+        }
+    }
 }
 
 fn run_in_transaction(
@@ -350,6 +423,8 @@ fn run_in_transaction(
             timings,
             files: file_count,
             model: ctx.model.parameters(),
+            // Set by the caller, which chose the source.
+            read_from_standby: false,
         };
         finish_run(conn, &summary, started.elapsed() + summary.timings.fit)?;
         Ok(summary)

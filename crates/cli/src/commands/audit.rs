@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use shikaku_audit::runner::{self, RunOptions};
+use shikaku_audit::runner::{self, RunOptions, Standby};
 use shikaku_audit::AuditContext;
 use shikaku_db::findings::export::export_findings;
 use shikaku_db::findings::Filter;
@@ -36,6 +36,14 @@ pub enum AuditCommand {
         /// u, the prior, the channel weights, the sample sizes).
         #[arg(long)]
         explain_model: bool,
+        /// Stream the registry and the register from this standby (`scripts/db replica url`)
+        /// once it has replayed what the primary had at the start; findings are written to
+        /// DATABASE_URL. A standby further behind than --read-max-lag-ms is not used.
+        #[arg(long, env = "SHIKAKU_READ_DATABASE_URL", hide_env_values = true)]
+        read_database_url: Option<String>,
+        /// How long to wait for the standby to catch up, in milliseconds.
+        #[arg(long, env = "SHIKAKU_READ_MAX_LAG_MS", default_value_t = 5000)]
+        read_max_lag_ms: u64,
     },
     /// Write every finding as findings.csv (last 4 digits of numbers only).
     Export {
@@ -59,6 +67,8 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             on,
             json,
             explain_model,
+            read_database_url,
+            read_max_lag_ms,
         } => {
             let url = db.url()?;
             let mut ctx = AuditContext::new(on.unwrap_or_else(super::today_tokyo));
@@ -98,6 +108,13 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                     actor: &actor,
                     progress: &report,
                     rows_per_file: None,
+                    standby: read_database_url
+                        .as_deref()
+                        .filter(|u| !u.trim().is_empty())
+                        .map(|url| Standby {
+                            url,
+                            max_lag: std::time::Duration::from_millis(read_max_lag_ms),
+                        }),
                 },
             )?;
             progress.finish();
@@ -120,6 +137,7 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                         "run_id": summary.run_id,
                         "snapshot_id": summary.snapshot_id,
                         "linkages_checked": summary.linkages_checked,
+                        "read_from_standby": summary.read_from_standby,
                         "detected": summary.detected(),
                         "new": summary.merge.new,
                         "resolved": summary.merge.resolved,
@@ -136,12 +154,17 @@ pub fn run(db: &Database, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             println!(
-                "audit run {}: {} linkages checked against snapshot {}",
+                "audit run {}: {} linkages checked against snapshot {}{}",
                 summary.run_id,
                 summary.linkages_checked,
                 summary
                     .snapshot_id
-                    .map_or_else(|| "(none imported)".to_string(), |s| s.to_string())
+                    .map_or_else(|| "(none imported)".to_string(), |s| s.to_string()),
+                if summary.read_from_standby {
+                    " (read from the standby)"
+                } else {
+                    ""
+                }
             );
             println!("  {:<22} {:<9} {:>8}", "kind", "severity", "findings");
             for ((kind, severity), n) in &summary.counts {

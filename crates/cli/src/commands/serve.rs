@@ -79,6 +79,16 @@ pub struct ServeArgs {
     /// Largest console upload in MiB (the whole multipart body).
     #[arg(long, env = "SHIKAKU_UPLOAD_LIMIT_MIB", default_value_t = 64)]
     upload_limit_mib: usize,
+    /// A streaming standby of the database for eligibility answers and staff searches
+    /// (`scripts/db replica url`); writes, tokens and the access log stay on DATABASE_URL.
+    #[arg(long, env = "SHIKAKU_READ_DATABASE_URL", hide_env_values = true)]
+    read_database_url: Option<String>,
+    /// How stale the standby may be, in milliseconds, before reads go to the primary.
+    #[arg(long, env = "SHIKAKU_READ_MAX_LAG_MS", default_value_t = 5000)]
+    read_max_lag_ms: u64,
+    /// How often the standby's staleness is measured, in milliseconds.
+    #[arg(long, env = "SHIKAKU_READ_CHECK_MS", default_value_t = 200)]
+    read_check_ms: u64,
 }
 
 /// Runs the service until it is stopped.
@@ -137,6 +147,12 @@ pub fn run(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
     config.auth_failures_per_minute = args.auth_failures_per_minute.max(1);
     config.no_match_per_day = args.no_match_per_day.max(1);
     config.metrics_token = args.metrics_token.clone().filter(|t| !t.trim().is_empty());
+    config.read_database_url = args
+        .read_database_url
+        .clone()
+        .filter(|u| !u.trim().is_empty());
+    config.read_max_lag = std::time::Duration::from_millis(args.read_max_lag_ms);
+    config.read_check_every = std::time::Duration::from_millis(args.read_check_ms.max(10));
     if let Some(t) = &config.metrics_token {
         anyhow::ensure!(
             t.len() >= 16,

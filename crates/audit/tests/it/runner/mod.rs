@@ -160,6 +160,7 @@ fn run_with_files(
             actor: "test",
             progress: &no_run_progress,
             rows_per_file,
+            standby: None,
         },
     )
     .unwrap()

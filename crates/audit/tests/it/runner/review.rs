@@ -240,6 +240,7 @@ fn each_finding_keeps_the_comparison_and_variant_table_of_its_run() {
             actor: "test",
             progress: &no_run_progress,
             rows_per_file: None,
+            standby: None,
         },
     )
     .unwrap();

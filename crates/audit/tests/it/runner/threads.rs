@@ -104,6 +104,7 @@ fn a_database_url_with_a_connect_timeout_works() {
             actor: "test",
             progress: &no_run_progress,
             rows_per_file: None,
+            standby: None,
         },
     )
     .unwrap();
