@@ -1620,3 +1620,55 @@ fn the_audit_explains_its_model_ranks_by_probability_and_is_calibrated() {
         "{out}"
     );
 }
+
+#[test]
+fn the_initial_load_runs_as_the_owner_into_empty_tables_and_is_logged() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let o = shikaku(
+        &db,
+        &keys,
+        &["keys", "generate", "--out", keys.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let ins = insurer();
+    let persons = dir.path().join("persons.csv");
+    std::fs::write(
+        &persons,
+        format!(
+            "{PERSONS_HEADER}\n{ins},1,1,00,insured,試験　一郎,シケン イチロウ,1980-01-01,1,,,2020-04-01,,,\n\
+             {ins},1,1,01,dependent,試験　花子,シケン ハナコ,1982-02-02,2,,,2020-04-01,,,\n"
+        ),
+    )
+    .unwrap();
+    let file = persons.to_str().unwrap();
+
+    // Without the owner's URL the application role cannot rebuild indexes: it says what to set.
+    let o = command(&db, &keys)
+        .env_remove("SHIKAKU_OWNER_DATABASE_URL")
+        .args(["import", "persons", "--initial", file])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("SHIKAKU_OWNER_DATABASE_URL"), "{}", text(&o));
+
+    let o = shikaku(&db, &keys, &["import", "persons", "--initial", file]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("2 new"), "{}", text(&o));
+    let entries = entries_after(&db, 0);
+    let logged = entries
+        .iter()
+        .find(|e| e.action == "import")
+        .expect("the import is logged");
+    assert_eq!(logged.request["initial"], serde_json::json!(true), "{logged:?}");
+
+    // A second first load refuses: the tables hold rows now.
+    let o = shikaku(&db, &keys, &["import", "persons", "--initial", file]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("already holds rows"), "{}", text(&o));
+    // The normal import merges as ever (nothing changed).
+    let o = shikaku(&db, &keys, &["import", "persons", file]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("2 unchanged"), "{}", text(&o));
+}

@@ -35,7 +35,7 @@ pub enum DomainError {
     #[error("sex must be 1 (male) or 2 (female)")]
     Sex,
     /// A relationship other than `insured` / `dependent` (codes 1 / 2).
-    #[error("relationship must be insured or dependent (codes 1 or 2)")]
+    #[error("relationship must be insured (本人) or dependent (家族), written as those words")]
     Relationship,
     /// A loss reason code other than 01, 02, 03, 99.
     #[error("loss reason must be 01 (death), 02 (welfare), 03 (other insurance) or 99 (other)")]
