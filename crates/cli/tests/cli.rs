@@ -1651,7 +1651,11 @@ fn the_initial_load_runs_as_the_owner_into_empty_tables_and_is_logged() {
         .output()
         .unwrap();
     assert!(!o.status.success());
-    assert!(text(&o).contains("SHIKAKU_OWNER_DATABASE_URL"), "{}", text(&o));
+    assert!(
+        text(&o).contains("SHIKAKU_OWNER_DATABASE_URL"),
+        "{}",
+        text(&o)
+    );
 
     let o = shikaku(&db, &keys, &["import", "persons", "--initial", file]);
     assert!(o.status.success(), "{}", text(&o));
@@ -1661,7 +1665,11 @@ fn the_initial_load_runs_as_the_owner_into_empty_tables_and_is_logged() {
         .iter()
         .find(|e| e.action == "import")
         .expect("the import is logged");
-    assert_eq!(logged.request["initial"], serde_json::json!(true), "{logged:?}");
+    assert_eq!(
+        logged.request["initial"],
+        serde_json::json!(true),
+        "{logged:?}"
+    );
 
     // A second first load refuses: the tables hold rows now.
     let o = shikaku(&db, &keys, &["import", "persons", "--initial", file]);
