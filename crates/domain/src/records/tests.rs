@@ -118,7 +118,7 @@ fn every_bad_person_field() {
         ("number", "", "is required"),
         ("number", "ﾔﾏﾀﾞ", "half-width kana"),
         ("branch", "1", "2 digits"),
-        ("relationship", "self", "insured or dependent"),
+        ("relationship", "self", "insured (本人) or dependent (家族)"),
         ("name_kanji", " ", "is required"),
         ("name_kanji", "山田\u{7}太郎", "control"),
         ("name_kana", "Yamada Taro", "katakana"),
