@@ -214,7 +214,7 @@ pub async fn search_persons(
                 None => None,
             };
             state
-                .blocking(move |conn| {
+                .blocking_read(move |conn| {
                     Ok(persons::by_key(
                         conn,
                         insurer.as_str(),

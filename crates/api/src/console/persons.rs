@@ -117,7 +117,7 @@ pub async fn search(
         let number = f.number.trim().to_string();
         let branch = Some(f.branch.trim().to_string()).filter(|b| !b.is_empty());
         state
-            .blocking(move |conn| {
+            .blocking_read(move |conn| {
                 Ok(shikaku_db::persons::by_key(
                     conn,
                     ins.as_str(),

@@ -213,6 +213,20 @@ async fn answers_from_the_standby_equal_the_primarys() {
         "{}",
         found.text
     );
+    let by_key = app
+        .post(
+            Some(Role::Clerk),
+            "/v1/persons/search",
+            json!({ "insurer_number": KUMIAI, "symbol": "2001", "number": "1" }),
+        )
+        .await;
+    assert_eq!(by_key.status, StatusCode::OK, "{}", by_key.text);
+    assert_eq!(
+        by_key.json["persons"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        by_key.text
+    );
 }
 
 #[actix_web::test]
