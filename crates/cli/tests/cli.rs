@@ -313,11 +313,26 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Waits for `server` to accept connections on `port`; fails with its log if it exits first.
+/// Waits for `server` to answer on `port`; fails with its log if it exits first. It waits
+/// until the server answers HTTP, not merely until its port accepts: the port is bound
+/// before the server installs its SIGTERM handling, and a test that signals it in between
+/// kills it instead of stopping it gracefully.
 fn wait_until_up(server: &mut std::process::Child, port: u16) {
+    use std::io::{Read, Write};
     for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let mut reply = String::new();
+            if write!(
+                s,
+                "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            )
+            .is_ok()
+                && s.read_to_string(&mut reply).is_ok()
+                && reply.starts_with("HTTP/1.1")
+            {
+                return;
+            }
         }
         if server.try_wait().unwrap().is_some() {
             break;
@@ -327,7 +342,6 @@ fn wait_until_up(server: &mut std::process::Child, port: u16) {
     let _ = server.kill();
     let mut err = String::new();
     if let Some(mut e) = server.stderr.take() {
-        use std::io::Read;
         let _ = e.read_to_string(&mut err);
     }
     panic!("the server did not start: {err}");
