@@ -124,14 +124,14 @@ pub struct ReadReplica {
 }
 
 impl ReadReplica {
-    /// Builds the standby's pools (connecting lazily) and starts the monitor, which stops by
-    /// itself when this value is dropped.
-    pub fn start(config: &ApiConfig, url: &str, pool: Pool<AsyncPgConnection>) -> ReadReplica {
-        let staff_pool = SyncPool::builder()
-            .max_size(config.staff_pool_size)
-            .min_idle(Some(0))
-            .connection_timeout(config.wait_timeout)
-            .build_unchecked(ConnectionManager::new(url));
+    /// Takes the standby's pools (built like the primary's, connecting lazily) and starts the
+    /// monitor, which stops by itself when this value is dropped.
+    pub fn start(
+        config: &ApiConfig,
+        url: &str,
+        pool: Pool<AsyncPgConnection>,
+        staff_pool: SyncPool<ConnectionManager<PgConnection>>,
+    ) -> ReadReplica {
         let health = Arc::new(Health {
             state: AtomicU8::new(StandbyState::Starting.code()),
             lag_ms: AtomicU64::new(u64::MAX),

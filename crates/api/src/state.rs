@@ -171,14 +171,11 @@ impl AppState {
                 &config,
                 url,
                 async_pool(&config, url, Duration::from_millis(500))?,
+                staff_pool(&config, url),
             )),
             None => None,
         };
-        let staff_pool = SyncPool::builder()
-            .max_size(config.staff_pool_size)
-            .min_idle(Some(0))
-            .connection_timeout(config.wait_timeout)
-            .build_unchecked(ConnectionManager::new(&config.database_url));
+        let staff_pool = staff_pool(&config, &config.database_url);
         let rate = NonZeroU32::new(config.rate_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(config.rate_burst).unwrap_or(NonZeroU32::MIN);
         let metrics = Metrics::new();
@@ -440,6 +437,15 @@ fn async_pool(
         .runtime(deadpool_runtime())
         .build()
         .map_err(|e| ApiError::Internal(format!("cannot build the pool: {e}")))
+}
+
+/// The blocking pool of the staff routes on `url`, connecting lazily.
+fn staff_pool(config: &ApiConfig, url: &str) -> SyncPool<ConnectionManager<PgConnection>> {
+    SyncPool::builder()
+        .max_size(config.staff_pool_size)
+        .min_idle(Some(0))
+        .connection_timeout(config.wait_timeout)
+        .build_unchecked(ConnectionManager::new(url))
 }
 
 /// Opens an async connection for the hot path. Its statements are prepared once and then only

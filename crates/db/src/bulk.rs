@@ -21,7 +21,8 @@ use crate::error::DbError;
 #[must_use = "the dropped indexes and keys come back only through restore"]
 pub struct Deferred {
     restore: Vec<String>,
-    tables: Vec<String>,
+    /// The tables, quoted and comma-separated, to analyze once rebuilt.
+    tables: String,
 }
 
 impl Deferred {
@@ -138,7 +139,7 @@ pub fn defer(conn: &mut PgConnection, tables: &[&str]) -> Result<Deferred, DbErr
     }
     Ok(Deferred {
         restore: ddl.into_iter().map(|d| d.restore_sql).collect(),
-        tables: tables.iter().map(|t| (*t).to_string()).collect(),
+        tables: list,
     })
 }
 
@@ -151,13 +152,7 @@ pub fn restore(conn: &mut PgConnection, deferred: Deferred) -> Result<(), DbErro
     for sql in &deferred.restore {
         conn.batch_execute(sql)?;
     }
-    let list = deferred
-        .tables
-        .iter()
-        .map(|t| quote_ident(t))
-        .collect::<Vec<_>>()
-        .join(", ");
-    conn.batch_execute(&format!("ANALYZE {list}"))?;
+    conn.batch_execute(&format!("ANALYZE {}", deferred.tables))?;
     Ok(())
 }
 

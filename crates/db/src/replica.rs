@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Nullable};
+use diesel::sql_types::{BigInt, Nullable};
 
 use crate::error::DbError;
 
@@ -25,12 +25,6 @@ struct Position {
     lsn: Option<i64>,
 }
 
-#[derive(QueryableByName)]
-struct Recovery {
-    #[diesel(sql_type = Bool)]
-    standby: bool,
-}
-
 /// The WAL position of the server: on a primary the current write position, on a standby the
 /// last replayed one. `None` for a standby that has replayed nothing yet.
 pub fn position(conn: &mut PgConnection) -> Result<Option<Lsn>, DbError> {
@@ -40,13 +34,6 @@ pub fn position(conn: &mut PgConnection) -> Result<Option<Lsn>, DbError> {
     )
     .get_result(conn)?;
     Ok(p.lsn)
-}
-
-/// Whether the server is a standby (in recovery).
-pub fn is_standby(conn: &mut PgConnection) -> Result<bool, DbError> {
-    let r: Recovery =
-        diesel::sql_query("SELECT pg_is_in_recovery() AS standby").get_result(conn)?;
-    Ok(r.standby)
 }
 
 /// Waits until `standby` has replayed everything `primary` had written when the wait began,
