@@ -293,24 +293,30 @@ pg_local_port() {
     fi
 }
 
-# Picks the port for a start: when the usual one is taken by something else
-# and SHIKAKU_PG_PORT was not given, the next free one (so that a leftover
-# server of another checkout does not break this one).
-_pg_choose_port() {
-    local port p
-    port="$(pg_local_port)"
+# _pg_pick_port PORT VAR DEFAULT WHO: prints PORT, or, when another program
+# holds it and the variable VAR was not set, the next free one from DEFAULT
+# (so that a leftover server of another checkout does not break this one).
+_pg_pick_port() {
+    local port="$1" var="$2" default="$3" who="$4" p
     if _pg_port_busy "$port"; then
-        [[ -z "${SHIKAKU_PG_PORT:-}" ]] \
-            || die "port $port on 127.0.0.1 is in use by another program; choose another SHIKAKU_PG_PORT"
-        for ((p = PG_DEFAULT_PORT; p < PG_DEFAULT_PORT + 50; p++)); do
+        [[ -z "${!var:-}" ]] \
+            || die "port $port on 127.0.0.1 is in use by another program; choose another $var"
+        for ((p = default; p < default + 50; p++)); do
             if ! _pg_port_busy "$p"; then
-                warn "port $port on 127.0.0.1 is in use by another program; using $p (set SHIKAKU_PG_PORT to choose)"
+                warn "port $port on 127.0.0.1 is in use by another program; $who uses $p (set $var to choose)"
                 port="$p"
                 break
             fi
         done
-        _pg_port_busy "$port" && die "no free port found in $PG_DEFAULT_PORT..$((PG_DEFAULT_PORT + 49)); set SHIKAKU_PG_PORT"
+        _pg_port_busy "$port" && die "no free port found in $default..$((default + 49)); set $var"
     fi
+    printf '%s\n' "$port"
+}
+
+# Sets PG_PORT for a start (_pg_pick_port) and records it.
+_pg_choose_port() {
+    local port
+    port="$(_pg_pick_port "$(pg_local_port)" SHIKAKU_PG_PORT "$PG_DEFAULT_PORT" "the project-local PostgreSQL")"
     printf '%s\n' "$port" >"$PG_PORT_FILE"
     PG_PORT="$port"
 }
@@ -514,23 +520,10 @@ pg_replica_port() {
     fi
 }
 
-# Sets PG_R_PORT for a start: as _pg_choose_port, with SHIKAKU_PG_REPLICA_PORT.
+# Sets PG_R_PORT for a start (_pg_pick_port) and records it.
 _pg_replica_choose_port() {
-    local port p
-    port="$(pg_replica_port)"
-    if _pg_port_busy "$port"; then
-        [[ -z "${SHIKAKU_PG_REPLICA_PORT:-}" ]] \
-            || die "port $port on 127.0.0.1 is in use by another program; choose another SHIKAKU_PG_REPLICA_PORT"
-        for ((p = PG_REPLICA_DEFAULT_PORT; p < PG_REPLICA_DEFAULT_PORT + 50; p++)); do
-            if ! _pg_port_busy "$p"; then
-                warn "port $port on 127.0.0.1 is in use by another program; the standby uses $p (set SHIKAKU_PG_REPLICA_PORT to choose)"
-                port="$p"
-                break
-            fi
-        done
-        _pg_port_busy "$port" \
-            && die "no free port found in $PG_REPLICA_DEFAULT_PORT..$((PG_REPLICA_DEFAULT_PORT + 49)); set SHIKAKU_PG_REPLICA_PORT"
-    fi
+    local port
+    port="$(_pg_pick_port "$(pg_replica_port)" SHIKAKU_PG_REPLICA_PORT "$PG_REPLICA_DEFAULT_PORT" "the standby")"
     printf '%s\n' "$port" >"$PG_R_PORT_FILE"
     PG_R_PORT="$port"
 }
